@@ -1,0 +1,17 @@
+//! N-API surface of FerryMQ's native core. The only crate with `#[napi]`;
+//! exported items convert into the pure crates' types at this edge and map
+//! every error to a `FERRY_ERR_*` code (see `error.rs`). Nothing exported
+//! here may panic on input from JavaScript.
+
+mod error;
+mod frame;
+mod lock;
+
+use napi_derive::napi;
+
+/// Version of the native crate; `ts/native/load.ts` checks it against the
+/// package version so a stale build is refused with a clear message.
+#[napi]
+pub fn native_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
