@@ -4,8 +4,10 @@
  * Layout. Each node stands for one filter prefix. Literal levels live in
  * `children` (a Map, created on first use); the `+` and `#` levels have their
  * own pointers so a match never looks them up by string. A node whose filter
- * has subscribers holds them in `subs` (key -> value, one entry per key, e.g.
- * per client id) and its shared groups in `shared` (group name -> members).
+ * has subscribers holds them inline while there is one (`soloKey`,
+ * `soloValue`: most device filters have a single subscriber, and a one-entry
+ * Map costs ~150 bytes more), else in `subs` (key -> value, one entry per key,
+ * e.g. per client id); its shared groups live in `shared` (group -> members).
  * A `#` node never has children: validated filters end at `#`.
  *
  * Matching walks only the branches a topic can reach: at each level the
@@ -149,14 +151,69 @@ class TopicNode<S> {
   children: Map<string, TopicNode<S>> | undefined = undefined;
   plus: TopicNode<S> | undefined = undefined;
   hash: TopicNode<S> | undefined = undefined;
+  /** The only subscriber, while there is exactly one and `subs` is undefined. */
+  soloKey: string | undefined = undefined;
+  soloValue: S | undefined = undefined;
+  /** Two or more subscribers (it stays a Map until emptied, even with one left). */
   subs: Map<string, S> | undefined = undefined;
   shared: Map<string, Group<S>> | undefined = undefined;
   /** The full filter this node stands for; set while it has subscribers or groups. */
   filter: string | undefined = undefined;
 
+  hasSubs(): boolean {
+    return this.soloKey !== undefined || this.subs !== undefined;
+  }
+
+  getSub(key: string): S | undefined {
+    return this.subs !== undefined ? this.subs.get(key) : this.soloKey === key ? this.soloValue : undefined;
+  }
+
+  /** Returns whether the key is new here. */
+  setSub(key: string, value: S): boolean {
+    if (this.subs !== undefined) {
+      const isNew = !this.subs.has(key);
+      this.subs.set(key, value);
+      return isNew;
+    }
+    if (this.soloKey === undefined || this.soloKey === key) {
+      const isNew = this.soloKey === undefined;
+      this.soloKey = key;
+      this.soloValue = value;
+      return isNew;
+    }
+    this.subs = new Map([
+      [this.soloKey, this.soloValue as S],
+      [key, value],
+    ]);
+    this.soloKey = undefined;
+    this.soloValue = undefined;
+    return true;
+  }
+
+  deleteSub(key: string): boolean {
+    if (this.subs !== undefined) {
+      if (!this.subs.delete(key)) return false;
+      if (this.subs.size === 0) this.subs = undefined;
+      return true;
+    }
+    if (this.soloKey === undefined || this.soloKey !== key) return false;
+    this.soloKey = undefined;
+    this.soloValue = undefined;
+    return true;
+  }
+
+  visitSubs(visit: MatchVisitor<S>): void {
+    const filter = this.filter as string;
+    if (this.subs !== undefined) {
+      for (const [key, value] of this.subs) visit(value, filter, key);
+    } else if (this.soloKey !== undefined) {
+      visit(this.soloValue as S, filter, this.soloKey);
+    }
+  }
+
   isEmpty(): boolean {
     return (
-      this.subs === undefined &&
+      !this.hasSubs() &&
       this.shared === undefined &&
       this.plus === undefined &&
       this.hash === undefined &&
@@ -207,9 +264,7 @@ export class TopicTree<S> {
   add(filter: string, key: string, value: S): boolean {
     const node = this.#ensure(filter);
     node.filter = filter;
-    node.subs ??= new Map();
-    const isNew = !node.subs.has(key);
-    node.subs.set(key, value);
+    const isNew = node.setSub(key, value);
     if (isNew) this.#size++;
     return isNew;
   }
@@ -220,9 +275,8 @@ export class TopicTree<S> {
     const path = this.#path(filter);
     if (path === undefined) return false;
     const node = path[path.length - 1] as TopicNode<S>;
-    if (node.subs === undefined || !node.subs.delete(key)) return false;
+    if (!node.deleteSub(key)) return false;
     this.#size--;
-    if (node.subs.size === 0) node.subs = undefined;
     this.#prune(path, filter);
     return true;
   }
@@ -230,7 +284,7 @@ export class TopicTree<S> {
   /** The value for (filter, key), if subscribed. */
   get(filter: string, key: string): S | undefined {
     const path = this.#path(filter);
-    return path === undefined ? undefined : path[path.length - 1]?.subs?.get(key);
+    return path === undefined ? undefined : path[path.length - 1]?.getSub(key);
   }
 
   /** Add `key` to the shared subscription (group, filter). Returns true when the member is new. */
@@ -299,10 +353,7 @@ export class TopicTree<S> {
     try {
       for (let i = 0; i < n; i++) {
         const node = found[i] as TopicNode<S>;
-        if (visit !== undefined && node.subs !== undefined) {
-          const filter = node.filter as string;
-          for (const [key, value] of node.subs) visit(value, filter, key);
-        }
+        if (visit !== undefined) node.visitSubs(visit);
         if (visitShared !== undefined && node.shared !== undefined) {
           for (const g of node.shared.values()) visitShared(g);
         }
@@ -328,6 +379,8 @@ export class TopicTree<S> {
     for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
       if (node.subs !== undefined) {
         for (const [key, value] of node.subs) yield { filter: node.filter as string, key, value };
+      } else if (node.soloKey !== undefined) {
+        yield { filter: node.filter as string, key: node.soloKey, value: node.soloValue as S };
       }
       if (node.children !== undefined) for (const c of node.children.values()) stack.push(c);
       if (node.plus !== undefined) stack.push(node.plus);
@@ -359,7 +412,7 @@ export class TopicTree<S> {
       // [MQTT-4.7.1-1]: `#` matches the remaining levels, zero included (parent level).
       if (node.hash !== undefined && wild) found[foundCount++] = node.hash;
       if (i === n) {
-        if (node.subs !== undefined || node.shared !== undefined) found[foundCount++] = node;
+        if (node.hasSubs() || node.shared !== undefined) found[foundCount++] = node;
         continue;
       }
       const child = node.children?.get(levels[i] as string);
@@ -433,7 +486,7 @@ export class TopicTree<S> {
   /** Unlink emptied nodes bottom-up along `path` (the nodes for `filter`'s levels). */
   #prune(path: TopicNode<S>[], filter: string): void {
     const last = path[path.length - 1] as TopicNode<S>;
-    if (last.subs === undefined && last.shared === undefined) last.filter = undefined;
+    if (!last.hasSubs() && last.shared === undefined) last.filter = undefined;
     let end = filter.length;
     for (let d = path.length - 1; d > 0; d--) {
       const node = path[d] as TopicNode<S>;
