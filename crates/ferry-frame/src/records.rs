@@ -72,7 +72,9 @@ pub enum RecordsError {
     /// The batch is compressed with this codec (1 gzip, 2 snappy, 3 lz4,
     /// 4 zstd); FerryMQ stores such batches as they are but does not
     /// decompress them natively.
-    #[error("record batch is compressed with codec {0}; only uncompressed batches decode natively")]
+    #[error(
+        "record batch is compressed with codec {0}; only uncompressed batches decode natively"
+    )]
     Compressed(u8),
     /// A record inside an otherwise valid batch is malformed.
     #[error("malformed record at byte {at}: {reason}")]
@@ -215,7 +217,10 @@ fn opt_len(b: Option<&[u8]>) -> i64 {
 
 fn check_field(what: &'static str, len: usize) -> Result<(), RecordsError> {
     if len > i32::MAX as usize {
-        return Err(RecordsError::TooLarge { what, size: len as u64 });
+        return Err(RecordsError::TooLarge {
+            what,
+            size: len as u64,
+        });
     }
     Ok(())
 }
@@ -237,7 +242,10 @@ fn record_body_len<'a>(
     let mut err = None;
     r.for_each_header(|k, v| {
         if k.len() > i32::MAX as usize || v.map_or(0, <[u8]>::len) > i32::MAX as usize {
-            err = Some(RecordsError::TooLarge { what: "header", size: (k.len().max(v.map_or(0, <[u8]>::len))) as u64 });
+            err = Some(RecordsError::TooLarge {
+                what: "header",
+                size: (k.len().max(v.map_or(0, <[u8]>::len))) as u64,
+            });
         }
         n += varlong_len(k.len() as i64) + k.len();
         n += varlong_len(opt_len(v)) + v.map_or(0, <[u8]>::len);
@@ -281,7 +289,10 @@ fn encode_from<'a, S: Source<'a>>(
     }
     let total = RECORD_BATCH_HEADER_LEN + body;
     if total > i32::MAX as usize || count > i32::MAX as usize {
-        return Err(RecordsError::TooLarge { what: "batch", size: total as u64 });
+        return Err(RecordsError::TooLarge {
+            what: "batch",
+            size: total as u64,
+        });
     }
     let start = out.len();
     out.reserve(total);
@@ -328,7 +339,10 @@ fn encode_from<'a, S: Source<'a>>(
 }
 
 /// Append one uncompressed magic-2 batch holding `records` to `out`.
-pub fn encode_batch(records: &[Record<'_>], out: &mut Vec<u8>) -> Result<EncodedBatch, RecordsError> {
+pub fn encode_batch(
+    records: &[Record<'_>],
+    out: &mut Vec<u8>,
+) -> Result<EncodedBatch, RecordsError> {
     encode_from(records.iter().map(|r| Ok(*r)), out)
 }
 
@@ -351,7 +365,11 @@ impl<'a> PackedRecord<'a> {
     }
     /// Headers as (key, value); value `None` is a null header value.
     pub fn headers(&self) -> PackedHeaders<'a> {
-        PackedHeaders { raw: self.headers_raw, at: 0, left: self.header_count }
+        PackedHeaders {
+            raw: self.headers_raw,
+            at: 0,
+            left: self.header_count,
+        }
     }
 }
 
@@ -436,16 +454,31 @@ pub struct PackedIter<'a> {
 
 /// Iterate the records in a packed buffer (format in the module doc).
 pub fn packed_records(buf: &[u8]) -> PackedIter<'_> {
-    PackedIter { buf, at: 0, failed: false }
+    PackedIter {
+        buf,
+        at: 0,
+        failed: false,
+    }
 }
 
 impl<'a> PackedIter<'a> {
-    fn err(&mut self, at: usize, reason: &'static str) -> Option<Result<PackedRecord<'a>, RecordsError>> {
+    fn err(
+        &mut self,
+        at: usize,
+        reason: &'static str,
+    ) -> Option<Result<PackedRecord<'a>, RecordsError>> {
         self.failed = true;
-        Some(Err(RecordsError::Packed { at: at as u64, reason }))
+        Some(Err(RecordsError::Packed {
+            at: at as u64,
+            reason,
+        }))
     }
 
-    fn opt_bytes(&self, at: &mut usize, what: &'static str) -> Result<Option<&'a [u8]>, (usize, &'static str)> {
+    fn opt_bytes(
+        &self,
+        at: &mut usize,
+        what: &'static str,
+    ) -> Result<Option<&'a [u8]>, (usize, &'static str)> {
         let len = le_i32(self.buf, *at).ok_or((*at, what))?;
         *at += 4;
         if len < -1 {
@@ -455,7 +488,10 @@ impl<'a> PackedIter<'a> {
             return Ok(None);
         }
         let end = at.checked_add(len as usize).ok_or((*at, what))?;
-        let b = self.buf.get(*at..end).ok_or((*at, "length runs past the buffer"))?;
+        let b = self
+            .buf
+            .get(*at..end)
+            .ok_or((*at, "length runs past the buffer"))?;
         *at = end;
         Ok(Some(b))
     }
@@ -472,7 +508,9 @@ impl<'a> PackedIter<'a> {
         for _ in 0..header_count {
             let klen = le_u32(self.buf, at).ok_or((at, "truncated header key length"))?;
             at += 4;
-            let end = at.checked_add(klen as usize).ok_or((at, "header key length overflow"))?;
+            let end = at
+                .checked_add(klen as usize)
+                .ok_or((at, "header key length overflow"))?;
             if end > self.buf.len() {
                 return Err((at, "header key runs past the buffer"));
             }
@@ -516,7 +554,9 @@ pub fn encode_packed(packed: &[u8], out: &mut Vec<u8>) -> Result<EncodedBatch, R
 
 /// Check `buf`'s first batch (length, magic, CRC) and decode its records.
 /// Compressed batches return [`RecordsError::Compressed`].
-pub fn decode_batch(buf: &[u8]) -> Result<(RecordBatchHeader, Vec<DecodedRecord<'_>>), RecordsError> {
+pub fn decode_batch(
+    buf: &[u8],
+) -> Result<(RecordBatchHeader, Vec<DecodedRecord<'_>>), RecordsError> {
     let h = record_batch::parse(buf)?;
     let codec = h.compression();
     if codec != 0 {
@@ -529,14 +569,20 @@ pub fn decode_batch(buf: &[u8]) -> Result<(RecordBatchHeader, Vec<DecodedRecord<
     // batch size whatever recordCount claims.
     let cap = (h.record_count as usize).min((end - at) / 7);
     let mut out = Vec::with_capacity(cap);
-    let bad = |at: usize, reason| RecordsError::Malformed { at: at as u64, reason };
+    let bad = |at: usize, reason| RecordsError::Malformed {
+        at: at as u64,
+        reason,
+    };
     for _ in 0..h.record_count {
         let rec_start = at;
         let len = get_varint(body, &mut at).ok_or_else(|| bad(rec_start, "record length"))?;
         if len < 0 {
             return Err(bad(rec_start, "negative record length"));
         }
-        let rec_end = at.checked_add(len as usize).filter(|e| *e <= end).ok_or_else(|| bad(rec_start, "record runs past the batch"))?;
+        let rec_end = at
+            .checked_add(len as usize)
+            .filter(|e| *e <= end)
+            .ok_or_else(|| bad(rec_start, "record runs past the batch"))?;
         let rec = &body[..rec_end];
         if rec.get(at).is_none() {
             return Err(bad(at, "missing attributes"));
@@ -563,7 +609,11 @@ pub fn decode_batch(buf: &[u8]) -> Result<(RecordBatchHeader, Vec<DecodedRecord<
         out.push(DecodedRecord {
             offset: h.base_offset.wrapping_add(i64::from(offset_delta)),
             // LogAppendTime batches carry the broker time in maxTimestamp.
-            timestamp_ms: if h.log_append_time() { h.max_timestamp } else { h.base_timestamp.wrapping_add(ts_delta) },
+            timestamp_ms: if h.log_append_time() {
+                h.max_timestamp
+            } else {
+                h.base_timestamp.wrapping_add(ts_delta)
+            },
             key,
             value,
             headers,
@@ -594,7 +644,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    type Owned = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>);
+    type Owned = (
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(Vec<u8>, Vec<u8>)>,
+    );
 
     fn owned() -> impl Strategy<Value = Owned> {
         (
@@ -602,7 +657,10 @@ mod tests {
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
             proptest::collection::vec(
-                (proptest::collection::vec(any::<u8>(), 0..10), proptest::collection::vec(any::<u8>(), 0..10)),
+                (
+                    proptest::collection::vec(any::<u8>(), 0..10),
+                    proptest::collection::vec(any::<u8>(), 0..10),
+                ),
                 0..4,
             ),
         )
@@ -639,9 +697,15 @@ mod tests {
             assert_eq!(d.timestamp_ms, *ts);
             assert_eq!(d.key, k.as_deref());
             assert_eq!(d.value, v.as_deref());
-            let dh: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                d.headers.iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect();
-            let eh: Vec<(Vec<u8>, Option<Vec<u8>>)> = hs.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+            let dh: Vec<(Vec<u8>, Option<Vec<u8>>)> = d
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect();
+            let eh: Vec<(Vec<u8>, Option<Vec<u8>>)> = hs
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
             assert_eq!(dh, eh);
         }
     }
@@ -650,11 +714,19 @@ mod tests {
     fn known_record_bytes() {
         // One record, key "k", value "v", no headers, ts = base.
         let mut out = Vec::new();
-        let r = Record { timestamp_ms: 1000, key: Some(b"k"), value: Some(b"v"), headers: &[] };
+        let r = Record {
+            timestamp_ms: 1000,
+            key: Some(b"k"),
+            value: Some(b"v"),
+            headers: &[],
+        };
         let e = encode_batch(&[r], &mut out).unwrap();
         assert_eq!(e.record_count, 1);
-        // length=7 -> zigzag 14, attrs 0, tsDelta 0, offDelta 0, keyLen 1 -> 2, 'k', valLen 2, 'v', hc 0
-        assert_eq!(&out[RECORD_BATCH_HEADER_LEN..], &[14, 0, 0, 0, 2, b'k', 2, b'v', 0]);
+        // length=8 -> zigzag 16, attrs 0, tsDelta 0, offDelta 0, keyLen 1 -> 2, 'k', valLen 2, 'v', hc 0
+        assert_eq!(
+            &out[RECORD_BATCH_HEADER_LEN..],
+            &[16, 0, 0, 0, 2, b'k', 2, b'v', 0]
+        );
         let h = record_batch::parse(&out).unwrap();
         assert_eq!(h.producer_id, -1);
         assert_eq!(h.producer_epoch, -1);
@@ -688,19 +760,38 @@ mod tests {
         assert_eq!(encode_packed(&[], &mut out), Err(RecordsError::Empty));
         let p = pack(&[(1, Some(b"key".to_vec()), Some(b"value".to_vec()), vec![])]);
         for cut in 1..p.len() {
-            assert!(matches!(encode_packed(&p[..cut], &mut out), Err(RecordsError::Packed { .. })), "cut {cut}");
+            assert!(
+                matches!(
+                    encode_packed(&p[..cut], &mut out),
+                    Err(RecordsError::Packed { .. })
+                ),
+                "cut {cut}"
+            );
         }
         assert!(out.is_empty(), "failed encodes leave the output untouched");
         let c = crate::record_batch::tests::build(b"whatever", 1, 0x04);
-        assert_eq!(decode_batch(&c).map(|_| ()), Err(RecordsError::Compressed(4)));
+        assert_eq!(
+            decode_batch(&c).map(|_| ()),
+            Err(RecordsError::Compressed(4))
+        );
     }
 
     #[test]
     fn decodes_after_offset_patch() {
         let mut out = Vec::new();
         let recs = [
-            Record { timestamp_ms: 10, key: None, value: Some(b"a"), headers: &[] },
-            Record { timestamp_ms: 5, key: None, value: Some(b"b"), headers: &[(b"qos", b"1")] },
+            Record {
+                timestamp_ms: 10,
+                key: None,
+                value: Some(b"a"),
+                headers: &[],
+            },
+            Record {
+                timestamp_ms: 5,
+                key: None,
+                value: Some(b"b"),
+                headers: &[(b"qos", b"1")],
+            },
         ];
         encode_batch(&recs, &mut out).unwrap();
         record_batch::patch(&mut out, 100, 3).unwrap();
