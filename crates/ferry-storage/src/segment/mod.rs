@@ -284,6 +284,7 @@ impl Segment {
             // batch inside sealed data is corruption that reads report.
             seg.rebuild(interval, false)?;
             seg.next = seg.next.max(end);
+            seg.rewrite_index_files()?;
             seg.seal()?;
             return Ok(seg);
         }

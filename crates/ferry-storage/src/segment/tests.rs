@@ -102,6 +102,13 @@ fn sealed_index_files_are_rebuilt_when_damaged() {
     let log = SegmentLog::open(dir.path(), cfg()).unwrap();
     assert_eq!(read_all(&log, 0), expect);
     assert_eq!(log.offset_for_timestamp(50).unwrap().unwrap().offset, 150);
+    // The rebuilt files are whole again: paired entries plus the sentinel.
+    let o = fs::metadata(dir.path().join(format!("{}.index", segment_stem(0))))
+        .unwrap()
+        .len();
+    let t = fs::metadata(&t).unwrap().len();
+    assert_eq!(o / 8 + 1, t / 12);
+    assert!(o > 0);
 }
 
 #[test]
