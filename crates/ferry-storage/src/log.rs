@@ -66,6 +66,14 @@ pub trait ShardLog: Send + Sync {
     /// durability policy is met.
     fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult>;
 
+    /// Encode packed records (format in `ferry_frame::records`) into one
+    /// uncompressed batch and append it: the MQTT / internal-API path.
+    fn append_packed(&self, packed: &[u8], leader_epoch: i32) -> Result<AppendResult> {
+        let mut batch = Vec::with_capacity(packed.len() + RECORD_BATCH_HEADER_LEN);
+        records::encode_packed(packed, &mut batch)?;
+        self.append(&mut batch, leader_epoch)
+    }
+
     /// Whole batches starting with the one that contains `from_offset`
     /// (Kafka fetch semantics), up to `max_bytes` — but always at least one
     /// batch if any exists at or after `from_offset`, however large.

@@ -283,6 +283,28 @@ mod tests {
     }
 
     #[test]
+    fn append_packed_encodes_one_batch() {
+        let log = MemoryLog::new(ShardConfig::default()).unwrap();
+        let mut p = Vec::new();
+        for v in [&b"a"[..], b"bc"] {
+            p.extend_from_slice(&7i64.to_le_bytes());
+            p.extend_from_slice(&(-1i32).to_le_bytes());
+            p.extend_from_slice(&(v.len() as i32).to_le_bytes());
+            p.extend_from_slice(v);
+            p.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let r = log.append_packed(&p, 0).unwrap();
+        assert_eq!((r.base_offset, r.last_offset, r.batch_count), (0, 1, 1));
+        let bytes = log.read(1, 1).unwrap().bytes;
+        let (_, recs) = ferry_frame::records::decode_batch(&bytes).unwrap();
+        assert_eq!(recs[1].value, Some(&b"bc"[..]));
+        assert!(matches!(
+            log.append_packed(&p[..5], 0),
+            Err(StorageError::InvalidRecords(_))
+        ));
+    }
+
+    #[test]
     fn too_large_rejected() {
         let cfg = ShardConfig {
             batch_bytes_max: 100,

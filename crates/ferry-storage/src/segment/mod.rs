@@ -94,6 +94,9 @@ struct Segment {
 
 struct Inner {
     segments: Vec<Segment>,
+    /// Sealed segments rolled under `Durability::None`, not yet fsynced;
+    /// an explicit `sync`/`close` syncs them too.
+    unsynced_sealed: Vec<(Arc<File>, Arc<Path>)>,
     earliest: u64,
     next: u64,
     closed: bool,
@@ -500,6 +503,7 @@ impl SegmentLog {
             config,
             inner: Mutex::new(Inner {
                 segments,
+                unsynced_sealed: Vec::new(),
                 earliest,
                 next,
                 closed: false,
@@ -540,6 +544,9 @@ impl SegmentLog {
                 .file
                 .sync_data()
                 .map_err(io_err("fsync", &active.path))?;
+        } else {
+            let pending = (active.file.clone(), active.path.clone());
+            inner.unsynced_sealed.push(pending);
         }
         let seg = Segment::create(&self.dir, inner.next)?;
         if self.durable() {
@@ -555,22 +562,28 @@ impl SegmentLog {
         self.sync.sync_to(target, || self.sync_active())
     }
 
-    /// One fdatasync of the active segment; returns the offset it covers.
+    /// One fdatasync of the active segment (plus any sealed segment rolled
+    /// without one); returns the offset it covers.
     fn sync_active(&self) -> Result<u64> {
-        let (file, path, covered) = {
-            let inner = self.inner.lock();
+        let (files, covered) = {
+            let mut inner = self.inner.lock();
             if inner.closed {
                 return Err(StorageError::Closed);
             }
             let Some(a) = inner.segments.last() else {
                 return Err(StorageError::Closed);
             };
-            (a.file.clone(), a.path.clone(), inner.next)
+            let active = (a.file.clone(), a.path.clone());
+            let mut files = std::mem::take(&mut inner.unsynced_sealed);
+            files.push(active);
+            (files, inner.next)
         };
-        if let Err(e) = file.sync_data() {
-            // The page cache may have dropped the dirty pages: poison.
-            self.inner.lock().closed = true;
-            return Err(StorageError::io("fsync", &*path, e));
+        for (file, path) in files {
+            if let Err(e) = file.sync_data() {
+                // The page cache may have dropped the dirty pages: poison.
+                self.inner.lock().closed = true;
+                return Err(StorageError::io("fsync", &*path, e));
+            }
         }
         Ok(covered)
     }
