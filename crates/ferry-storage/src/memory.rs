@@ -153,6 +153,9 @@ impl ShardLog for MemoryLog {
 
     fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
         let ring = self.ring.lock();
+        if ring.closed {
+            return Err(StorageError::Closed);
+        }
         Ok(ring
             .entries
             .iter()
@@ -166,6 +169,9 @@ impl ShardLog for MemoryLog {
 
     fn truncate(&self, to_offset: u64) -> Result<u64> {
         let mut ring = self.ring.lock();
+        if ring.closed {
+            return Err(StorageError::Closed);
+        }
         if to_offset >= ring.next {
             return Ok(ring.next);
         }
@@ -193,6 +199,9 @@ impl ShardLog for MemoryLog {
 
     fn delete_before(&self, offset: u64) -> Result<u64> {
         let mut ring = self.ring.lock();
+        if ring.closed {
+            return Err(StorageError::Closed);
+        }
         if offset > ring.next {
             return Err(StorageError::OffsetOutOfRange {
                 requested: offset,
@@ -209,6 +218,9 @@ impl ShardLog for MemoryLog {
 
     fn apply_retention(&self, now_ms: i64) -> Result<u64> {
         let mut ring = self.ring.lock();
+        if ring.closed {
+            return Err(StorageError::Closed);
+        }
         if let Some(ms) = self.config.retention_ms {
             let cutoff = now_ms.saturating_sub(ms as i64);
             while ring
