@@ -19,7 +19,7 @@ const args = [
   cargoTargetDir(),
   '--no-js',
   '--dts',
-  'binding.d.ts',
+  '../../ts/native/binding.d.ts',
   ...(release ? ['--release'] : []),
 ];
 const result = spawnSync('npx', args, { stdio: 'inherit', env: cargoEnv() });

@@ -18,6 +18,18 @@ export const ErrorCodes = {
   FERRY_ERR_FRAME_TOO_LARGE: 'A frame is larger than the configured maximum.',
   FERRY_ERR_FRAME_UNSUPPORTED: 'A record batch uses an unsupported format (magic other than 2).',
   FERRY_ERR_FRAME_CRC: 'A CRC-32C check failed.',
+  FERRY_ERR_STORAGE_IO: 'A storage I/O call failed.',
+  FERRY_ERR_DISK_FULL: 'The disk or quota is full; the write may be retried once space is freed.',
+  FERRY_ERR_PERMISSION: 'Storage has no permission, or the file system is read-only.',
+  FERRY_ERR_CORRUPT: 'Stored data failed its CRC or structure check; it is reported, never returned as data.',
+  FERRY_ERR_RECORD_TOO_LARGE: 'A record batch is larger than the shard allows.',
+  FERRY_ERR_OFFSET_OUT_OF_RANGE: 'An offset lies outside the shard’s [earliest, next] range.',
+  FERRY_ERR_SHARD_NOT_FOUND: 'No shard has this id.',
+  FERRY_ERR_SHARD_EXISTS: 'A shard with this id already exists.',
+  FERRY_ERR_INVALID_BATCH: 'Bytes offered for append are not an acceptable record batch.',
+  FERRY_ERR_SHARD_CONFIG_INVALID: 'A shard or KV setting is out of range.',
+  FERRY_ERR_CLOSED: 'The store or shard is closed (or was poisoned by a failed fsync).',
+  FERRY_ERR_ROCKSDB: 'RocksDB reported an error.',
   FERRY_ERR_NATIVE: 'The native core reported an error without a FerryMQ code.',
 } as const;
 

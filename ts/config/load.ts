@@ -6,12 +6,16 @@ import { type Config, envName, SCHEMA, ValueError } from './schema.ts';
 type Source = { kind: 'default' } | { kind: 'file'; path: string } | { kind: 'env'; name: string };
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
 }
 
 function invalid(key: string, value: unknown, reason: string, source: Source): FerryError {
-  const where = source.kind === 'env' ? ` (from ${source.name})` : source.kind === 'file' ? ` (in ${source.path})` : '';
-  return new FerryError('FERRY_ERR_CONFIG_INVALID', `invalid config: ${key} = ${describe(value)}${where}: ${reason}`);
+  const where =
+    source.kind === 'env' ? ` (from ${source.name})` : source.kind === 'file' ? ` (in ${source.path})` : '';
+  return new FerryError(
+    'FERRY_ERR_CONFIG_INVALID',
+    `invalid config: ${key} = ${describe(value)}${where}: ${reason}`,
+  );
 }
 
 /** Flatten a TOML document to dotted keys, one level of tables deep. */
@@ -48,7 +52,11 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
  * (if any), then `FERRYMQ_*` environment variables. Throws a FerryError whose
  * message is one line naming the bad key, its value and where it came from.
  */
-export function resolveConfig(fileDoc: Record<string, unknown> | undefined, path: string, env: NodeJS.ProcessEnv): Config {
+export function resolveConfig(
+  fileDoc: Record<string, unknown> | undefined,
+  path: string,
+  env: NodeJS.ProcessEnv,
+): Config {
   const fromFile = fileDoc ? flatten(fileDoc, path) : new Map<string, unknown>();
   const config: Record<string, unknown> = {};
   for (const spec of SCHEMA) {
@@ -102,7 +110,10 @@ function checkCrossKey(config: Config): void {
 }
 
 /** Read and resolve a config file; with no path, the embedded defaults plus the environment. */
-export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+export async function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Config> {
   if (path === undefined) return resolveConfig(undefined, '(defaults)', env);
   let text: string;
   try {
@@ -117,8 +128,13 @@ export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEn
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
-    throw new FerryError('FERRY_ERR_CONFIG_READ', `config file ${path} is not valid TOML: ${detail}`, { cause: err });
+    const detail =
+      err instanceof TomlError
+        ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`
+        : String(err);
+    throw new FerryError('FERRY_ERR_CONFIG_READ', `config file ${path} is not valid TOML: ${detail}`, {
+      cause: err,
+    });
   }
   return resolveConfig(doc, path, env);
 }

@@ -125,7 +125,12 @@ function listener(name: string, port: number, what: string): KeySpec<ListenAddre
 }
 
 export const SCHEMA: readonly KeySpec<unknown>[] = [
-  { key: 'node_id', default: 1, doc: 'This node’s id in the cluster (1 to 2^31-1)', parse: integer(1, 2 ** 31 - 1) },
+  {
+    key: 'node_id',
+    default: 1,
+    doc: 'This node’s id in the cluster (1 to 2^31-1)',
+    parse: integer(1, 2 ** 31 - 1),
+  },
   {
     key: 'roles',
     default: [...ROLES],

@@ -37,9 +37,15 @@ pub fn mqtt_frame(buf: &[u8], max_bytes: u64) -> Result<Option<FrameBoundary>, F
             let header_len = 2 + i as u32;
             let frame_len = u64::from(header_len) + value;
             if frame_len > max_bytes {
-                return Err(FrameError::TooLarge { size: frame_len, max_bytes });
+                return Err(FrameError::TooLarge {
+                    size: frame_len,
+                    max_bytes,
+                });
             }
-            return Ok(Some(FrameBoundary { header_len, frame_len }));
+            return Ok(Some(FrameBoundary {
+                header_len,
+                frame_len,
+            }));
         }
         shift += 7;
     }
@@ -57,9 +63,15 @@ pub fn kafka_frame(buf: &[u8], max_bytes: u64) -> Result<Option<FrameBoundary>, 
     }
     let frame_len = 4 + size as u64;
     if frame_len > max_bytes {
-        return Err(FrameError::TooLarge { size: frame_len, max_bytes });
+        return Err(FrameError::TooLarge {
+            size: frame_len,
+            max_bytes,
+        });
     }
-    Ok(Some(FrameBoundary { header_len: 4, frame_len }))
+    Ok(Some(FrameBoundary {
+        header_len: 4,
+        frame_len,
+    }))
 }
 
 #[cfg(test)]
@@ -97,7 +109,10 @@ mod tests {
         );
         assert_eq!(
             mqtt_frame(&[0x30, 0x7F], 100),
-            Err(FrameError::TooLarge { size: 129, max_bytes: 100 })
+            Err(FrameError::TooLarge {
+                size: 129,
+                max_bytes: 100
+            })
         );
     }
 
@@ -106,10 +121,19 @@ mod tests {
         assert_eq!(kafka_frame(&[0, 0, 0], 100), Ok(None));
         assert_eq!(
             kafka_frame(&[0, 0, 0, 10], 100),
-            Ok(Some(FrameBoundary { header_len: 4, frame_len: 14 }))
+            Ok(Some(FrameBoundary {
+                header_len: 4,
+                frame_len: 14
+            }))
         );
-        assert_eq!(kafka_frame(&[0xFF, 0xFF, 0xFF, 0xFF], 100), Err(FrameError::NegativeSize(-1)));
-        assert!(matches!(kafka_frame(&[0, 0, 1, 0], 100), Err(FrameError::TooLarge { .. })));
+        assert_eq!(
+            kafka_frame(&[0xFF, 0xFF, 0xFF, 0xFF], 100),
+            Err(FrameError::NegativeSize(-1))
+        );
+        assert!(matches!(
+            kafka_frame(&[0, 0, 1, 0], 100),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     proptest! {

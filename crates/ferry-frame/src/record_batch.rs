@@ -91,11 +91,17 @@ pub fn parse(buf: &[u8]) -> Result<RecordBatchHeader, FrameError> {
     let batch_length = be_i32(buf, 8);
     let min_body = (RECORD_BATCH_HEADER_LEN - LENGTH_FIELD_END) as i32;
     if batch_length < min_body {
-        return Err(FrameError::InvalidField { field: "batchLength", value: batch_length.into() });
+        return Err(FrameError::InvalidField {
+            field: "batchLength",
+            value: batch_length.into(),
+        });
     }
     let total = LENGTH_FIELD_END as u64 + batch_length as u64;
     if (buf.len() as u64) < total {
-        return Err(FrameError::Truncated { need: total, have: buf.len() as u64 });
+        return Err(FrameError::Truncated {
+            need: total,
+            have: buf.len() as u64,
+        });
     }
     let magic = buf[16] as i8;
     if magic != 2 {
@@ -126,7 +132,10 @@ pub fn parse(buf: &[u8]) -> Result<RecordBatchHeader, FrameError> {
         record_count: be_i32(buf, 57),
     };
     if header.record_count < 0 {
-        return Err(FrameError::InvalidField { field: "recordCount", value: header.record_count.into() });
+        return Err(FrameError::InvalidField {
+            field: "recordCount",
+            value: header.record_count.into(),
+        });
     }
     if header.last_offset_delta < 0 {
         return Err(FrameError::InvalidField {
@@ -221,7 +230,10 @@ pub(crate) mod tests {
         b[16] = 1;
         assert_eq!(parse(&b), Err(FrameError::UnsupportedMagic(1)));
         let b = build(b"xyz", 1, 0);
-        assert!(matches!(parse(&b[..b.len() - 1]), Err(FrameError::Truncated { .. })));
+        assert!(matches!(
+            parse(&b[..b.len() - 1]),
+            Err(FrameError::Truncated { .. })
+        ));
         assert!(matches!(parse(&b[..10]), Err(FrameError::Truncated { .. })));
     }
 

@@ -7,7 +7,7 @@ use napi_derive::napi;
 use crate::error::frame_error;
 
 /// CRC-32C of a buffer.
-#[napi]
+#[napi(js_name = "crc32c")]
 pub fn crc32c(data: &[u8]) -> u32 {
     ferry_frame::crc32c(data)
 }

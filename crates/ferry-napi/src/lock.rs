@@ -28,7 +28,10 @@ impl DataDirLock {
     pub fn acquire(dir: String) -> napi::Result<DataDirLock> {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).map_err(|e| {
-            err("FERRY_ERR_DATA_DIR", format!("cannot create data dir {}: {e}", dir.display()))
+            err(
+                "FERRY_ERR_DATA_DIR",
+                format!("cannot create data dir {}: {e}", dir.display()),
+            )
         })?;
         let path = dir.join("LOCK");
         let mut file = OpenOptions::new()
@@ -37,7 +40,12 @@ impl DataDirLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| err("FERRY_ERR_DATA_DIR", format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| {
+                err(
+                    "FERRY_ERR_DATA_DIR",
+                    format!("cannot open {}: {e}", path.display()),
+                )
+            })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -52,11 +60,17 @@ impl DataDirLock {
                 };
                 return Err(err(
                     "FERRY_ERR_DATA_DIR_LOCKED",
-                    format!("data dir {} is in use by another ferrymq process{who}", dir.display()),
+                    format!(
+                        "data dir {} is in use by another ferrymq process{who}",
+                        dir.display()
+                    ),
                 ));
             }
             Err(TryLockError::Error(e)) => {
-                return Err(err("FERRY_ERR_DATA_DIR", format!("cannot lock {}: {e}", path.display())));
+                return Err(err(
+                    "FERRY_ERR_DATA_DIR",
+                    format!("cannot lock {}: {e}", path.display()),
+                ));
             }
         }
         let write_pid = |f: &mut File| -> std::io::Result<()> {
@@ -65,9 +79,16 @@ impl DataDirLock {
             writeln!(f, "{}", std::process::id())?;
             f.sync_data()
         };
-        write_pid(&mut file)
-            .map_err(|e| err("FERRY_ERR_DATA_DIR", format!("cannot write {}: {e}", path.display())))?;
-        Ok(DataDirLock { file: Some(file), path })
+        write_pid(&mut file).map_err(|e| {
+            err(
+                "FERRY_ERR_DATA_DIR",
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+        Ok(DataDirLock {
+            file: Some(file),
+            path,
+        })
     }
 
     /// Release the lock (idempotent). The pid is cleared first, so a reader
@@ -77,7 +98,10 @@ impl DataDirLock {
         if let Some(file) = self.file.take() {
             let _ = file.set_len(0);
             file.unlock().map_err(|e| {
-                err("FERRY_ERR_DATA_DIR", format!("cannot unlock {}: {e}", self.path.display()))
+                err(
+                    "FERRY_ERR_DATA_DIR",
+                    format!("cannot unlock {}: {e}", self.path.display()),
+                )
             })?;
         }
         Ok(())

@@ -100,7 +100,7 @@ impl StorageError {
             StorageError::InvalidBatch(_)
             | StorageError::InvalidRecords(_)
             | StorageError::BatchRejected(_) => "FERRY_ERR_INVALID_BATCH",
-            StorageError::InvalidConfig(_) => "FERRY_ERR_INVALID_CONFIG",
+            StorageError::InvalidConfig(_) => "FERRY_ERR_SHARD_CONFIG_INVALID",
             StorageError::Closed => "FERRY_ERR_CLOSED",
             StorageError::Rocks(_) => "FERRY_ERR_ROCKSDB",
         }
@@ -117,7 +117,7 @@ impl StorageError {
         "FERRY_ERR_SHARD_NOT_FOUND",
         "FERRY_ERR_SHARD_EXISTS",
         "FERRY_ERR_INVALID_BATCH",
-        "FERRY_ERR_INVALID_CONFIG",
+        "FERRY_ERR_SHARD_CONFIG_INVALID",
         "FERRY_ERR_CLOSED",
         "FERRY_ERR_ROCKSDB",
     ];

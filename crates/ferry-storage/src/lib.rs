@@ -34,7 +34,7 @@
 //! | `FERRY_ERR_SHARD_NOT_FOUND` | `ShardNotFound` | no such shard id |
 //! | `FERRY_ERR_SHARD_EXISTS` | `ShardExists` | shard id already created |
 //! | `FERRY_ERR_INVALID_BATCH` | `InvalidBatch`, `InvalidRecords`, `BatchRejected` | client bytes are not an acceptable batch |
-//! | `FERRY_ERR_INVALID_CONFIG` | `InvalidConfig` | a config value or namespace is out of range |
+//! | `FERRY_ERR_SHARD_CONFIG_INVALID` | `InvalidConfig` | a config value or namespace is out of range |
 //! | `FERRY_ERR_CLOSED` | `Closed` | store/shard closed, or poisoned by a failed fsync |
 //! | `FERRY_ERR_ROCKSDB` | `Rocks` | RocksDB reported an error |
 

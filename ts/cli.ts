@@ -1,0 +1,92 @@
+/**
+ * `ferrymq` command line. Only parsing and process concerns (exit codes,
+ * signals) live here; the node itself is ts/node.ts.
+ */
+import { Command } from 'commander';
+import { loadConfig } from './config/load.ts';
+import { FerryError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { type RunningNode, startNode } from './node.ts';
+import { packageVersion } from './version.ts';
+
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad config or usage, 130 forced by a second signal. */
+export const ExitCode = { ok: 0, failure: 1, config: 2, forced: 130 } as const;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`ferrymq: ${message}\n`);
+  process.exit(code);
+}
+
+function installSignalHandlers(node: RunningNode, logger: Logger, timeoutMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for shutdown');
+      logger.flush();
+      process.exit(ExitCode.forced);
+    }
+    stopping = true;
+    logger.info({ signal, timeout_ms: timeoutMs }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ timeout_ms: timeoutMs }, 'shutdown did not finish in time; exiting');
+      logger.flush();
+      process.exit(ExitCode.failure);
+    }, timeoutMs);
+    timer.unref();
+    node.close().then(
+      () => {
+        logger.info('stopped');
+        logger.flush(() => process.exit(ExitCode.ok));
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        logger.flush(() => process.exit(ExitCode.failure));
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function start(options: { config?: string }): Promise<void> {
+  let config: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    config = await loadConfig(options.config);
+  } catch (err) {
+    if (err instanceof FerryError) fail(err.message, ExitCode.config);
+    throw err;
+  }
+  const logger = createLogger(config.log);
+  // A bug must not leave a half-alive broker: log it and exit non-zero.
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    logger.flush(() => process.exit(ExitCode.failure));
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection');
+    logger.flush(() => process.exit(ExitCode.failure));
+  });
+  let node: RunningNode;
+  try {
+    node = await startNode(config, logger);
+  } catch (err) {
+    const message = err instanceof FerryError ? `${err.message} [${err.code}]` : String(err);
+    logger.flush();
+    fail(message, ExitCode.failure);
+  }
+  installSignalHandlers(node, logger, config.shutdown_timeout_ms);
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = new Command('ferrymq')
+    .description('FerryMQ: MQTT and Kafka-protocol broker over one log')
+    .version(packageVersion, '-v, --version')
+    .showHelpAfterError()
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : ExitCode.config));
+  program
+    .command('start')
+    .description('start a node (embedded defaults unless --config is given; FERRYMQ_* env vars override)')
+    .option('-c, --config <file>', 'TOML configuration file')
+    .action(start);
+  await program.parseAsync(argv);
+}
