@@ -30,6 +30,9 @@ export const ErrorCodes = {
   FERRY_ERR_SHARD_CONFIG_INVALID: 'A shard or KV setting is out of range.',
   FERRY_ERR_CLOSED: 'The store or shard is closed (or was poisoned by a failed fsync).',
   FERRY_ERR_ROCKSDB: 'RocksDB reported an error.',
+  FERRY_ERR_OVERLOADED: 'A bounded queue is full (append queue, parked reads); retry later.',
+  FERRY_ERR_INVALID_ARGUMENT:
+    'A value passed to the native core is out of range (e.g. an offset above 2^53-1).',
   FERRY_ERR_NATIVE: 'The native core reported an error without a FerryMQ code.',
 } as const;
 

@@ -14,10 +14,13 @@ import { createMetrics } from './metrics.ts';
 import { callNative } from './native/errors.ts';
 import { loadNative } from './native/load.ts';
 import type { NodeInfo } from './node-info.ts';
+import { Storage } from './storage/storage.ts';
 import { packageVersion } from './version.ts';
 
 export interface RunningNode {
   readonly info: NodeInfo;
+  /** Present when the node runs the `engine` role. */
+  readonly storage: Storage | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   };
   const metrics = createMetrics({ node_id: config.node_id });
   let admin: FastifyInstance | undefined;
+  let storage: Storage | undefined;
   try {
     admin = buildAdminApp({ logger, node: info, metrics });
     const { host, port } = config.listeners.admin;
@@ -58,8 +62,11 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     }
     const addr = admin.server.address();
     bound.admin = typeof addr === 'object' && addr ? hostPort(addr.address, addr.port) : hostPort(host, port);
+    if (config.roles.includes('engine'))
+      storage = await Storage.open(dataDir, config.storage, metrics.storage);
   } catch (err) {
     await admin?.close().catch(() => {});
+    await storage?.close().catch(() => {});
     lock.release();
     throw err;
   }
@@ -67,9 +74,10 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      // Stop accepting first, then drain what is in flight, then give up the lock.
+      // Stop accepting first, then drain what is in flight, flush storage, then give up the lock.
       try {
         await admin?.close();
+        await storage?.close();
       } finally {
         lock.release();
       }
@@ -91,5 +99,5 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
   );
-  return { info, close };
+  return { info, storage, close };
 }

@@ -15,8 +15,138 @@ export declare class DataDirLock {
   get held(): boolean
 }
 
+export declare class NativeStore {
+  /**
+   * Open (or create) the store in `dir`, reopening every shard it holds
+   * (segment shards run torn-tail recovery here).
+   */
+  static open(dir: string): Promise<NativeStore>
+  createShard(id: number, config: JsShardConfig): Promise<void>
+  deleteShard(id: number): Promise<void>
+  shards(): Array<JsShardInfo>
+  /**
+   * Append back-to-back magic-2 batches. `batches` is validated, then
+   * patched in place with the assigned base offsets; the promise resolves
+   * once the shard's durability policy is met.
+   */
+  append(id: number, batches: Buffer, leaderEpoch: number): Promise<JsAppendResult>
+  /**
+   * Encode packed records (format: `ferry_frame::records`) into one
+   * batch natively and append it.
+   */
+  appendPacked(id: number, packed: Buffer, leaderEpoch: number): Promise<JsAppendResult>
+  /**
+   * Synchronous `appendPacked`, for memory-engine shards only: no disk
+   * and no thread hop, so a one-record append costs microseconds. The
+   * Shard adapter calls it only for shards it created with
+   * `engine: "memory"`; on other engines it would block the JS thread.
+   */
+  appendPackedSync(id: number, packed: Uint8Array, leaderEpoch: number): JsAppendResult
+  /** Synchronous `read`, for memory-engine shards only (see `appendPackedSync`). */
+  readSync(id: number, fromOffset: number, maxBytes: number): JsReadResult
+  /**
+   * Whole batches from the one containing `fromOffset`, up to `maxBytes`
+   * (at least one batch when any exists).
+   */
+  read(id: number, fromOffset: number, maxBytes: number): Promise<JsReadResult>
+  offsetForTimestamp(id: number, timestampMs: number): Promise<JsTimestampOffset | null>
+  /** Drop offsets >= `toOffset` (whole batches); resolves to the new next offset. */
+  truncate(id: number, toOffset: number): Promise<number>
+  /** Move the log start up to `offset`; resolves to the new earliest offset. */
+  deleteBefore(id: number, offset: number): Promise<number>
+  sync(id: number): Promise<void>
+  /** Apply every shard's retention limits now. */
+  applyRetention(nowMs: number): Promise<void>
+  /** Earliest and next offset: in-memory, no I/O. */
+  offsets(id: number): JsOffsets
+  stats(id: number): JsLogStats
+  kvGet(ns: string, key: Buffer): Promise<Buffer | null>
+  kvPut(ns: string, key: Buffer, value: Buffer, sync: boolean): Promise<void>
+  kvDelete(ns: string, key: Buffer, sync: boolean): Promise<void>
+  /** Apply all `ops` atomically. */
+  kvWrite(ops: Array<JsKvOp>, sync: boolean): Promise<void>
+  /**
+   * Up to `limit` entries of `ns` whose key starts with `prefix`, in key
+   * order, after `startAfter` when given.
+   */
+  kvScan(ns: string, prefix: Buffer, startAfter: Buffer | undefined | null, limit: number): Promise<JsKvEntry[]>
+  /** Sync every shard and the KV, then refuse further calls. */
+  close(): Promise<void>
+}
+
 /** CRC-32C of a buffer. */
 export declare function crc32c(data: Uint8Array): number
+
+export interface JsAppendResult {
+  baseOffset: number
+  lastOffset: number
+  appendTimeMs: number
+  earliestOffset: number
+  batchCount: number
+  bytes: number
+}
+
+export interface JsKvEntry {
+  key: Buffer
+  value: Buffer
+}
+
+/** One operation of an atomic KV write: a put when `value` is given, else a delete. */
+export interface JsKvOp {
+  ns: string
+  key: Buffer
+  value?: Buffer
+}
+
+export interface JsLogStats {
+  bytes: number
+  batches: number
+  segments: number
+  earliestOffset: number
+  nextOffset: number
+}
+
+export interface JsOffsets {
+  earliest: number
+  next: number
+}
+
+export interface JsReadResult {
+  /** Whole magic-2 batches, CRC-checked after the read. */
+  bytes: Buffer
+  nextOffset: number
+  earliestOffset: number
+}
+
+/**
+ * A shard's settings as JavaScript passes them. Omitted fields take the
+ * engine defaults; 0 for retention means unlimited.
+ */
+export interface JsShardConfig {
+  /** "memory" | "segment" | "rocks" */
+  engine: string
+  /** "none" | "interval" | "always" */
+  durability: string
+  durabilityIntervalMs?: number
+  batchBytesMax?: number
+  retentionBytesMax?: number
+  retentionMs?: number
+  segmentBytesMax?: number
+  segmentMsMax?: number
+  indexIntervalBytes?: number
+  ringBytesMax?: number
+  ringBatchesMax?: number
+}
+
+export interface JsShardInfo {
+  id: number
+  engine: string
+}
+
+export interface JsTimestampOffset {
+  offset: number
+  timestampMs: number
+}
 
 /**
  * Length of the Kafka frame at the start of `data`, or -1 when more bytes

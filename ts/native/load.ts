@@ -18,6 +18,7 @@ import { packageVersion } from '../version.ts';
 import type * as Binding from './binding.js';
 
 export type NativeBinding = typeof Binding;
+export type NativeStore = Binding.NativeStore;
 
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,9 @@
 
 mod error;
 mod frame;
+mod job;
 mod lock;
+mod store;
 
 use napi_derive::napi;
 

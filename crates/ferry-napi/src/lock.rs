@@ -7,12 +7,9 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use napi::{Error, Status};
 use napi_derive::napi;
 
-fn err(code: &str, msg: String) -> Error {
-    Error::new(Status::GenericFailure, format!("{code}: {msg}"))
-}
+use crate::error::coded as err;
 
 #[napi]
 pub struct DataDirLock {

@@ -208,6 +208,25 @@ fn scan(
     Ok((pos as u32, None))
 }
 
+/// Whether the batch at `pos` has a structurally valid header whose
+/// declared end is followed by another valid header continuing its offsets.
+fn followed_by_valid_batch(file: &File, path: &Path, pos: u32, size: u32) -> Result<bool> {
+    let header_at = |at: u64| -> Result<Option<BatchInfo>> {
+        if at + RECORD_BATCH_HEADER_LEN as u64 > u64::from(size) {
+            return Ok(None);
+        }
+        let mut h = [0u8; RECORD_BATCH_HEADER_LEN];
+        file.read_exact_at(&mut h, at)
+            .map_err(io_err("read", path))?;
+        Ok(peek(&h, 0))
+    };
+    let Some(bad) = header_at(u64::from(pos))? else {
+        return Ok(false);
+    };
+    let next_pos = u64::from(pos) + u64::from(bad.len);
+    Ok(matches!(header_at(next_pos)?, Some(next) if next.base_offset == bad.next_offset()))
+}
+
 impl Segment {
     fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf, PathBuf) {
         let stem = segment_stem(base);
@@ -292,6 +311,18 @@ impl Segment {
             return Ok(seg);
         }
         let (valid, torn) = seg.rebuild(interval, true)?;
+        if torn.is_some() && valid < size && followed_by_valid_batch(&seg.file, &log, valid, size)?
+        {
+            // A bad batch with an intact, continuous batch after it is not a
+            // torn tail (appends are sequential) but corruption of written
+            // data: keep every byte, index by structure, and let reads
+            // report FERRY_ERR_CORRUPT rather than silently dropping the
+            // acknowledged batches behind it.
+            seg.size = size;
+            seg.rebuild(interval, false)?;
+            seg.rewrite_index_files()?;
+            return Ok(seg);
+        }
         if torn.is_some() && valid < size {
             seg.file
                 .set_len(u64::from(valid))
