@@ -290,3 +290,58 @@ fn offsets_out_of_range_and_missing_shards() {
         Some("FERRY_ERR_SHARD_NOT_FOUND")
     );
 }
+
+/// A bad batch in the *active* segment that is followed by intact batches
+/// is corruption of written data, not a torn tail: recovery keeps every
+/// batch, reads of the damaged one report FERRY_ERR_CORRUPT, and the
+/// acknowledged batches behind it stay readable (a torn-tail truncation
+/// there would silently drop them).
+#[test]
+fn mid_segment_corruption_in_the_active_segment_is_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg_dir = dir.path().join("segments").join(format!("{:020}", 9));
+    let mut offsets = Vec::new();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let log = store
+            .create_shard(9, EngineKind::Segment, cfg(Durability::Always))
+            .unwrap();
+        for i in 0..5 {
+            let r = log.append(&mut batch(i), 0).unwrap();
+            offsets.push((r.base_offset, r.last_offset));
+        }
+        store.close().unwrap();
+    }
+    let log_path = seg_dir.join(format!("{:020}.log", 0));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&log_path)
+        .unwrap();
+    let size = f.metadata().unwrap().len();
+    // A byte inside the first batch's records (covered by its CRC).
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, 70).unwrap();
+    f.write_all_at(&[b[0] ^ 0xff], 70).unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    let log = store.shard(9).unwrap();
+    assert_eq!(
+        std::fs::metadata(&log_path).unwrap().len(),
+        size,
+        "nothing truncated"
+    );
+    assert_eq!(log.next_offset(), offsets.last().unwrap().1 + 1);
+    assert_eq!(log.read(0, 1).unwrap_err().code(), "FERRY_ERR_CORRUPT");
+    for &(base, last) in &offsets[1..] {
+        let r = log.read(base, 1).unwrap();
+        let (h, recs) = decode_batch(&r.bytes).unwrap();
+        assert_eq!(
+            (h.base_offset as u64, recs.len() as u64),
+            (base, last - base + 1)
+        );
+    }
+    // Appends continue after the recovered end.
+    let r = log.append(&mut batch(99), 0).unwrap();
+    assert_eq!(r.base_offset, offsets.last().unwrap().1 + 1);
+}
