@@ -10,7 +10,12 @@ import { join } from 'node:path';
 let passed = 0;
 let failed = 0;
 
-function step(name: string, cmd: string, args: string[], opts: { capture?: boolean } = {}): string {
+function step(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { capture?: boolean; report?: () => void } = {},
+): string {
   const t0 = performance.now();
   console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`);
   const r = spawnSync(cmd, args, {
@@ -23,7 +28,8 @@ function step(name: string, cmd: string, args: string[], opts: { capture?: boole
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   if (r.status !== 0) {
     console.log(`=== ${name} FAILED after ${secs}s (exit ${r.status ?? r.signal})`);
-    console.log(`tests: ${passed} passed, ${failed + 1} failed`);
+    opts.report?.();
+    console.log(`tests: ${passed} passed, ${Math.max(failed, 1)} failed`);
     process.exit(1);
   }
   console.log(`=== ${name} ok (${secs}s)`);

@@ -8,7 +8,7 @@ describe('error catalogue', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
   const documented = new Set([...doc.matchAll(/^#### (FERRY_ERR_[A-Z_]+)$/gm)].map((m) => m[1] as string));
 
-  it('documents every code', () => {
+  it('documents every code (regenerate: node scripts/gen-errors-doc.ts)', () => {
     const missing = Object.keys(ErrorCodes).filter((c) => !documented.has(c));
     expect(missing).toEqual([]);
   });
