@@ -640,7 +640,12 @@ export class RawClient {
   async expectNothing(ms: number, cmd?: mqttPacket.PacketCmd): Promise<void> {
     await sleep(ms);
     const got = this.received.filter((p) => !cmd || p.cmd === cmd);
-    if (got.length) throw new Error(`unexpected packets: ${JSON.stringify(got.map((p) => p.cmd))}`);
+    if (got.length) {
+      const desc = got.map((p) =>
+        p.cmd === 'publish' ? `publish(${p.topic}, ${String(p.payload)}, id ${p.messageId})` : p.cmd,
+      );
+      throw new Error(`unexpected packets: ${desc.join(', ')}`);
+    }
   }
 
   private tick(ms: number): Promise<void> {
