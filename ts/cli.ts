@@ -17,7 +17,16 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function installSignalHandlers(node: RunningNode, logger: Logger, timeoutMs: number): void {
+/**
+ * Installed before the node starts, so a signal that arrives while it is
+ * still starting (or just after it logged "ready") is never lost: the stop
+ * begins as soon as the node exists.
+ */
+function installSignalHandlers(
+  nodeReady: Promise<RunningNode | undefined>,
+  logger: Logger,
+  timeoutMs: number,
+): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -33,16 +42,18 @@ function installSignalHandlers(node: RunningNode, logger: Logger, timeoutMs: num
       process.exit(ExitCode.failure);
     }, timeoutMs);
     timer.unref();
-    node.close().then(
-      () => {
-        logger.info('stopped');
-        logger.flush(() => process.exit(ExitCode.ok));
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        logger.flush(() => process.exit(ExitCode.failure));
-      },
-    );
+    nodeReady
+      .then((node) => node?.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          logger.flush(() => process.exit(ExitCode.ok));
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          logger.flush(() => process.exit(ExitCode.failure));
+        },
+      );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -66,15 +77,19 @@ async function start(options: { config?: string }): Promise<void> {
     logger.fatal({ err }, 'unhandled rejection');
     logger.flush(() => process.exit(ExitCode.failure));
   });
-  let node: RunningNode;
+  const starting = startNode(config, logger);
+  installSignalHandlers(
+    starting.catch(() => undefined),
+    logger,
+    config.shutdown_timeout_ms,
+  );
   try {
-    node = await startNode(config, logger);
+    await starting;
   } catch (err) {
     const message = err instanceof FerryError ? `${err.message} [${err.code}]` : String(err);
     logger.flush();
     fail(message, ExitCode.failure);
   }
-  installSignalHandlers(node, logger, config.shutdown_timeout_ms);
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

@@ -11,6 +11,7 @@ import type { Config } from './config/schema.ts';
 import { FerryError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { MqttServer } from './mqtt/server.ts';
 import { callNative } from './native/errors.ts';
 import { loadNative } from './native/load.ts';
 import type { NodeInfo } from './node-info.ts';
@@ -21,6 +22,8 @@ export interface RunningNode {
   readonly info: NodeInfo;
   /** Present when the node runs the `engine` role. */
   readonly storage: Storage | undefined;
+  /** Present when the node runs the `broker` role. */
+  readonly mqtt: MqttServer | undefined;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const metrics = createMetrics({ node_id: config.node_id });
   let admin: FastifyInstance | undefined;
   let storage: Storage | undefined;
+  let mqtt: MqttServer | undefined;
   try {
     admin = buildAdminApp({ logger, node: info, metrics });
     const { host, port } = config.listeners.admin;
@@ -62,9 +66,16 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     }
     const addr = admin.server.address();
     bound.admin = typeof addr === 'object' && addr ? hostPort(addr.address, addr.port) : hostPort(host, port);
-    if (config.roles.includes('engine'))
+    if (config.roles.includes('engine')) {
       storage = await Storage.open(dataDir, config.storage, metrics.storage);
+    }
+    if (config.roles.includes('broker')) {
+      const started = await MqttServer.start(config, logger, metrics.registry, storage?.kv);
+      mqtt = started.server;
+      for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
+    }
   } catch (err) {
+    await mqtt?.close().catch(() => {});
     await admin?.close().catch(() => {});
     await storage?.close().catch(() => {});
     lock.release();
@@ -76,6 +87,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     closing ??= (async () => {
       // Stop accepting first, then drain what is in flight, flush storage, then give up the lock.
       try {
+        await mqtt?.close();
         await admin?.close();
         await storage?.close();
       } finally {
@@ -99,5 +111,5 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
   );
-  return { info, storage, close };
+  return { info, storage, mqtt, close };
 }

@@ -94,6 +94,19 @@ function checkCrossKey(config: Config): void {
       `invalid config: cluster.members does not list node_id ${config.node_id}`,
     );
   }
+  const tls = config.tls;
+  if ((tls.cert_file === '') !== (tls.key_file === '')) {
+    throw new FerryError(
+      'FERRY_ERR_CONFIG_INVALID',
+      'invalid config: tls.cert_file and tls.key_file must be set together',
+    );
+  }
+  if (tls.client_cert !== 'none' && tls.ca_file === '') {
+    throw new FerryError(
+      'FERRY_ERR_CONFIG_INVALID',
+      `invalid config: tls.client_cert = "${tls.client_cert}" needs tls.ca_file`,
+    );
+  }
   const seen = new Map<string, string>();
   for (const [name, addr] of Object.entries(config.listeners)) {
     if (addr.port === 0) continue;

@@ -1,0 +1,207 @@
+/**
+ * The MQTT messaging core: sessions by client id, the subscription index,
+ * retained messages, and routing of one published message to every
+ * matching session. Connections call into it; it never touches sockets.
+ *
+ * Routing: a PUBLISH is matched against the topic tree once; per session,
+ * overlapping subscriptions combine into one delivery with the highest QoS
+ * and every Subscription Identifier [MQTT-3.3.4-2..5]; each shared group
+ * hands the message to one member, chosen round-robin among members that are
+ * connected (any member if none is) [MQTT-4.8.2-5].
+ */
+import type { QoS } from 'mqtt-packet';
+import { isExpired, type Message } from './message.ts';
+import type { RetainedStore } from './retained.ts';
+import { type Delivery, Session, type SessionLimits, type Subscription } from './session.ts';
+import { TopicTree } from './topic-tree.ts';
+import type { Will } from './will.ts';
+
+const NEVER_EXPIRES = 0xffff_ffff;
+
+export interface BrokerMetrics {
+  received(bytes: number): void;
+  routed(deliveries: number): void;
+  dropped(reason: string): void;
+}
+
+interface SubRef {
+  session: Session;
+  sub: Subscription;
+}
+
+export interface BrokerLimits extends SessionLimits {}
+
+export class Broker {
+  readonly sessions = new Map<string, Session>();
+  readonly #tree = new TopicTree<SubRef>();
+  readonly retained: RetainedStore;
+  readonly #limits: BrokerLimits;
+  readonly #metrics: BrokerMetrics;
+  readonly startedAtMs = Date.now();
+  messagesReceived = 0;
+  messagesSent = 0;
+  readonly #delayedWills = new Map<string, NodeJS.Timeout>();
+
+  constructor(retained: RetainedStore, limits: BrokerLimits, metrics: BrokerMetrics) {
+    this.retained = retained;
+    this.#limits = limits;
+    this.#metrics = metrics;
+  }
+
+  get subscriptionCount(): number {
+    return this.#tree.size + this.#tree.sharedSize;
+  }
+
+  /** The existing session of `clientId`, or a new one. */
+  session(
+    clientId: string,
+    protocolVersion: 3 | 4 | 5,
+    expiryS: number,
+  ): { session: Session; present: boolean } {
+    const existing = this.sessions.get(clientId);
+    if (existing) {
+      existing.protocolVersion = protocolVersion;
+      existing.expiryS = expiryS;
+      if (existing.expiryTimer) clearTimeout(existing.expiryTimer);
+      existing.expiryTimer = undefined;
+      return { session: existing, present: true };
+    }
+    const s = new Session(clientId, protocolVersion, expiryS, this.#limits, (_d, reason) =>
+      this.#metrics.dropped(reason),
+    );
+    this.sessions.set(clientId, s);
+    return { session: s, present: false };
+  }
+
+  /**
+   * A connection ended without a clean DISCONNECT: publish its will now, or
+   * after the Will Delay Interval, or when the session ends if that comes
+   * first [MQTT-3.1.3-9].
+   */
+  scheduleWill(will: Will, session: Session): void {
+    const delayS = Math.min(will.delayS, session.expiryS);
+    if (delayS <= 0) {
+      this.publish(will.message, Date.now());
+      return;
+    }
+    this.cancelDelayedWill(session.clientId);
+    const timer = setTimeout(() => {
+      this.#delayedWills.delete(session.clientId);
+      this.publish(will.message, Date.now());
+    }, delayS * 1000);
+    timer.unref();
+    this.#delayedWills.set(session.clientId, timer);
+  }
+
+  /** The client reconnected within the will delay: no will [MQTT-3.1.3-9]. */
+  cancelDelayedWill(clientId: string): void {
+    const t = this.#delayedWills.get(clientId);
+    if (t) {
+      clearTimeout(t);
+      this.#delayedWills.delete(clientId);
+    }
+  }
+
+  /** The session lost its connection: end it now, or when its expiry passes. */
+  detach(session: Session): void {
+    if (session.link) return;
+    if (session.expiryS === 0) {
+      this.endSession(session);
+      return;
+    }
+    if (session.expiryS === NEVER_EXPIRES) return;
+    if (session.expiryTimer) clearTimeout(session.expiryTimer);
+    session.expiryTimer = setTimeout(() => {
+      if (!session.link) this.endSession(session);
+    }, session.expiryS * 1000);
+    session.expiryTimer.unref();
+  }
+
+  /** Stop every timer (shutdown). */
+  stop(): void {
+    for (const t of this.#delayedWills.values()) clearTimeout(t);
+    this.#delayedWills.clear();
+    for (const s of this.sessions.values()) if (s.expiryTimer) clearTimeout(s.expiryTimer);
+  }
+
+  /** End a session: drop its subscriptions and forget it. */
+  endSession(session: Session): void {
+    for (const sub of session.subscriptions.values()) this.#removeFromTree(session, sub);
+    session.clear();
+    if (session.expiryTimer) clearTimeout(session.expiryTimer);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
+  subscribe(session: Session, sub: Subscription): { existed: boolean } {
+    const existed = session.subscriptions.has(sub.filter);
+    session.subscriptions.set(sub.filter, sub);
+    const ref: SubRef = { session, sub };
+    if (sub.group !== undefined) this.#tree.addShared(sub.group, sub.topicFilter, session.clientId, ref);
+    else this.#tree.add(sub.topicFilter, session.clientId, ref);
+    return { existed };
+  }
+
+  unsubscribe(session: Session, filter: string): boolean {
+    const sub = session.subscriptions.get(filter);
+    if (!sub) return false;
+    session.subscriptions.delete(filter);
+    this.#removeFromTree(session, sub);
+    return true;
+  }
+
+  #removeFromTree(session: Session, sub: Subscription): void {
+    if (sub.group !== undefined) this.#tree.removeShared(sub.group, sub.topicFilter, session.clientId);
+    else this.#tree.remove(sub.topicFilter, session.clientId);
+  }
+
+  /**
+   * Route a message to its subscribers and, if it is retained, update the
+   * retained store. Returns how many sessions it went to.
+   */
+  publish(message: Message, nowMs: number): number {
+    this.messagesReceived++;
+    this.#metrics.received(message.payload.length);
+    if (message.retain) this.retained.set(message);
+    if (isExpired(message, nowMs)) return 0;
+    // Per session: max QoS and all subscription ids of its matching subscriptions.
+    const perSession = new Map<Session, { qos: QoS; retain: boolean; ids: number[] }>();
+    const add = (ref: SubRef): void => {
+      const { session, sub } = ref;
+      // [MQTT-3.8.3-3] No Local: not to the publisher's own subscription.
+      if (sub.noLocal && message.from === session.clientId) return;
+      const qos = Math.min(sub.qos, message.qos) as QoS;
+      // [MQTT-3.3.1-12/13] Retain As Published keeps the flag, else it is cleared on forwarding.
+      const retain = sub.retainAsPublished ? message.retain : false;
+      const entry = perSession.get(session);
+      if (!entry) {
+        perSession.set(session, { qos, retain, ids: sub.subscriptionId ? [sub.subscriptionId] : [] });
+        return;
+      }
+      entry.qos = Math.max(entry.qos, qos) as QoS;
+      entry.retain ||= retain;
+      if (sub.subscriptionId) entry.ids.push(sub.subscriptionId);
+    };
+    this.#tree.matchWith(
+      message.topic,
+      (ref) => add(ref),
+      (group) => {
+        const chosen =
+          group.pickRoundRobin((ref) => ref.session.link !== undefined) ?? group.pickRoundRobin();
+        if (chosen) add(chosen);
+      },
+    );
+    const bytes = message.payload.length + message.topic.length;
+    for (const [session, e] of perSession) {
+      const d: Delivery = { message, qos: e.qos, retain: e.retain, subscriptionIds: e.ids, bytes };
+      session.deliver(d, nowMs);
+    }
+    this.#metrics.routed(perSession.size);
+    return perSession.size;
+  }
+
+  /** Retained messages for a new subscription [MQTT-3.3.1-9], honouring expiry. */
+  retainedFor(sub: Subscription, nowMs: number): Message[] {
+    if (sub.group !== undefined) return []; // [MQTT-3.8.4-?] retained messages are not sent to shared subscriptions
+    return this.retained.matching(sub.topicFilter, nowMs);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * One MQTT network connection: frames bytes into packets, runs the
+ * connection state machine, and owns the per-connection protocol state
+ * (keep alive, topic aliases, outgoing encoding). Packet handlers live in
+ * handlers/; they get this connection and the broker, nothing else.
+ *
+ * State is one value: `awaiting-connect` (a CONNECT timeout runs), then
+ * `connected` (bound to a Session), then `closed`. Every error a client can
+ * cause ends here as the protocol's answer (CONNACK or DISCONNECT with a
+ * reason code, or a plain close for 3.1.1) and affects only this connection.
+ */
+import type { Duplex } from 'node:stream';
+import mqtt, { type IPublishPacket, type Packet } from 'mqtt-packet';
+import type { MqttConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { Broker } from './broker.ts';
+import { FrameGuard } from './frame-guard.ts';
+import { handlePacket } from './handlers/index.ts';
+import { remainingExpiryS } from './message.ts';
+import { Reason } from './reason-codes.ts';
+import type { Delivery, Session, SessionLink } from './session.ts';
+import type { Will } from './will.ts';
+
+export interface ConnectionMetrics {
+  bytesIn(n: number): void;
+  bytesOut(n: number): void;
+  dropped(reason: string): void;
+  sent(): void;
+}
+
+export interface ConnectionDeps {
+  broker: Broker;
+  config: MqttConfig;
+  logger: Logger;
+  metrics: ConnectionMetrics;
+  /** Called once the connection is closed, for the listener's bookkeeping. */
+  onClose: (c: Connection) => void;
+  /** Publishes or schedules the will of a connection that ended abnormally. */
+  onWill: (will: Will, session: Session) => void;
+}
+
+export type ConnectionState =
+  | { kind: 'awaiting-connect'; timer: NodeJS.Timeout }
+  | { kind: 'connected'; session: Session }
+  | { kind: 'closed' };
+
+export class Connection implements SessionLink {
+  readonly deps: ConnectionDeps;
+  readonly socket: Duplex;
+  readonly remote: string;
+  state: ConnectionState;
+  protocolVersion: 3 | 4 | 5 = 4;
+  clientId = '';
+  /** The client's Receive Maximum [MQTT-3.3.4-9]. */
+  receiveMaximum = 65_535;
+  /** The client's Maximum Packet Size, if it set one [MQTT-3.1.2-24]. */
+  clientPacketBytesMax = Number.POSITIVE_INFINITY;
+  /** Topic aliases the client accepts from us. */
+  clientTopicAliasMax = 0;
+  readonly inboundAliases = new Map<number, string>();
+  readonly #outboundAliases = new Map<string, number>();
+  will: Will | undefined;
+  /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
+  cleanClose = false;
+  #keepalive: NodeJS.Timeout | undefined;
+  readonly #parser: ReturnType<typeof mqtt.parser>;
+  readonly #guard: FrameGuard;
+  #paused = false;
+
+  constructor(socket: Duplex, remote: string, deps: ConnectionDeps) {
+    this.socket = socket;
+    this.remote = remote;
+    this.deps = deps;
+    this.#guard = new FrameGuard(deps.config.packet_bytes_max);
+    this.#parser = mqtt.parser();
+    const timer = setTimeout(() => this.close('connect-timeout'), deps.config.connect_timeout_ms);
+    this.state = { kind: 'awaiting-connect', timer };
+    this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
+    this.#parser.on('error', (err: Error) => this.#onParseError(err));
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => this.close('socket-error'));
+    socket.on('close', () => this.close('socket-closed'));
+    socket.on('drain', () => {
+      if (this.#paused) {
+        this.#paused = false;
+        socket.resume();
+      }
+    });
+  }
+
+  get session(): Session | undefined {
+    return this.state.kind === 'connected' ? this.state.session : undefined;
+  }
+
+  get isV5(): boolean {
+    return this.protocolVersion === 5;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.state.kind === 'closed') return;
+    this.deps.metrics.bytesIn(chunk.length);
+    const g = this.#guard.check(chunk);
+    if (!g.ok) {
+      // [MQTT-3.2.2-15] / §2.2.3: refused from the fixed header, before buffering the body.
+      this.protocolError(g.reason === 'too-large' ? Reason.PacketTooLarge : Reason.MalformedPacket, g.reason);
+      return;
+    }
+    try {
+      this.#parser.parse(chunk);
+    } catch (err) {
+      this.#onParseError(err as Error);
+    }
+  }
+
+  #onParseError(err: Error): void {
+    if (this.state.kind === 'closed') return;
+    if (this.state.kind === 'awaiting-connect' && /protocol version|protocolId/i.test(err.message)) {
+      // [MQTT-3.1.2-2]: unsupported protocol level gets CONNACK 0x01 (0x84 in 5.0), then close.
+      this.writePacket({ cmd: 'connack', returnCode: 1, sessionPresent: false });
+      this.close('unsupported-protocol');
+      return;
+    }
+    this.deps.logger.debug(
+      { client_id: this.clientId, remote: this.remote, err: err.message },
+      'malformed packet',
+    );
+    this.protocolError(Reason.MalformedPacket, err.message);
+  }
+
+  #onPacket(packet: Packet): void {
+    if (this.state.kind === 'closed') return;
+    this.#keepalive?.refresh();
+    try {
+      handlePacket(this, packet);
+    } catch (err) {
+      // A handler bug must not take the process down: log it and drop this connection only.
+      this.deps.logger.error({ err, client_id: this.clientId, cmd: packet.cmd }, 'packet handler failed');
+      this.protocolError(Reason.ImplementationSpecificError, 'internal error');
+    }
+  }
+
+  /** Called by the CONNECT handler once the session is bound. */
+  bind(session: Session, keepaliveS: number): void {
+    if (this.state.kind === 'awaiting-connect') clearTimeout(this.state.timer);
+    this.state = { kind: 'connected', session };
+    if (keepaliveS > 0) {
+      // [MQTT-3.1.2-22]: no packet within 1.5 × keep alive closes the connection.
+      this.#keepalive = setTimeout(() => {
+        this.deps.logger.debug({ client_id: this.clientId }, 'keep alive timeout');
+        this.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
+      }, keepaliveS * 1500);
+    }
+  }
+
+  /** Encode and write a packet; false if the socket is backed up (reading then pauses). */
+  writePacket(packet: Packet): boolean {
+    if (this.state.kind === 'closed') return false;
+    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    return this.writeBuffer(buf);
+  }
+
+  writeBuffer(buf: Buffer): boolean {
+    if (this.state.kind === 'closed' || this.socket.destroyed) return false;
+    this.deps.metrics.bytesOut(buf.length);
+    const ok = this.socket.write(buf);
+    if (!ok && !this.#paused) {
+      // Backpressure: stop reading from a client that does not read what we send.
+      this.#paused = true;
+      this.socket.pause();
+    }
+    return ok;
+  }
+
+  /** SessionLink: send one application message. */
+  sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
+    const m = d.message;
+    if (d.qos === 0 && this.socket.writableLength > this.deps.config.outbound_bytes_max) {
+      this.deps.metrics.dropped('outbound-full');
+      return false;
+    }
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: m.topic,
+      payload: m.payload,
+      qos: d.qos,
+      retain: d.retain,
+      dup,
+    };
+    if (packetId !== undefined) packet.messageId = packetId;
+    if (this.isV5) {
+      const props: NonNullable<IPublishPacket['properties']> = { ...m.properties };
+      const expiry = remainingExpiryS(m, Date.now());
+      if (expiry !== undefined) props.messageExpiryInterval = expiry;
+      if (d.subscriptionIds.length > 0) {
+        props.subscriptionIdentifier =
+          d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : d.subscriptionIds;
+      }
+      if (this.clientTopicAliasMax > 0 && !dup) {
+        const alias = this.#outboundAliases.get(m.topic);
+        if (alias !== undefined) {
+          props.topicAlias = alias;
+          packet.topic = '';
+        } else if (this.#outboundAliases.size < this.clientTopicAliasMax) {
+          const next = this.#outboundAliases.size + 1;
+          this.#outboundAliases.set(m.topic, next);
+          props.topicAlias = next;
+        }
+      }
+      if (Object.keys(props).length > 0) packet.properties = props;
+    }
+    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    if (buf.length > this.clientPacketBytesMax) {
+      // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; drop it.
+      this.deps.metrics.dropped('client-packet-size');
+      return false;
+    }
+    this.deps.metrics.sent();
+    this.deps.broker.messagesSent++;
+    return this.writeBuffer(buf);
+  }
+
+  sendPubrel(packetId: number): void {
+    this.writePacket({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  /** MQTT 5: DISCONNECT with a reason code, then close. 3.1.1: close only (it has no server DISCONNECT). */
+  disconnect(reasonCode: number, why: string, reasonString?: string): void {
+    if (this.state.kind === 'closed') return;
+    if (this.isV5 && this.state.kind === 'connected') {
+      const packet: Packet = { cmd: 'disconnect', reasonCode };
+      if (reasonString) packet.properties = { reasonString };
+      this.writePacket(packet);
+    }
+    this.close(why);
+  }
+
+  /** A protocol violation: the spec's reaction, then close. The will is still published [MQTT-3.1.2-8]. */
+  protocolError(reasonCode: number, why: string): void {
+    this.disconnect(reasonCode, why, why);
+  }
+
+  close(why: string): void {
+    const prev = this.state;
+    if (prev.kind === 'closed') return;
+    this.state = { kind: 'closed' };
+    if (prev.kind === 'awaiting-connect') clearTimeout(prev.timer);
+    if (this.#keepalive) clearTimeout(this.#keepalive);
+    this.#parser.removeAllListeners('packet');
+    this.socket.end();
+    // Do not wait forever for a peer that does not read its FIN.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    if (prev.kind === 'connected') {
+      const session = prev.session;
+      if (session.link === this) session.link = undefined;
+      if (this.will && !this.cleanClose) this.deps.onWill(this.will, session);
+      this.deps.logger.debug({ client_id: this.clientId, why }, 'connection closed');
+    }
+    this.deps.onClose(this);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * PUBLISH from a client and the acknowledgement flows in both directions
+ * (§3.3–3.7, §4.3): QoS 0, QoS 1 (PUBACK), QoS 2 (PUBREC / PUBREL /
+ * PUBCOMP, delivered once: a repeated packet id awaiting PUBREL is not
+ * routed again [MQTT-4.3.3-10]).
+ */
+import { isUtf8 } from 'node:buffer';
+import type {
+  IPubackPacket,
+  IPubcompPacket,
+  IPublishPacket,
+  IPubrecPacket,
+  IPubrelPacket,
+} from 'mqtt-packet';
+import type { Connection } from '../connection.ts';
+import { messageFromPublish } from '../message.ts';
+import { Reason } from '../reason-codes.ts';
+import type { Session } from '../session.ts';
+import { validateTopicName } from '../topic.ts';
+
+/** Resolve the topic of an incoming PUBLISH, applying 5.0 Topic Aliases (§3.3.2.3.4). */
+function resolveTopic(conn: Connection, packet: IPublishPacket): string | undefined {
+  const alias = packet.properties?.topicAlias;
+  if (alias === undefined) {
+    if (packet.topic === '') {
+      conn.protocolError(Reason.ProtocolError, 'empty topic without a topic alias');
+      return undefined;
+    }
+    return packet.topic;
+  }
+  // [MQTT-3.3.2-8/9]: 0 or above our Topic Alias Maximum is invalid.
+  if (alias === 0 || alias > conn.deps.config.topic_alias_max) {
+    conn.protocolError(Reason.TopicAliasInvalid, `topic alias ${alias} out of range`);
+    return undefined;
+  }
+  if (packet.topic !== '') {
+    conn.inboundAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  const known = conn.inboundAliases.get(alias);
+  if (known === undefined) {
+    conn.protocolError(Reason.ProtocolError, `unknown topic alias ${alias}`);
+    return undefined;
+  }
+  return known;
+}
+
+export function handlePublish(conn: Connection, session: Session, packet: IPublishPacket): void {
+  const { broker, config } = conn.deps;
+  if (packet.qos > 0 && !packet.messageId) {
+    // [MQTT-2.2.1-3]: QoS > 0 needs a non-zero packet identifier.
+    conn.protocolError(Reason.MalformedPacket, 'packet identifier 0');
+    return;
+  }
+  const topic = resolveTopic(conn, packet);
+  if (topic === undefined) return;
+  const check = validateTopicName(topic);
+  if (!check.ok) {
+    // [MQTT-3.3.2-2] wildcards, [MQTT-4.7.3-1/2] empty or U+0000.
+    conn.protocolError(Reason.TopicNameInvalid, check.reason);
+    return;
+  }
+  const id = packet.messageId as number;
+  if (packet.qos === 2 && session.incomingQoS2.has(id)) {
+    // Retransmission of a message we already own: acknowledge, do not route again.
+    conn.writePacket({ cmd: 'pubrec', messageId: id });
+    return;
+  }
+  if (packet.qos === 2 && session.incomingQoS2.size >= config.receive_max) {
+    // [MQTT-3.3.4-8]: more unacknowledged QoS 2 PUBLISHes than our Receive Maximum.
+    conn.protocolError(Reason.ReceiveMaximumExceeded, 'receive maximum exceeded');
+    return;
+  }
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  if (conn.isV5 && packet.properties?.payloadFormatIndicator && !isUtf8(payload)) {
+    // [MQTT-3.3.2-4 / 5.0 §3.3.2.3.2]: a payload declared UTF-8 must be; 0x99 Payload format invalid.
+    if (packet.qos === 0) {
+      conn.protocolError(Reason.PayloadFormatInvalid, 'payload is not UTF-8');
+    } else {
+      conn.writePacket({
+        cmd: packet.qos === 1 ? 'puback' : 'pubrec',
+        messageId: id,
+        reasonCode: Reason.PayloadFormatInvalid,
+      });
+    }
+    return;
+  }
+  const now = Date.now();
+  const message = messageFromPublish({ ...packet, topic, payload }, session.clientId, now);
+  const delivered = broker.publish(message, now);
+  if (packet.qos === 0) return;
+  const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
+  if (packet.qos === 1) {
+    conn.writePacket({ cmd: 'puback', messageId: id, reasonCode });
+    return;
+  }
+  session.incomingQoS2.add(id);
+  conn.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
+}
+
+export function handlePubrel(conn: Connection, session: Session, packet: IPubrelPacket): void {
+  const id = packet.messageId as number;
+  const known = session.incomingQoS2.delete(id);
+  // [MQTT-4.3.3-11]: PUBCOMP even for an unknown id (0x92 in 5.0).
+  const pubcomp: IPubcompPacket = { cmd: 'pubcomp', messageId: id };
+  if (!known && conn.isV5) pubcomp.reasonCode = Reason.PacketIdentifierNotFound;
+  conn.writePacket(pubcomp);
+}
+
+export function handlePuback(_conn: Connection, session: Session, packet: IPubackPacket): void {
+  session.complete(packet.messageId as number, Date.now());
+}
+
+export function handlePubrec(conn: Connection, session: Session, packet: IPubrecPacket): void {
+  const id = packet.messageId as number;
+  if ((packet.reasonCode ?? 0) >= 0x80) {
+    // The client refused the message: the exchange ends here [MQTT-4.3.3-?] (5.0 §4.3.3).
+    session.complete(id, Date.now());
+    return;
+  }
+  const known = session.released(id);
+  const pubrel: IPubrelPacket = { cmd: 'pubrel', messageId: id };
+  if (!known && conn.isV5) pubrel.reasonCode = Reason.PacketIdentifierNotFound;
+  conn.writePacket(pubrel);
+}
+
+export function handlePubcomp(_conn: Connection, session: Session, packet: IPubcompPacket): void {
+  session.complete(packet.messageId as number, Date.now());
+}

@@ -1,0 +1,54 @@
+import type { IPublishPacket, QoS } from 'mqtt-packet';
+
+/** MQTT 5 properties that travel with an application message (§3.3.2.3). */
+export interface MessageProperties {
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: { [key: string]: string | string[] };
+}
+
+/** An application message inside the broker, independent of any connection. */
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties: MessageProperties;
+  /** Wall-clock ms at which the message expires (Message Expiry Interval), if any. */
+  expiresAtMs?: number;
+  /** Client id of the publisher, for No Local. */
+  from?: string;
+}
+
+export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: number): Message {
+  const p = packet.properties ?? {};
+  const properties: MessageProperties = {};
+  if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
+  if (p.contentType !== undefined) properties.contentType = p.contentType;
+  if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
+  if (p.correlationData !== undefined) properties.correlationData = p.correlationData;
+  if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
+  const m: Message = {
+    topic: packet.topic,
+    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    properties,
+    from,
+  };
+  if (p.messageExpiryInterval !== undefined) m.expiresAtMs = nowMs + p.messageExpiryInterval * 1000;
+  return m;
+}
+
+/** Seconds left before expiry, for the outgoing Message Expiry Interval [MQTT-3.3.2-6]; undefined if none. */
+export function remainingExpiryS(m: Message, nowMs: number): number | undefined {
+  if (m.expiresAtMs === undefined) return undefined;
+  return Math.max(0, Math.ceil((m.expiresAtMs - nowMs) / 1000));
+}
+
+export function isExpired(m: Message, nowMs: number): boolean {
+  return m.expiresAtMs !== undefined && m.expiresAtMs <= nowMs;
+}

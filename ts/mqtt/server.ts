@@ -1,0 +1,309 @@
+/**
+ * The MQTT listeners: TCP, TLS (node:tls), WebSocket and secure WebSocket
+ * (the `ws` package; subprotocol `mqtt`), each capped at
+ * `mqtt.connections_max` connections. Also the $SYS statistics topics and
+ * graceful shutdown (MQTT 5 clients get DISCONNECT 0x8B).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Config, ListenAddress } from '../config/schema.ts';
+import { FerryError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Kv } from '../storage/kv.ts';
+import { packageVersion } from '../version.ts';
+import { Broker } from './broker.ts';
+import { Connection, type ConnectionDeps } from './connection.ts';
+import { Reason } from './reason-codes.ts';
+import { RetainedStore } from './retained.ts';
+import { loadRetained, retainedPersistence } from './retained-kv.ts';
+
+export type ListenerName = 'mqtt' | 'mqtt_tls' | 'mqtt_ws' | 'mqtt_wss';
+
+interface Listener {
+  name: ListenerName;
+  server: NetServer | HttpServer;
+  wss?: WebSocketServer;
+  connections: Set<Connection>;
+}
+
+function mqttMetrics(registry: Registry) {
+  const connections = new Gauge({
+    name: 'ferrymq_mqtt_connections',
+    help: 'Open MQTT connections',
+    labelNames: ['listener'],
+    registers: [registry],
+  });
+  const bytes = new Counter({
+    name: 'ferrymq_mqtt_bytes_total',
+    help: 'MQTT bytes by direction',
+    labelNames: ['direction'],
+    registers: [registry],
+  });
+  const messages = new Counter({
+    name: 'ferrymq_mqtt_messages_total',
+    help: 'MQTT application messages: received from publishers, sent to subscribers',
+    labelNames: ['direction'],
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'ferrymq_mqtt_dropped_messages_total',
+    help: 'Messages dropped by reason (queue-full, offline-qos0, expired, outbound-full, client-packet-size, retained-limit)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'ferrymq_mqtt_refused_connections_total',
+    help: 'Connections closed on accept because the listener was at mqtt.connections_max',
+    labelNames: ['listener'],
+    registers: [registry],
+  });
+  return { connections, bytes, messages, dropped, refused };
+}
+
+export class MqttServer {
+  readonly broker: Broker;
+  readonly #listeners: Listener[] = [];
+  readonly #config: Config;
+  readonly #logger: Logger;
+  readonly #metrics: ReturnType<typeof mqttMetrics>;
+  #sysTimer: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  private constructor(config: Config, logger: Logger, registry: Registry, retained: RetainedStore) {
+    this.#config = config;
+    this.#logger = logger.child({ component: 'mqtt' });
+    this.#metrics = mqttMetrics(registry);
+    const m = this.#metrics;
+    this.broker = new Broker(
+      retained,
+      { queueMessagesMax: config.mqtt.session_queue_max, queueBytesMax: config.mqtt.session_queue_bytes_max },
+      {
+        received: () => m.messages.inc({ direction: 'in' }),
+        routed: () => {},
+        dropped: (reason) => m.dropped.inc({ reason }),
+      },
+    );
+  }
+
+  static async start(
+    config: Config,
+    logger: Logger,
+    registry: Registry,
+    kv: Kv | undefined,
+  ): Promise<{ server: MqttServer; bound: Partial<Record<ListenerName, string>> }> {
+    let dropRetained: (reason: string) => void = () => {};
+    const retained = new RetainedStore(
+      config.mqtt.retained_max,
+      kv ? retainedPersistence(kv, logger) : undefined,
+      (r) => dropRetained(r),
+    );
+    if (kv) await loadRetained(kv, retained);
+    const server = new MqttServer(config, logger, registry, retained);
+    dropRetained = (reason) => server.#metrics.dropped.inc({ reason });
+    const bound: Partial<Record<ListenerName, string>> = {};
+    try {
+      const l = config.listeners;
+      bound.mqtt = await server.#listen('mqtt', l.mqtt, (onConn) => createTcpServer(onConn));
+      bound.mqtt_ws = await server.#listenWs('mqtt_ws', l.mqtt_ws, createHttpServer());
+      const tls = server.#tlsOptions();
+      if (tls) {
+        bound.mqtt_tls = await server.#listen('mqtt_tls', l.mqtt_tls, (onConn) =>
+          createTlsServer(tls, (s) => onConn(s)),
+        );
+        bound.mqtt_wss = await server.#listenWs('mqtt_wss', l.mqtt_wss, createHttpsServer(tls));
+      }
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    server.#startSys();
+    return { server, bound };
+  }
+
+  #tlsOptions(): TlsOptions | undefined {
+    const t = this.#config.tls;
+    if (!t.cert_file) return undefined;
+    const read = (key: string, path: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new FerryError(
+          'FERRY_ERR_CONFIG_READ',
+          `cannot read ${key} ${path}: ${(err as NodeJS.ErrnoException).code}`,
+        );
+      }
+    };
+    const opts: TlsOptions = {
+      cert: read('tls.cert_file', t.cert_file),
+      key: read('tls.key_file', t.key_file),
+    };
+    if (t.ca_file) opts.ca = read('tls.ca_file', t.ca_file);
+    if (t.client_cert !== 'none') {
+      opts.requestCert = true;
+      opts.rejectUnauthorized = t.client_cert === 'require';
+    }
+    return opts;
+  }
+
+  #deps(listener: Listener): ConnectionDeps {
+    const m = this.#metrics;
+    return {
+      broker: this.broker,
+      config: this.#config.mqtt,
+      logger: this.#logger,
+      metrics: {
+        bytesIn: (n) => m.bytes.inc({ direction: 'in' }, n),
+        bytesOut: (n) => m.bytes.inc({ direction: 'out' }, n),
+        dropped: (reason) => m.dropped.inc({ reason }),
+        sent: () => m.messages.inc({ direction: 'out' }),
+      },
+      onWill: (will, session) => this.broker.scheduleWill(will, session),
+      onClose: (c) => {
+        listener.connections.delete(c);
+        m.connections.set({ listener: listener.name }, listener.connections.size);
+        const session = c.session ?? this.broker.sessions.get(c.clientId);
+        if (session && !session.link) this.broker.detach(session);
+      },
+    };
+  }
+
+  #accept(listener: Listener, stream: Duplex, remote: string): void {
+    if (this.#closing || listener.connections.size >= this.#config.mqtt.connections_max) {
+      this.#metrics.refused.inc({ listener: listener.name });
+      stream.destroy();
+      return;
+    }
+    const conn = new Connection(stream, remote, this.#deps(listener));
+    listener.connections.add(conn);
+    this.#metrics.connections.set({ listener: listener.name }, listener.connections.size);
+  }
+
+  async #bind(server: NetServer | HttpServer, name: ListenerName, addr: ListenAddress): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(addr.port, addr.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((err: NodeJS.ErrnoException) => {
+      throw new FerryError(
+        'FERRY_ERR_LISTEN',
+        `${name} listener cannot bind ${addr.host}:${addr.port}: ${err.code ?? err.message}`,
+        {
+          cause: err,
+        },
+      );
+    });
+    server.on('error', (err) => this.#logger.error({ err, listener: name }, 'listener error'));
+    const a = server.address();
+    return typeof a === 'object' && a
+      ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+      : '';
+  }
+
+  async #listen(
+    name: ListenerName,
+    addr: ListenAddress,
+    make: (onConn: (s: Socket) => void) => NetServer,
+  ): Promise<string> {
+    const listener: Listener = { name, server: undefined as unknown as NetServer, connections: new Set() };
+    listener.server = make((s) => {
+      s.setNoDelay(true);
+      // A TLS handshake failure or reset before CONNECT must not escape as an unhandled error.
+      s.on('error', () => s.destroy());
+      this.#accept(listener, s, `${s.remoteAddress}:${s.remotePort}`);
+    });
+    // TLS handshake errors are per-connection; log at debug and move on.
+    listener.server.on('tlsClientError', (err: Error) =>
+      this.#logger.debug({ err: err.message }, 'TLS handshake failed'),
+    );
+    this.#listeners.push(listener);
+    return this.#bind(listener.server, name, addr);
+  }
+
+  async #listenWs(name: ListenerName, addr: ListenAddress, http: HttpServer): Promise<string> {
+    const wss = new WebSocketServer({
+      server: http,
+      maxPayload: this.#config.mqtt.packet_bytes_max + 8,
+      // [MQTT-6.0.0-3/4]: the WebSocket subprotocol is "mqtt" (3.1 clients send "mqttv3.1").
+      handleProtocols: (protocols) =>
+        protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false,
+    });
+    const listener: Listener = { name, server: http, wss, connections: new Set() };
+    wss.on('connection', (ws, req) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      this.#accept(listener, stream, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    });
+    wss.on('error', (err) => this.#logger.error({ err, listener: name }, 'websocket server error'));
+    http.on('request', (_req, res) => {
+      // Plain HTTP on the MQTT WebSocket port: answer, do not hang.
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end('MQTT over WebSocket: upgrade with subprotocol "mqtt"\n');
+    });
+    this.#listeners.push(listener);
+    return this.#bind(http, name, addr);
+  }
+
+  #startSys(): void {
+    const every = this.#config.mqtt.sys_interval_ms;
+    if (every <= 0) return;
+    const sys = (topic: string, value: string | number): void => {
+      this.broker.publish(
+        {
+          topic: `$SYS/broker/${topic}`,
+          payload: Buffer.from(String(value)),
+          qos: 0,
+          retain: true,
+          properties: {},
+        },
+        Date.now(),
+      );
+    };
+    const tick = (): void => {
+      const b = this.broker;
+      const connected = this.#listeners.reduce((n, l) => n + l.connections.size, 0);
+      sys('version', `ferrymq ${packageVersion}`);
+      sys('uptime', Math.round((Date.now() - b.startedAtMs) / 1000));
+      sys('clients/connected', connected);
+      sys('clients/total', b.sessions.size);
+      sys('subscriptions/count', b.subscriptionCount);
+      sys('retained messages/count', b.retained.size);
+      sys('messages/received', b.messagesReceived);
+      sys('messages/sent', b.messagesSent);
+    };
+    tick();
+    this.#sysTimer = setInterval(tick, every);
+    this.#sysTimer.unref();
+  }
+
+  /** Stop accepting, tell MQTT 5 clients the server is shutting down (0x8B), close everything. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#sysTimer) clearInterval(this.#sysTimer);
+    for (const l of this.#listeners) {
+      for (const c of [...l.connections]) {
+        c.cleanClose = false;
+        c.disconnect(Reason.ServerShuttingDown, 'server-shutdown');
+      }
+      l.wss?.close();
+    }
+    await Promise.all(
+      this.#listeners.map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            if (!l.server.listening) return resolve();
+            l.server.close(() => resolve());
+            (l.server as HttpServer).closeAllConnections?.();
+          }),
+      ),
+    );
+    this.broker.stop();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * A client's session (MQTT 5.0 §4.1): subscriptions, the QoS 1/2 messages
+ * in flight towards the client, those queued behind the client's Receive
+ * Maximum or while it is offline, and the packet ids of QoS 2 messages it
+ * sent that await PUBREL. The session outlives its connections while its
+ * expiry allows; it holds a link to at most one live connection.
+ *
+ * Bounds: the queue is limited by count and bytes (`mqtt.session_queue_max`,
+ * `mqtt.session_queue_bytes_max`); when full, the oldest queued message is
+ * dropped (QoS 0 first) and counted in `ferrymq_mqtt_dropped_messages_total`.
+ */
+import type { QoS } from 'mqtt-packet';
+import { isExpired, type Message } from './message.ts';
+
+export interface Subscription {
+  /** The filter as subscribed, `$share/...` prefix included. */
+  filter: string;
+  /** The filter matched against topics (without a share prefix). */
+  topicFilter: string;
+  group?: string;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId?: number;
+}
+
+/** One message on its way to this client. */
+export interface Delivery {
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[];
+  bytes: number;
+}
+
+export interface InflightEntry {
+  delivery: Delivery;
+  /** 'publish': awaiting PUBACK / PUBREC; 'pubrel': PUBREL sent, awaiting PUBCOMP. */
+  state: 'publish' | 'pubrel';
+}
+
+/** What a session needs from its live connection. */
+export interface SessionLink {
+  readonly receiveMaximum: number;
+  sendPublish(delivery: Delivery, packetId: number | undefined, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+export interface SessionLimits {
+  queueMessagesMax: number;
+  queueBytesMax: number;
+}
+
+export class Session {
+  readonly clientId: string;
+  protocolVersion: 3 | 4 | 5;
+  /** Seconds the session outlives a disconnect; 0xFFFFFFFF never expires. */
+  expiryS: number;
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly inflight = new Map<number, InflightEntry>();
+  /** Packet ids of incoming QoS 2 PUBLISHes awaiting PUBREL [MQTT-4.3.3-8]. */
+  readonly incomingQoS2 = new Set<number>();
+  #queue: Delivery[] = [];
+  #queueBytes = 0;
+  #nextPacketId = 1;
+  link: SessionLink | undefined;
+  expiryTimer: NodeJS.Timeout | undefined;
+  readonly #limits: SessionLimits;
+  readonly #onDrop: (d: Delivery, reason: string) => void;
+
+  constructor(
+    clientId: string,
+    protocolVersion: 3 | 4 | 5,
+    expiryS: number,
+    limits: SessionLimits,
+    onDrop: (d: Delivery, reason: string) => void,
+  ) {
+    this.clientId = clientId;
+    this.protocolVersion = protocolVersion;
+    this.expiryS = expiryS;
+    this.#limits = limits;
+    this.#onDrop = onDrop;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  #allocatePacketId(): number | undefined {
+    // 65535 ids; skip those still in flight [MQTT-2.2.1-3].
+    for (let i = 0; i < 65535; i++) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    return undefined;
+  }
+
+  /** Hand a message to the session: sent now if the window allows, else queued (bounded). */
+  deliver(d: Delivery, nowMs: number): void {
+    const link = this.link;
+    if (link && this.#queue.length === 0 && this.#trySend(link, d, nowMs)) return;
+    if (!link && d.qos === 0) {
+      // QoS 0 is not kept for offline clients (§4.1: MAY store; we do not).
+      this.#onDrop(d, 'offline-qos0');
+      return;
+    }
+    this.#enqueue(d);
+  }
+
+  #enqueue(d: Delivery): void {
+    this.#queue.push(d);
+    this.#queueBytes += d.bytes;
+    while (
+      this.#queue.length > this.#limits.queueMessagesMax ||
+      this.#queueBytes > this.#limits.queueBytesMax
+    ) {
+      // Drop the oldest QoS 0 message if any, else the oldest message.
+      let i = this.#queue.findIndex((q) => q.qos === 0);
+      if (i < 0) i = 0;
+      const [dropped] = this.#queue.splice(i, 1);
+      if (!dropped) break;
+      this.#queueBytes -= dropped.bytes;
+      this.#onDrop(dropped, 'queue-full');
+    }
+  }
+
+  /** Send now if the client's Receive Maximum allows; false means "keep it queued". */
+  #trySend(link: SessionLink, d: Delivery, nowMs: number): boolean {
+    if (isExpired(d.message, nowMs)) {
+      this.#onDrop(d, 'expired');
+      return true;
+    }
+    if (d.qos === 0) {
+      link.sendPublish(d, undefined, false);
+      return true;
+    }
+    // [MQTT-3.3.4-9]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
+    if (this.inflight.size >= link.receiveMaximum) return false;
+    const id = this.#allocatePacketId();
+    if (id === undefined) return false;
+    this.inflight.set(id, { delivery: d, state: 'publish' });
+    link.sendPublish(d, id, false);
+    return true;
+  }
+
+  /** Move queued messages into the window as it opens (after an ack, or on reconnect). */
+  drain(nowMs: number): void {
+    const link = this.link;
+    if (!link) return;
+    while (this.#queue.length > 0) {
+      const d = this.#queue[0] as Delivery;
+      if (!this.#trySend(link, d, nowMs)) break;
+      this.#queue.shift();
+      this.#queueBytes -= d.bytes;
+    }
+  }
+
+  /**
+   * On reconnect with an existing session: resend unacknowledged PUBLISHes
+   * with DUP set and PUBRELs, in their original order [MQTT-4.4.0-1], then
+   * whatever is queued.
+   */
+  resume(nowMs: number): void {
+    const link = this.link;
+    if (!link) return;
+    for (const [id, entry] of this.inflight) {
+      if (entry.state === 'pubrel') link.sendPubrel(id);
+      else link.sendPublish(entry.delivery, id, true);
+    }
+    this.drain(nowMs);
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) finished a delivery. */
+  complete(packetId: number, nowMs: number): boolean {
+    const had = this.inflight.delete(packetId);
+    if (had) this.drain(nowMs);
+    return had;
+  }
+
+  /** PUBREC: the QoS 2 delivery moves to its PUBREL phase. */
+  released(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (!entry) return false;
+    entry.state = 'pubrel';
+    return true;
+  }
+
+  /** A clean start, or the end of the session: forget everything. */
+  clear(): void {
+    this.subscriptions.clear();
+    this.inflight.clear();
+    this.incomingQoS2.clear();
+    this.#queue = [];
+    this.#queueBytes = 0;
+  }
+
+  /** Snapshot of queued deliveries (for persistence and tests). */
+  queuedDeliveries(): readonly Delivery[] {
+    return this.#queue;
+  }
+}
