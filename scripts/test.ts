@@ -1,4 +1,4 @@
-// The whole test suite, in order: build, lint, Rust tests, TypeScript tests
+// The whole test suite, in order: test dependencies, build, lint, Rust tests, TypeScript tests
 // (unit and end-to-end). Stops at the first failing step and exits non-zero;
 // ends with one summary line, "tests: N passed, N failed", counted from the
 // runners' own reports (cargo's "test result:" lines, vitest's JSON report).
@@ -36,6 +36,8 @@ function step(
   return out;
 }
 
+// Test-only system packages and clients (mosquitto, paho-mqtt in a venv): the suite uses real peers.
+step('test dependencies', 'bash', ['scripts/test-deps.sh']);
 step('build', 'npm', ['run', 'build']);
 step('lint', 'npm', ['run', 'lint']);
 
