@@ -441,8 +441,17 @@ export class Clients {
 
   /** An mqtt.js client, connected (rejects on CONNACK failure or after 5 s). */
   async connect(o: ConnectOptions = {}): Promise<MqttClient> {
+    return (await this.connectWithInbox(o)).client;
+  }
+
+  /**
+   * A connected client plus the inbox of what it receives; the inbox is
+   * attached before CONNACK, so messages queued in a session are not missed.
+   */
+  async connectWithInbox(o: ConnectOptions = {}): Promise<{ client: MqttClient; inbox: Inbox }> {
     const c = mqtt.connect(this.url(o.transport), this.options(o));
     this.open.add(c);
+    const inbox = new Inbox(c);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('connect timed out')), 6_000);
       c.once('connect', () => {
@@ -459,13 +468,7 @@ export class Clients {
       });
     });
     c.on('error', () => {});
-    return c;
-  }
-
-  /** A connected client plus the inbox of what it receives. */
-  async connectWithInbox(o: ConnectOptions = {}): Promise<{ client: MqttClient; inbox: Inbox }> {
-    const client = await this.connect(o);
-    return { client, inbox: new Inbox(client) };
+    return { client: c, inbox };
   }
 
   /** A raw-socket client on the TCP (or TLS) listener. */
