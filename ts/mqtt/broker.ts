@@ -13,6 +13,7 @@ import type { QoS } from 'mqtt-packet';
 import { isExpired, type Message } from './message.ts';
 import type { RetainedStore } from './retained.ts';
 import { type Delivery, Session, type SessionLimits, type Subscription } from './session.ts';
+import type { SessionStore, StoredSession } from './session-store.ts';
 import { TopicTree } from './topic-tree.ts';
 import type { Will } from './will.ts';
 
@@ -31,6 +32,13 @@ interface SubRef {
 
 export interface BrokerLimits extends SessionLimits {}
 
+export interface PublishResult {
+  /** Sessions the message went to. */
+  delivered: number;
+  /** Settles once persistent sessions have stored it (undefined if none had to). */
+  saved: Promise<void> | undefined;
+}
+
 export class Broker {
   readonly sessions = new Map<string, Session>();
   readonly #tree = new TopicTree<SubRef>();
@@ -41,11 +49,52 @@ export class Broker {
   messagesReceived = 0;
   messagesSent = 0;
   readonly #delayedWills = new Map<string, NodeJS.Timeout>();
+  readonly #store: SessionStore | undefined;
+  /** Sessions written to the store at least once; only those cost I/O when they end. */
+  readonly #persisted = new WeakSet<Session>();
 
-  constructor(retained: RetainedStore, limits: BrokerLimits, metrics: BrokerMetrics) {
+  constructor(retained: RetainedStore, limits: BrokerLimits, metrics: BrokerMetrics, store?: SessionStore) {
     this.retained = retained;
     this.#limits = limits;
     this.#metrics = metrics;
+    this.#store = store;
+  }
+
+  #newSession(clientId: string, protocolVersion: 3 | 4 | 5, expiryS: number): Session {
+    const s = new Session(clientId, protocolVersion, expiryS, this.#limits, (_d, reason) =>
+      this.#metrics.dropped(reason),
+    );
+    this.sessions.set(clientId, s);
+    return s;
+  }
+
+  /** Write the session's subscriptions and expiry if it is persistent (expiry > 0). */
+  #saveMeta(session: Session): void {
+    const store = this.#store;
+    session.persistence = store && session.expiryS > 0 ? store : undefined;
+    if (!session.persistence || !store) return;
+    this.#persisted.add(session);
+    void store.saveMeta(
+      session.clientId,
+      session.protocolVersion,
+      session.expiryS,
+      session.subscriptions.values(),
+    );
+  }
+
+  /** Recreate sessions stored before a restart; they start disconnected, with their expiry running. */
+  restore(stored: readonly StoredSession[]): void {
+    for (const st of stored) {
+      const s = this.#newSession(st.clientId, st.protocolVersion, st.expiryS);
+      s.persistence = this.#store;
+      this.#persisted.add(s);
+      for (const sub of st.subscriptions) this.subscribe(s, sub, { save: false });
+      for (const m of st.messages.sort((a, b) => a.seq - b.seq)) {
+        m.delivery.seq = m.seq;
+        s.restore(m.delivery, m.packetId, m.state);
+      }
+      this.detach(s);
+    }
   }
 
   get subscriptionCount(): number {
@@ -64,12 +113,11 @@ export class Broker {
       existing.expiryS = expiryS;
       if (existing.expiryTimer) clearTimeout(existing.expiryTimer);
       existing.expiryTimer = undefined;
+      this.#saveMeta(existing);
       return { session: existing, present: true };
     }
-    const s = new Session(clientId, protocolVersion, expiryS, this.#limits, (_d, reason) =>
-      this.#metrics.dropped(reason),
-    );
-    this.sessions.set(clientId, s);
+    const s = this.#newSession(clientId, protocolVersion, expiryS);
+    this.#saveMeta(s);
     return { session: s, present: false };
   }
 
@@ -130,15 +178,23 @@ export class Broker {
     session.clear();
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (this.#persisted.has(session)) {
+      this.#persisted.delete(session);
+      void this.#store?.deleteSession(session.clientId);
+    }
+    session.persistence = undefined;
   }
 
-  subscribe(session: Session, sub: Subscription): { existed: boolean } {
-    const existed = session.subscriptions.has(sub.filter);
+  subscribe(session: Session, sub: Subscription, opts: { save?: boolean } = {}): { existed: boolean } {
+    const existed = session.subscriptions.get(sub.filter);
+    // A replaced subscription may have moved between shared and plain: drop the old index entry first.
+    if (existed) this.#removeFromTree(session, existed);
     session.subscriptions.set(sub.filter, sub);
     const ref: SubRef = { session, sub };
     if (sub.group !== undefined) this.#tree.addShared(sub.group, sub.topicFilter, session.clientId, ref);
     else this.#tree.add(sub.topicFilter, session.clientId, ref);
-    return { existed };
+    if (opts.save !== false) this.#saveMeta(session);
+    return { existed: existed !== undefined };
   }
 
   unsubscribe(session: Session, filter: string): boolean {
@@ -146,6 +202,7 @@ export class Broker {
     if (!sub) return false;
     session.subscriptions.delete(filter);
     this.#removeFromTree(session, sub);
+    this.#saveMeta(session);
     return true;
   }
 
@@ -158,11 +215,11 @@ export class Broker {
    * Route a message to its subscribers and, if it is retained, update the
    * retained store. Returns how many sessions it went to.
    */
-  publish(message: Message, nowMs: number): number {
+  publish(message: Message, nowMs: number): PublishResult {
     this.messagesReceived++;
     this.#metrics.received(message.payload.length);
     if (message.retain) this.retained.set(message);
-    if (isExpired(message, nowMs)) return 0;
+    if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined };
     // Per session: max QoS and all subscription ids of its matching subscriptions.
     const perSession = new Map<Session, { qos: QoS; retain: boolean; ids: number[] }>();
     const add = (ref: SubRef): void => {
@@ -191,12 +248,14 @@ export class Broker {
       },
     );
     const bytes = message.payload.length + message.topic.length;
+    let saves: Promise<void>[] | undefined;
     for (const [session, e] of perSession) {
       const d: Delivery = { message, qos: e.qos, retain: e.retain, subscriptionIds: e.ids, bytes };
-      session.deliver(d, nowMs);
+      const saved = session.deliver(d, nowMs);
+      if (saved) (saves ??= []).push(saved);
     }
     this.#metrics.routed(perSession.size);
-    return perSession.size;
+    return { delivered: perSession.size, saved: saves ? Promise.all(saves).then(() => {}) : undefined };
   }
 
   /** Retained messages for a new subscription [MQTT-3.3.1-9], honouring expiry. */

@@ -63,6 +63,8 @@ export class Connection implements SessionLink {
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
   #keepalive: NodeJS.Timeout | undefined;
+  /** Tail of the acknowledgements waiting for persistence, to keep them in order. */
+  #acks: Promise<void> | undefined;
   readonly #parser: ReturnType<typeof mqtt.parser>;
   readonly #guard: FrameGuard;
   #paused = false;
@@ -169,6 +171,22 @@ export class Connection implements SessionLink {
       this.socket.pause();
     }
     return ok;
+  }
+
+  /** Send a PUBACK / PUBREC once `saved` settles, after every earlier one. */
+  acknowledge(saved: Promise<void> | undefined, packet: Packet): void {
+    if (!saved && !this.#acks) {
+      this.writePacket(packet);
+      return;
+    }
+    const tail = (this.#acks ?? Promise.resolve()).then(() => saved);
+    const sent = tail.then(() => {
+      this.writePacket(packet);
+    });
+    this.#acks = sent;
+    void sent.then(() => {
+      if (this.#acks === sent) this.#acks = undefined;
+    });
   }
 
   /** SessionLink: send one application message. */

@@ -22,6 +22,7 @@ import { Connection, type ConnectionDeps } from './connection.ts';
 import { Reason } from './reason-codes.ts';
 import { RetainedStore } from './retained.ts';
 import { loadRetained, retainedPersistence } from './retained-kv.ts';
+import { SessionStore } from './session-store.ts';
 
 export type ListenerName = 'mqtt' | 'mqtt_tls' | 'mqtt_ws' | 'mqtt_wss';
 
@@ -75,7 +76,13 @@ export class MqttServer {
   #sysTimer: NodeJS.Timeout | undefined;
   #closing = false;
 
-  private constructor(config: Config, logger: Logger, registry: Registry, retained: RetainedStore) {
+  private constructor(
+    config: Config,
+    logger: Logger,
+    registry: Registry,
+    retained: RetainedStore,
+    store: SessionStore | undefined,
+  ) {
     this.#config = config;
     this.#logger = logger.child({ component: 'mqtt' });
     this.#metrics = mqttMetrics(registry);
@@ -88,6 +95,7 @@ export class MqttServer {
         routed: () => {},
         dropped: (reason) => m.dropped.inc({ reason }),
       },
+      store,
     );
   }
 
@@ -104,7 +112,9 @@ export class MqttServer {
       (r) => dropRetained(r),
     );
     if (kv) await loadRetained(kv, retained);
-    const server = new MqttServer(config, logger, registry, retained);
+    const store = kv ? new SessionStore(kv, logger) : undefined;
+    const server = new MqttServer(config, logger, registry, retained, store);
+    if (store) server.broker.restore(await store.loadAll());
     dropRetained = (reason) => server.#metrics.dropped.inc({ reason });
     const bound: Partial<Record<ListenerName, string>> = {};
     try {

@@ -32,7 +32,19 @@ export interface Delivery {
   retain: boolean;
   subscriptionIds: number[];
   bytes: number;
+  /** Key of this delivery in the session store (persistent sessions, QoS > 0). */
+  seq?: number;
 }
+
+/** Where a persistent session writes its QoS 1/2 deliveries (session-store.ts). */
+export interface SessionPersistence {
+  saveMessage(clientId: string, seq: number, d: Delivery, packetId: number, state: number): Promise<void>;
+  deleteMessage(clientId: string, seq: number): Promise<void>;
+}
+
+const STATE_QUEUED = 0;
+const STATE_PUBLISH = 1;
+const STATE_PUBREL = 2;
 
 export interface InflightEntry {
   delivery: Delivery;
@@ -66,6 +78,9 @@ export class Session {
   #nextPacketId = 1;
   link: SessionLink | undefined;
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Set while the session has an expiry and the node has a KV store. */
+  persistence: SessionPersistence | undefined;
+  #seq = 0;
   readonly #limits: SessionLimits;
   readonly #onDrop: (d: Delivery, reason: string) => void;
 
@@ -97,16 +112,42 @@ export class Session {
     return undefined;
   }
 
-  /** Hand a message to the session: sent now if the window allows, else queued (bounded). */
-  deliver(d: Delivery, nowMs: number): void {
+  /**
+   * Hand a message to the session: sent now if the window allows, else
+   * queued (bounded). For a persistent session a QoS 1/2 delivery is written
+   * to the session store first; the returned promise settles when it is.
+   */
+  deliver(d: Delivery, nowMs: number): Promise<void> | undefined {
+    let saved: Promise<void> | undefined;
+    if (this.persistence && d.qos > 0) {
+      d.seq = ++this.#seq;
+      saved = this.persistence.saveMessage(this.clientId, d.seq, d, 0, STATE_QUEUED);
+    }
     const link = this.link;
-    if (link && this.#queue.length === 0 && this.#trySend(link, d, nowMs)) return;
+    if (link && this.#queue.length === 0 && this.#trySend(link, d, nowMs)) return saved;
     if (!link && d.qos === 0) {
       // QoS 0 is not kept for offline clients (§4.1: MAY store; we do not).
       this.#onDrop(d, 'offline-qos0');
-      return;
+      return saved;
     }
     this.#enqueue(d);
+    return saved;
+  }
+
+  /** Restore a stored delivery after a restart (session-store.ts). */
+  restore(d: Delivery, packetId: number, state: number): void {
+    if (d.seq !== undefined) this.#seq = Math.max(this.#seq, d.seq);
+    if (packetId > 0 && state !== STATE_QUEUED) {
+      this.inflight.set(packetId, { delivery: d, state: state === STATE_PUBREL ? 'pubrel' : 'publish' });
+      this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1;
+    } else {
+      this.#queue.push(d);
+      this.#queueBytes += d.bytes;
+    }
+  }
+
+  #forget(d: Delivery): void {
+    if (d.seq !== undefined) void this.persistence?.deleteMessage(this.clientId, d.seq);
   }
 
   #enqueue(d: Delivery): void {
@@ -122,6 +163,7 @@ export class Session {
       const [dropped] = this.#queue.splice(i, 1);
       if (!dropped) break;
       this.#queueBytes -= dropped.bytes;
+      this.#forget(dropped);
       this.#onDrop(dropped, 'queue-full');
     }
   }
@@ -129,6 +171,7 @@ export class Session {
   /** Send now if the client's Receive Maximum allows; false means "keep it queued". */
   #trySend(link: SessionLink, d: Delivery, nowMs: number): boolean {
     if (isExpired(d.message, nowMs)) {
+      this.#forget(d);
       this.#onDrop(d, 'expired');
       return true;
     }
@@ -141,6 +184,7 @@ export class Session {
     const id = this.#allocatePacketId();
     if (id === undefined) return false;
     this.inflight.set(id, { delivery: d, state: 'publish' });
+    if (d.seq !== undefined) void this.persistence?.saveMessage(this.clientId, d.seq, d, id, STATE_PUBLISH);
     link.sendPublish(d, id, false);
     return true;
   }
@@ -174,9 +218,12 @@ export class Session {
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) finished a delivery. */
   complete(packetId: number, nowMs: number): boolean {
-    const had = this.inflight.delete(packetId);
-    if (had) this.drain(nowMs);
-    return had;
+    const entry = this.inflight.get(packetId);
+    if (!entry) return false;
+    this.inflight.delete(packetId);
+    this.#forget(entry.delivery);
+    this.drain(nowMs);
+    return true;
   }
 
   /** PUBREC: the QoS 2 delivery moves to its PUBREL phase. */
@@ -184,6 +231,9 @@ export class Session {
     const entry = this.inflight.get(packetId);
     if (!entry) return false;
     entry.state = 'pubrel';
+    const d = entry.delivery;
+    if (d.seq !== undefined)
+      void this.persistence?.saveMessage(this.clientId, d.seq, d, packetId, STATE_PUBREL);
     return true;
   }
 

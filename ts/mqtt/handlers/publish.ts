@@ -87,15 +87,13 @@ export function handlePublish(conn: Connection, session: Session, packet: IPubli
   }
   const now = Date.now();
   const message = messageFromPublish({ ...packet, topic, payload }, session.clientId, now);
-  const delivered = broker.publish(message, now);
+  const { delivered, saved } = broker.publish(message, now);
   if (packet.qos === 0) return;
   const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
-  if (packet.qos === 1) {
-    conn.writePacket({ cmd: 'puback', messageId: id, reasonCode });
-    return;
-  }
-  session.incomingQoS2.add(id);
-  conn.writePacket({ cmd: 'pubrec', messageId: id, reasonCode });
+  if (packet.qos === 2) session.incomingQoS2.add(id);
+  // The acknowledgement waits until persistent subscribers have stored the
+  // message, and acknowledgements leave in the order PUBLISHes came [MQTT-4.6.0-2].
+  conn.acknowledge(saved, { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: id, reasonCode });
 }
 
 export function handlePubrel(conn: Connection, session: Session, packet: IPubrelPacket): void {

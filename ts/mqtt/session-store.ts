@@ -1,0 +1,183 @@
+/**
+ * Persistent sessions in the KV store, so that a session with an expiry
+ * (3.1.1 clean session 0, or 5.0 Session Expiry Interval > 0) survives a
+ * broker restart or SIGKILL with its subscriptions and its undelivered or
+ * unacknowledged QoS 1/2 messages.
+ *
+ * Layout:
+ * - `mqtt.session` / `<clientId>` → JSON {protocolVersion, expiryS, subscriptions}
+ * - `mqtt.session.msg` / `<clientId> 0x00 <seq u64 BE>` → `packetId u16 | state u8
+ *   (0 queued, 1 publish sent, 2 pubrel sent) | qos u8 | retain u8 | subIdCount u8 |
+ *   subIds u32* | retained-message encoding (retained-kv.ts)`
+ *
+ * Writes are RocksDB WAL writes (not fsynced): they survive a process crash;
+ * the publisher's PUBACK waits for them (see handlers/publish.ts).
+ * Clean sessions never touch this store.
+ */
+import type { QoS } from 'mqtt-packet';
+import type { Logger } from '../log.ts';
+import type { Kv, KvOp } from '../storage/kv.ts';
+import { decodeRetained, encodeRetained } from './retained-kv.ts';
+import type { Delivery, Subscription } from './session.ts';
+
+const META = 'mqtt.session';
+const MSG = 'mqtt.session.msg';
+const PAGE = 1000;
+
+export const MsgState = { queued: 0, publish: 1, pubrel: 2 } as const;
+
+export interface StoredSession {
+  clientId: string;
+  protocolVersion: 3 | 4 | 5;
+  expiryS: number;
+  subscriptions: Subscription[];
+  messages: { seq: number; packetId: number; state: number; delivery: Delivery }[];
+}
+
+function msgKey(clientId: string, seq: number): Buffer {
+  const id = Buffer.from(clientId);
+  const key = Buffer.allocUnsafe(id.length + 9);
+  id.copy(key, 0);
+  key[id.length] = 0;
+  key.writeBigUInt64BE(BigInt(seq), id.length + 1);
+  return key;
+}
+
+function encodeMsg(d: Delivery, packetId: number, state: number): Buffer {
+  const body = encodeRetained(d.message);
+  const head = Buffer.allocUnsafe(6 + 4 * d.subscriptionIds.length);
+  head.writeUInt16BE(packetId, 0);
+  head[2] = state;
+  head[3] = d.qos;
+  head[4] = d.retain ? 1 : 0;
+  head[5] = d.subscriptionIds.length;
+  d.subscriptionIds.forEach((id, i) => head.writeUInt32BE(id, 6 + 4 * i));
+  return Buffer.concat([head, body]);
+}
+
+function decodeMsg(v: Buffer): { packetId: number; state: number; delivery: Delivery } | undefined {
+  if (v.length < 6) return undefined;
+  const n = v[5] as number;
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push(v.readUInt32BE(6 + 4 * i));
+  const message = decodeRetained(v.subarray(6 + 4 * n));
+  if (!message) return undefined;
+  message.retain = v[4] === 1;
+  return {
+    packetId: v.readUInt16BE(0),
+    state: v[2] as number,
+    delivery: {
+      message,
+      qos: v[3] as QoS,
+      retain: v[4] === 1,
+      subscriptionIds: ids,
+      bytes: message.payload.length + message.topic.length,
+    },
+  };
+}
+
+export class SessionStore {
+  readonly #kv: Kv;
+  readonly #logger: Logger;
+
+  constructor(kv: Kv, logger: Logger) {
+    this.#kv = kv;
+    this.#logger = logger;
+  }
+
+  /** Per client, writes run one after another: a delete never overtakes the put it follows. */
+  readonly #chains = new Map<string, Promise<void>>();
+
+  #report = (err: unknown): void => {
+    this.#logger.error({ err }, 'session state not persisted');
+  };
+
+  #serial(clientId: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.#chains.get(clientId) ?? Promise.resolve();
+    const next = prev.then(op).catch(this.#report);
+    this.#chains.set(clientId, next);
+    void next.then(() => {
+      if (this.#chains.get(clientId) === next) this.#chains.delete(clientId);
+    });
+    return next;
+  }
+
+  saveMeta(
+    clientId: string,
+    protocolVersion: number,
+    expiryS: number,
+    subscriptions: Iterable<Subscription>,
+  ): Promise<void> {
+    const value = JSON.stringify({ protocolVersion, expiryS, subscriptions: [...subscriptions] });
+    return this.#serial(clientId, () => this.#kv.put(META, clientId, value));
+  }
+
+  saveMessage(clientId: string, seq: number, d: Delivery, packetId: number, state: number): Promise<void> {
+    const value = encodeMsg(d, packetId, state);
+    return this.#serial(clientId, () => this.#kv.put(MSG, msgKey(clientId, seq), value));
+  }
+
+  deleteMessage(clientId: string, seq: number): Promise<void> {
+    return this.#serial(clientId, () => this.#kv.delete(MSG, msgKey(clientId, seq)));
+  }
+
+  deleteSession(clientId: string): Promise<void> {
+    return this.#serial(clientId, () => this.#deleteAll(clientId));
+  }
+
+  async #deleteAll(clientId: string): Promise<void> {
+    const prefix = Buffer.concat([Buffer.from(clientId), Buffer.from([0])]);
+    for (;;) {
+      const page = await this.#kv.scan(MSG, prefix, { limit: PAGE });
+      const ops: KvOp[] = page.map((e) => ({ ns: MSG, key: e.key, delete: true }));
+      if (page.length < PAGE) {
+        ops.push({ ns: META, key: clientId, delete: true });
+        await this.#kv.write(ops);
+        return;
+      }
+      await this.#kv.write(ops);
+    }
+  }
+
+  async loadAll(): Promise<StoredSession[]> {
+    const sessions = new Map<string, StoredSession>();
+    let after: Buffer | undefined;
+    for (;;) {
+      const page = await this.#kv.scan(
+        META,
+        '',
+        after === undefined ? { limit: PAGE } : { limit: PAGE, startAfter: after },
+      );
+      for (const e of page) {
+        try {
+          const meta = JSON.parse(e.value.toString()) as Omit<StoredSession, 'clientId' | 'messages'>;
+          const clientId = e.key.toString();
+          sessions.set(clientId, { clientId, ...meta, messages: [] });
+        } catch {
+          this.#logger.warn({ key: e.key.toString() }, 'unreadable stored session skipped');
+        }
+      }
+      if (page.length < PAGE) break;
+      after = page.at(-1)?.key;
+    }
+    after = undefined;
+    for (;;) {
+      const page = await this.#kv.scan(
+        MSG,
+        '',
+        after === undefined ? { limit: PAGE } : { limit: PAGE, startAfter: after },
+      );
+      for (const e of page) {
+        const sep = e.key.indexOf(0);
+        if (sep < 0 || e.key.length !== sep + 9) continue;
+        const s = sessions.get(e.key.subarray(0, sep).toString());
+        const m = decodeMsg(e.value);
+        if (!s || !m) continue;
+        s.messages.push({ seq: Number(e.key.readBigUInt64BE(sep + 1)), ...m });
+      }
+      if (page.length < PAGE) break;
+      after = page.at(-1)?.key;
+    }
+    return [...sessions.values()];
+  }
+}
