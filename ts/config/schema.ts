@@ -43,6 +43,7 @@ export interface StorageConfig {
   memory_bytes_max: number;
   memory_batches_max: number;
   append_queue_bytes_max: number;
+  append_call_bytes_max: number;
   read_waiters_max: number;
 }
 
@@ -301,6 +302,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 64 * 1024 * 1024,
     doc: 'Per shard: bytes of appends queued behind the one in flight; beyond it appends fail with FERRY_ERR_OVERLOADED',
     parse: integer(1024, Number.MAX_SAFE_INTEGER),
+  },
+  {
+    key: 'storage.append_call_bytes_max',
+    default: 8 * 1024 * 1024,
+    doc: 'Per shard: bytes of queued appends one native call (one write, one fsync) may carry; at least batch_bytes_max',
+    parse: integer(1024, 1 << 30),
   },
   {
     key: 'storage.read_waiters_max',

@@ -36,6 +36,13 @@ export declare class NativeStore {
    */
   appendPacked(id: number, packed: Buffer, leaderEpoch: number): Promise<JsAppendResult>
   /**
+   * Like `appendPacked`, but `groupBytes[i]` bytes of `packed` become
+   * batch `i`; all batches are appended in one call (one write, one sync).
+   */
+  appendPackedGroups(id: number, packed: Buffer, groupBytes: Array<number>, leaderEpoch: number): Promise<JsAppendResult>
+  /** Synchronous `appendPackedGroups`, for memory-engine shards only (see `appendPackedSync`). */
+  appendPackedGroupsSync(id: number, packed: Uint8Array, groupBytes: Array<number>, leaderEpoch: number): JsAppendResult
+  /**
    * Synchronous `appendPacked`, for memory-engine shards only: no disk
    * and no thread hop, so a one-record append costs microseconds. The
    * Shard adapter calls it only for shards it created with

@@ -92,6 +92,27 @@ describe.each(['memory', 'segment', 'rocks'] as Engine[])('Shard on the %s engin
     expect(values).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
   });
 
+  it('group-commits appends past batch_bytes_max as several batches in one call', async () => {
+    const { m, metrics } = countingMetrics();
+    const storage = await openStorage(undefined, { batch_bytes_max: 4096 }, metrics);
+    const shard = await storage.createShard(3, { engine, durability: 'always' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => shard.append([{ value: Buffer.alloc(1000, i) }])),
+    );
+    expect(results.map((r) => r.baseOffset)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(m.calls).toBeLessThanOrEqual(engine === 'memory' ? 20 : 2);
+    const r = await shard.read(0, { maxBytes: 1 << 20 });
+    const decoded = decodeBatches(r.bytes);
+    expect(decoded.map((x) => x.value?.[0])).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // Every stored batch respects the limit.
+    let at = 0;
+    while (at < r.bytes.length) {
+      const len = 12 + r.bytes.readInt32BE(at + 8);
+      expect(len).toBeLessThanOrEqual(4096);
+      at += len;
+    }
+  });
+
   it('stores Kafka batches as they came and serves the same bytes', async () => {
     const storage = await openStorage();
     const src = await storage.createShard(1, { engine });

@@ -2,13 +2,16 @@
  * The Shard adapter: one partition's log as TypeScript sees it, and (with
  * storage.ts) the only code that calls native storage.
  *
- * Appends are **group-batched**: while one native append of a shard is in
- * flight, later appends queue; when it returns, everything queued goes down
- * in one call (records packed into one batch, Kafka batches concatenated).
- * Under light load that is one call per append; under heavy load batches
- * grow on their own, with no timer. If a combined call is refused for bad
- * input, each part is retried alone, so one client's bad batch never fails
- * another client's append.
+ * Appends are **group-committed**: while one native append of a shard is in
+ * flight, later appends queue; when it returns, everything queued (up to
+ * `append_call_bytes_max`) goes down in one call: one write and, under the
+ * `always` policy, one fdatasync. Records of consecutive callers share a
+ * batch up to `batch_bytes_max`, then the next batch starts; Kafka batches
+ * are concatenated. Under light load that is one call per append; under
+ * heavy load calls grow on their own, with no timer. One call in flight per
+ * shard keeps offsets in submission order (Kafka's per-partition order).
+ * If a combined call is refused for bad input, each part is retried alone,
+ * so one client's bad batch never fails another client's append.
  *
  * Reads long-poll without polling: a read at the log end parks a waiter
  * that the next append on this shard wakes (or its timeout / abort ends).
@@ -42,8 +45,10 @@ export interface ReadResult {
 }
 
 export interface ShardLimits {
-  /** Largest single batch (native refuses above it; the adapter never combines past it). */
+  /** Largest single batch (native refuses above it; the adapter never merges records past it). */
   batchBytesMax: number;
+  /** Bytes one native append call may carry (several batches). */
+  callBytesMax: number;
   /** Bytes of appends queued behind the one in flight; above it appends fail with FERRY_ERR_OVERLOADED. */
   appendQueueBytesMax: number;
   /** Parked long-poll reads; above it reads fail with FERRY_ERR_OVERLOADED. */
@@ -156,19 +161,19 @@ export class Shard {
     return undefined;
   }
 
-  /** Take the longest run of same-kind appends that fits one batch. */
+  /** Take the longest run of same-kind appends that fits one call. */
   #takeGroup(): Pending[] {
     const first = this.#queue[0] as Pending;
     let bytes = 0;
     let n = 0;
     for (const p of this.#queue) {
       if (p.kind !== first.kind) break;
-      if (n > 0 && bytes + p.bytes + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax) break;
-      bytes += p.bytes;
+      if (n > 0 && bytes + p.bytes + BATCH_OVERHEAD_BYTES > this.#limits.callBytesMax) break;
+      bytes += p.bytes + BATCH_OVERHEAD_BYTES;
       n++;
     }
     const group = this.#queue.splice(0, n);
-    this.#queuedBytes -= bytes;
+    for (const p of group) this.#queuedBytes -= p.bytes;
     return group;
   }
 
@@ -211,12 +216,30 @@ export class Shard {
     if ((group[0] as Pending).kind === 'records') {
       const packed = Buffer.allocUnsafe(bytes);
       const now = Date.now();
+      // Consecutive callers share a batch until it would pass batch_bytes_max.
+      const groupBytes: number[] = [];
+      let batchBytes = 0;
       let at = 0;
-      for (const p of group) at = packInto(p.records as readonly Record[], packed, at, now);
-      r =
-        this.engine === 'memory'
-          ? this.#native.appendPackedSync(this.id, packed, -1)
-          : await this.#native.appendPacked(this.id, packed, -1);
+      for (const p of group) {
+        if (batchBytes > 0 && batchBytes + p.bytes + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax) {
+          groupBytes.push(batchBytes);
+          batchBytes = 0;
+        }
+        at = packInto(p.records as readonly Record[], packed, at, now);
+        batchBytes += p.bytes;
+      }
+      groupBytes.push(batchBytes);
+      if (groupBytes.length === 1) {
+        r =
+          this.engine === 'memory'
+            ? this.#native.appendPackedSync(this.id, packed, -1)
+            : await this.#native.appendPacked(this.id, packed, -1);
+      } else {
+        r =
+          this.engine === 'memory'
+            ? this.#native.appendPackedGroupsSync(this.id, packed, groupBytes, -1)
+            : await this.#native.appendPackedGroups(this.id, packed, groupBytes, -1);
+      }
     } else {
       const batches =
         group.length === 1

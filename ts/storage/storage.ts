@@ -69,6 +69,7 @@ export class Storage {
       engine,
       {
         batchBytesMax: this.#config.batch_bytes_max,
+        callBytesMax: Math.max(this.#config.append_call_bytes_max, this.#config.batch_bytes_max),
         appendQueueBytesMax: this.#config.append_queue_bytes_max,
         readWaitersMax: this.#config.read_waiters_max,
       },

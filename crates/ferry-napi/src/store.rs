@@ -273,6 +273,38 @@ impl NativeStore {
         })))
     }
 
+    /// Like `appendPacked`, but `groupBytes[i]` bytes of `packed` become
+    /// batch `i`; all batches are appended in one call (one write, one sync).
+    #[napi(ts_return_type = "Promise<JsAppendResult>")]
+    pub fn append_packed_groups(
+        &self,
+        id: f64,
+        packed: Buffer,
+        group_bytes: Vec<u32>,
+        leader_epoch: i32,
+    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+        let log = self.shard(id)?;
+        Ok(AsyncTask::new(Job::new(move || {
+            log.append_packed_groups(&packed, &group_bytes, leader_epoch)
+                .map(Into::into)
+        })))
+    }
+
+    /// Synchronous `appendPackedGroups`, for memory-engine shards only (see `appendPackedSync`).
+    #[napi]
+    pub fn append_packed_groups_sync(
+        &self,
+        id: f64,
+        packed: &[u8],
+        group_bytes: Vec<u32>,
+        leader_epoch: i32,
+    ) -> napi::Result<JsAppendResult> {
+        let log = self.shard(id)?;
+        log.append_packed_groups(packed, &group_bytes, leader_epoch)
+            .map(Into::into)
+            .map_err(storage_error)
+    }
+
     /// Synchronous `appendPacked`, for memory-engine shards only: no disk
     /// and no thread hop, so a one-record append costs microseconds. The
     /// Shard adapter calls it only for shards it created with

@@ -74,6 +74,37 @@ pub trait ShardLog: Send + Sync {
         self.append(&mut batch, leader_epoch)
     }
 
+    /// Several groups of packed records in one call: `group_bytes[i]` bytes
+    /// of `packed` become batch `i`, and all batches go down in one append
+    /// (one write, one sync). This is how the Shard adapter group-commits
+    /// many callers' records without merging them past `batch_bytes_max`.
+    fn append_packed_groups(
+        &self,
+        packed: &[u8],
+        group_bytes: &[u32],
+        leader_epoch: i32,
+    ) -> Result<AppendResult> {
+        let mut batches =
+            Vec::with_capacity(packed.len() + group_bytes.len() * RECORD_BATCH_HEADER_LEN);
+        let mut at = 0usize;
+        for &len in group_bytes {
+            let end = at
+                .checked_add(len as usize)
+                .filter(|&e| e <= packed.len())
+                .ok_or(StorageError::BatchRejected(
+                    "packed group lengths exceed the buffer",
+                ))?;
+            records::encode_packed(&packed[at..end], &mut batches)?;
+            at = end;
+        }
+        if at != packed.len() {
+            return Err(StorageError::BatchRejected(
+                "packed group lengths do not cover the buffer",
+            ));
+        }
+        self.append(&mut batches, leader_epoch)
+    }
+
     /// Whole batches starting with the one that contains `from_offset`
     /// (Kafka fetch semantics), up to `max_bytes` — but always at least one
     /// batch if any exists at or after `from_offset`, however large.
