@@ -625,13 +625,13 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
     console.log(`  run ${r + 1}/${RUNS}: ${results.map((x) => fmt(x.mbps[r] ?? Number.NaN, 0)).join(' | ')}`);
   }
   const med = results.map((x) => median(x.mbps));
-  const rawIdx = 0; // fio when present, else dd
+  // The raw reference is the best of the direct-I/O writers (fio, dd), so the ratio is never flattered.
+  const rawMbps = Math.max(...methods.flatMap((m, i) => (m.name.startsWith('raw:') ? [med[i] as number] : [])));
   const nodeIdx = methods.findIndex((m) => m.name.startsWith('node:'));
-  const rawMbps = med[rawIdx] as number;
   const nodeMbps = med[nodeIdx] as number;
   emit(4, {
     title: `Durable appends vs the raw disk (${mib} MiB per measurement, same disk, same run)`,
-    columns: ['writer', 'MB/s', 'min', 'max', `% of ${hasFio ? 'fio' : 'dd'}`, '% of node loop'],
+    columns: ['writer', 'MB/s', 'min', 'max', '% of best raw', '% of node loop'],
     rows: results.map((x, i) => [
       x.name,
       fmt(med[i] as number, 0),
@@ -643,7 +643,7 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
     notes: [
       `Median of ${RUNS} interleaved runs (order rotated per run). Segment MB/s counts stored bytes (one ~1 MiB batch per append).`,
       `Raw reference: ${hasFio ? `${execFileSync('fio', ['--version'], { encoding: 'utf8' }).trim()} (psync, iodepth 1, MB/s as fio reports it)` : 'dd (fio not installed)'}; the node rows write buffered, like the segment engine.`,
-      'The adapter keeps one native append in flight per shard and never combines past batch_bytes_max (1 MiB), so with 1 MiB appends every native call is one write + one fdatasync; the native rows show what group commit does when the calls overlap.',
+      'The adapter keeps one native append in flight per shard (offsets stay in submission order) and sends everything queued behind it in the next call, up to storage.append_call_bytes_max (8 MiB) as several batches: one write and one fdatasync per call. The native rows call appendPacked concurrently and let the engine group-commit (no ordering guarantee between the calls).',
     ],
   });
   const pick = (kind: 'adapter' | 'native') => {
