@@ -43,53 +43,46 @@
 //! [`StorageError::Corrupt`], never data. A failed fdatasync poisons the
 //! shard (calls return [`StorageError::Closed`]) because the page cache can
 //! no longer be trusted; reopening recovers from what is on disk.
+//!
+//! # Code map
+//!
+//! - `mod.rs`: [`SegmentLog`], its locks and the [`ShardLog`] operations
+//!   (append, read, truncate, retention, group-commit sync).
+//! - `dir.rs`: opening the shard directory (finding segments, dropping
+//!   leftover index files) and the `log-start-offset` file.
+//! - `file.rs`: one segment's files: create, open with torn-tail repair,
+//!   rebuild, seal, persist its indexes.
+//! - `scan.rs`: walking batch headers in a segment file (validation on
+//!   open, locating a batch for a read).
+//! - `index.rs`: the sparse offset and time indexes and their file format.
+//! - `tests.rs`: unit tests and proptests of the whole engine.
 
+mod dir;
+mod file;
 pub mod index;
+mod scan;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ferry_frame::crc32c;
-use ferry_frame::record_batch::{self, RECORD_BATCH_HEADER_LEN};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Durability, ShardConfig};
 use crate::error::{Result, StorageError};
 use crate::group::GroupCommit;
 use crate::log::{
-    now_ms, offset_in_batch, patch_offsets, peek, validate, verify_read, walk, AppendResult,
-    BatchInfo, LogStats, ReadResult, ShardLog, TimestampOffset,
+    now_ms, offset_in_batch, patch_offsets, validate, verify_read, walk, AppendResult, LogStats,
+    ReadResult, ShardLog, TimestampOffset,
 };
-use index::SegmentIndex;
-
-const LOG_START_FILE: &str = "log-start-offset";
-const SCAN_CHUNK_BYTES: usize = 1 << 20;
+use file::Segment;
+use scan::{locate, Snapshot};
 
 /// File name stem of a segment: base offset in 20 digits.
 pub fn segment_stem(base: u64) -> String {
     format!("{base:020}")
-}
-
-struct Segment {
-    base: u64,
-    path: Arc<Path>,
-    file: Arc<File>,
-    index_file: File,
-    time_file: File,
-    /// Bytes of valid batches (the file may be longer only transiently).
-    size: u32,
-    /// Offset after this segment's last batch.
-    next: u64,
-    /// Largest batch maxTimestamp in the segment (i64::MIN if empty).
-    max_ts: i64,
-    index: SegmentIndex,
-    bytes_since_index: u32,
-    created: Instant,
-    /// Batches, when known (counted while scanning or writing).
-    batches: u64,
 }
 
 struct Inner {
@@ -117,433 +110,13 @@ fn io_err<'a>(
     move |e| StorageError::io(op, path, e)
 }
 
-fn open_rw(path: &Path, create: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-        .map_err(io_err("open", path))
-}
-
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("fsync dir", dir))
 }
 
-/// Visit every valid batch of `file[from..size)` starting at offset
-/// `expected`, checking structure, continuity and (if `check_crc`) CRC.
-/// Returns the position where scanning stopped (== size if all valid) and,
-/// if it stopped early, why.
-fn scan(
-    file: &File,
-    path: &Path,
-    from: u32,
-    size: u32,
-    expected: u64,
-    check_crc: bool,
-    mut visit: impl FnMut(&BatchInfo),
-) -> Result<(u32, Option<String>)> {
-    let mut buf = vec![0u8; SCAN_CHUNK_BYTES.min(size.saturating_sub(from) as usize)];
-    let mut buf_pos = from as u64; // file position of buf[0]
-    let mut buf_len = 0usize;
-    let mut pos = from as u64;
-    let mut expected = expected;
-    while pos < u64::from(size) {
-        let at = (pos - buf_pos) as usize;
-        // Make sure the header is in the buffer.
-        if at + RECORD_BATCH_HEADER_LEN > buf_len {
-            let want =
-                (u64::from(size) - pos).min(buf.len().max(RECORD_BATCH_HEADER_LEN) as u64) as usize;
-            if want < RECORD_BATCH_HEADER_LEN {
-                return Ok((pos as u32, Some("torn batch header".into())));
-            }
-            buf.resize(buf.len().max(want), 0);
-            file.read_exact_at(&mut buf[..want], pos)
-                .map_err(io_err("read", path))?;
-            buf_pos = pos;
-            buf_len = want;
-            continue;
-        }
-        let Some(info) = peek(&buf[..buf_len], at) else {
-            return Ok((pos as u32, Some("invalid batch header".into())));
-        };
-        if pos + u64::from(info.len) > u64::from(size) {
-            return Ok((pos as u32, Some("torn batch".into())));
-        }
-        if info.base_offset != expected {
-            return Ok((
-                pos as u32,
-                Some(format!(
-                    "offset {} where {expected} was expected",
-                    info.base_offset
-                )),
-            ));
-        }
-        if check_crc {
-            if at + info.len as usize > buf_len {
-                let want = (info.len as usize)
-                    .max(SCAN_CHUNK_BYTES)
-                    .min((u64::from(size) - pos) as usize);
-                buf.resize(buf.len().max(want), 0);
-                file.read_exact_at(&mut buf[..want], pos)
-                    .map_err(io_err("read", path))?;
-                buf_pos = pos;
-                buf_len = want;
-                continue;
-            }
-            if let Err(e) = record_batch::parse(&buf[at..at + info.len as usize]) {
-                return Ok((pos as u32, Some(e.to_string())));
-            }
-        }
-        visit(&BatchInfo {
-            pos: pos as usize,
-            ..info
-        });
-        expected = info.next_offset();
-        pos += u64::from(info.len);
-    }
-    Ok((pos as u32, None))
-}
-
-/// Whether the batch at `pos` has a structurally valid header whose
-/// declared end is followed by another valid header continuing its offsets.
-fn followed_by_valid_batch(file: &File, path: &Path, pos: u32, size: u32) -> Result<bool> {
-    let header_at = |at: u64| -> Result<Option<BatchInfo>> {
-        if at + RECORD_BATCH_HEADER_LEN as u64 > u64::from(size) {
-            return Ok(None);
-        }
-        let mut h = [0u8; RECORD_BATCH_HEADER_LEN];
-        file.read_exact_at(&mut h, at)
-            .map_err(io_err("read", path))?;
-        Ok(peek(&h, 0))
-    };
-    let Some(bad) = header_at(u64::from(pos))? else {
-        return Ok(false);
-    };
-    let next_pos = u64::from(pos) + u64::from(bad.len);
-    Ok(matches!(header_at(next_pos)?, Some(next) if next.base_offset == bad.next_offset()))
-}
-
-impl Segment {
-    fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf, PathBuf) {
-        let stem = segment_stem(base);
-        (
-            dir.join(format!("{stem}.log")),
-            dir.join(format!("{stem}.index")),
-            dir.join(format!("{stem}.timeindex")),
-        )
-    }
-
-    fn create(dir: &Path, base: u64) -> Result<Segment> {
-        let (log, idx, tim) = Self::paths(dir, base);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log)
-            .map_err(io_err("create", &log))?;
-        let index_file = File::create(&idx).map_err(io_err("create", &idx))?;
-        let time_file = File::create(&tim).map_err(io_err("create", &tim))?;
-        Ok(Segment {
-            base,
-            path: Arc::from(log.as_path()),
-            file: Arc::new(file),
-            index_file,
-            time_file,
-            size: 0,
-            next: base,
-            max_ts: i64::MIN,
-            index: SegmentIndex::default(),
-            bytes_since_index: 0,
-            created: Instant::now(),
-            batches: 0,
-        })
-    }
-
-    /// Open an existing segment. `sealed_end` is the next segment's base
-    /// (None for the last segment, which is always scanned and repaired).
-    fn open(dir: &Path, base: u64, sealed_end: Option<u64>, interval: u32) -> Result<Segment> {
-        let (log, idx, tim) = Self::paths(dir, base);
-        let file = open_rw(&log, false)?;
-        let len = file.metadata().map_err(io_err("stat", &log))?.len();
-        let index_file = open_rw(&idx, true)?;
-        let time_file = open_rw(&tim, true)?;
-        let size = u32::try_from(len).map_err(|_| StorageError::Corrupt {
-            path: log.clone(),
-            position: len,
-            reason: "segment larger than 4 GiB".into(),
-        })?;
-        let mut seg = Segment {
-            base,
-            path: Arc::from(log.as_path()),
-            file: Arc::new(file),
-            index_file,
-            time_file,
-            size,
-            next: base,
-            max_ts: i64::MIN,
-            index: SegmentIndex::default(),
-            bytes_since_index: 0,
-            created: Instant::now(),
-            batches: 0,
-        };
-        if let Some(end) = sealed_end {
-            let rel_end = u32::try_from(end.saturating_sub(base)).unwrap_or(u32::MAX);
-            let o = fs::read(&idx).unwrap_or_default();
-            let t = fs::read(&tim).unwrap_or_default();
-            if let Some((index, max_ts)) = SegmentIndex::decode_sealed(&o, &t, rel_end, size.max(1))
-            {
-                seg.index = index;
-                seg.max_ts = max_ts;
-                seg.next = end;
-                return Ok(seg);
-            }
-            // Rebuild a sealed segment's index without truncating it: a bad
-            // batch inside sealed data is corruption that reads report.
-            seg.rebuild(interval, false)?;
-            seg.next = seg.next.max(end);
-            seg.rewrite_index_files()?;
-            seg.seal()?;
-            return Ok(seg);
-        }
-        let (valid, torn) = seg.rebuild(interval, true)?;
-        if torn.is_some() && valid < size && followed_by_valid_batch(&seg.file, &log, valid, size)?
-        {
-            // A bad batch with an intact, continuous batch after it is not a
-            // torn tail (appends are sequential) but corruption of written
-            // data: keep every byte, index by structure, and let reads
-            // report FERRY_ERR_CORRUPT rather than silently dropping the
-            // acknowledged batches behind it.
-            seg.size = size;
-            seg.rebuild(interval, false)?;
-            seg.rewrite_index_files()?;
-            return Ok(seg);
-        }
-        if torn.is_some() && valid < size {
-            seg.file
-                .set_len(u64::from(valid))
-                .map_err(io_err("truncate", &log))?;
-            seg.file.sync_data().map_err(io_err("fsync", &log))?;
-            seg.size = valid;
-        }
-        seg.rewrite_index_files()?;
-        Ok(seg)
-    }
-
-    /// Scan the whole segment, rebuilding index, max_ts, next, batch count.
-    fn rebuild(&mut self, interval: u32, check_crc: bool) -> Result<(u32, Option<String>)> {
-        let mut index = SegmentIndex::default();
-        let mut max_ts = i64::MIN;
-        let mut since = 0u32;
-        let mut next = self.base;
-        let mut batches = 0u64;
-        let (valid, torn) = scan(
-            &self.file,
-            &self.path,
-            0,
-            self.size,
-            self.base,
-            check_crc,
-            |b| {
-                if b.pos > 0 && since >= interval {
-                    index.push((b.base_offset - self.base) as u32, b.pos as u32, max_ts);
-                    since = 0;
-                }
-                since = since.saturating_add(b.len);
-                max_ts = max_ts.max(b.max_timestamp);
-                next = b.next_offset();
-                batches += 1;
-            },
-        )?;
-        self.index = index;
-        self.max_ts = max_ts;
-        self.bytes_since_index = since;
-        self.next = next;
-        self.batches = batches;
-        self.size = valid.min(self.size);
-        Ok((valid, torn))
-    }
-
-    fn rewrite_index_files(&mut self) -> Result<()> {
-        self.index.persisted = 0;
-        let idx_path = self.path.with_extension("index");
-        self.index_file
-            .set_len(0)
-            .map_err(io_err("truncate", &idx_path))?;
-        let tim_path = self.path.with_extension("timeindex");
-        self.time_file
-            .set_len(0)
-            .map_err(io_err("truncate", &tim_path))?;
-        self.persist_index()
-    }
-
-    fn persist_index(&mut self) -> Result<()> {
-        if self.index.persisted == self.index.offsets.len() {
-            return Ok(());
-        }
-        let ((opos, o), (tpos, t)) = self.index.unpersisted();
-        let idx_path = self.path.with_extension("index");
-        self.index_file
-            .write_all_at(&o, opos)
-            .map_err(io_err("write", &idx_path))?;
-        let tim_path = self.path.with_extension("timeindex");
-        self.time_file
-            .write_all_at(&t, tpos)
-            .map_err(io_err("write", &tim_path))?;
-        self.index.persisted = self.index.offsets.len();
-        Ok(())
-    }
-
-    /// Write the sentinel that makes a sealed segment's index trustworthy.
-    fn seal(&mut self) -> Result<()> {
-        self.persist_index()?;
-        let n = self.index.times.len() as u64;
-        let rel_end = u32::try_from(self.next - self.base).unwrap_or(u32::MAX);
-        let s = SegmentIndex::sentinel_bytes(self.max_ts, rel_end);
-        let tim_path = self.path.with_extension("timeindex");
-        self.time_file
-            .set_len(n * index::TIME_ENTRY_BYTES as u64)
-            .map_err(io_err("truncate", &tim_path))?;
-        self.time_file
-            .write_all_at(&s, n * index::TIME_ENTRY_BYTES as u64)
-            .map_err(io_err("write", &tim_path))
-    }
-
-    fn remove_files(&self) -> Result<()> {
-        fs::remove_file(&*self.path).map_err(io_err("remove", &self.path))?;
-        let _ = fs::remove_file(self.path.with_extension("index"));
-        let _ = fs::remove_file(self.path.with_extension("timeindex"));
-        Ok(())
-    }
-}
-
-/// What a reader needs from one segment, taken under the lock.
-struct Snapshot {
-    path: Arc<Path>,
-    file: Arc<File>,
-    size: u32,
-    start: u32,
-}
-
-/// From `snap.start`, find the batch whose offsets include `target`
-/// (or, with `by_ts`, the first whose maxTimestamp >= `target_ts`).
-fn locate(
-    snap: &Snapshot,
-    mut pos: u32,
-    pred: impl Fn(&BatchInfo) -> bool,
-) -> Result<Option<BatchInfo>> {
-    let mut hdr = [0u8; RECORD_BATCH_HEADER_LEN];
-    while pos < snap.size {
-        if snap.size - pos < RECORD_BATCH_HEADER_LEN as u32 {
-            break;
-        }
-        snap.file
-            .read_exact_at(&mut hdr, u64::from(pos))
-            .map_err(io_err("read", &snap.path))?;
-        let info = peek(&hdr, 0).ok_or_else(|| StorageError::Corrupt {
-            path: snap.path.to_path_buf(),
-            position: u64::from(pos),
-            reason: "invalid batch header".into(),
-        })?;
-        if u64::from(pos) + u64::from(info.len) > u64::from(snap.size) {
-            break;
-        }
-        if pred(&info) {
-            return Ok(Some(BatchInfo {
-                pos: pos as usize,
-                ..info
-            }));
-        }
-        pos += info.len;
-    }
-    if pos < snap.size {
-        return Err(StorageError::Corrupt {
-            path: snap.path.to_path_buf(),
-            position: u64::from(pos),
-            reason: "batch runs past the segment end".into(),
-        });
-    }
-    Ok(None)
-}
-
 impl SegmentLog {
-    /// Open (creating if needed) the shard directory and recover it.
-    pub fn open(dir: impl Into<PathBuf>, config: ShardConfig) -> Result<SegmentLog> {
-        config.validate()?;
-        let dir = dir.into();
-        let existed = dir.exists();
-        fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
-        if !existed {
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
-        }
-        let mut bases = Vec::new();
-        let entries = fs::read_dir(&dir).map_err(io_err("list", &dir))?;
-        let mut others = Vec::new();
-        for e in entries {
-            let e = e.map_err(io_err("list", &dir))?;
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some((stem, ext)) = name.split_once('.') else {
-                continue;
-            };
-            if stem.len() != 20 {
-                continue;
-            }
-            let Ok(base) = stem.parse::<u64>() else {
-                continue;
-            };
-            match ext {
-                "log" => bases.push(base),
-                "index" | "timeindex" => others.push((base, e.path())),
-                _ => {}
-            }
-        }
-        bases.sort_unstable();
-        // Index files without a log are leftovers of an interrupted delete.
-        for (base, path) in others {
-            if bases.binary_search(&base).is_err() {
-                let _ = fs::remove_file(path);
-            }
-        }
-        let log_start = read_log_start(&dir)?;
-        let interval = config.index_interval_bytes;
-        let mut segments = Vec::with_capacity(bases.len().max(1));
-        for (i, &base) in bases.iter().enumerate() {
-            segments.push(Segment::open(
-                &dir,
-                base,
-                bases.get(i + 1).copied(),
-                interval,
-            )?);
-        }
-        if segments.is_empty() {
-            segments.push(Segment::create(&dir, log_start.unwrap_or(0))?);
-            sync_dir(&dir)?;
-        }
-        let next = segments.last().map_or(0, |s| s.next);
-        let first = segments.first().map_or(0, |s| s.base);
-        let earliest = log_start.unwrap_or(0).max(first).min(next);
-        Ok(SegmentLog {
-            dir,
-            config,
-            inner: Mutex::new(Inner {
-                segments,
-                unsynced_sealed: Vec::new(),
-                earliest,
-                next,
-                closed: false,
-            }),
-            rewrite: RwLock::new(()),
-            sync: GroupCommit::new(next),
-        })
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -626,24 +199,6 @@ impl SegmentLog {
             latest: inner.next,
         }
     }
-
-    fn persist_log_start(&self, earliest: u64) -> Result<()> {
-        let mut b = earliest.to_le_bytes().to_vec();
-        b.extend_from_slice(&crc32c(&b).to_le_bytes());
-        let tmp = self.dir.join(format!("{LOG_START_FILE}.tmp"));
-        let dst = self.dir.join(LOG_START_FILE);
-        let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        f.write_all_at(&b, 0).map_err(io_err("write", &tmp))?;
-        if self.durable() {
-            f.sync_all().map_err(io_err("fsync", &tmp))?;
-        }
-        fs::rename(&tmp, &dst).map_err(io_err("rename", &dst))?;
-        if self.durable() {
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
-    }
-
     /// Remove sealed segments from the front while `pred` says so.
     fn drop_front(
         &self,
@@ -665,26 +220,6 @@ impl SegmentLog {
         Ok(())
     }
 }
-
-fn read_log_start(dir: &Path) -> Result<Option<u64>> {
-    let path = dir.join(LOG_START_FILE);
-    match fs::read(&path) {
-        Ok(b) if b.len() == 12 => {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[..8]);
-            let stored = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-            if crc32c(&a) != stored {
-                // A cache of "earliest"; the first segment's base is the fallback.
-                return Ok(None);
-            }
-            Ok(Some(u64::from_le_bytes(a)))
-        }
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StorageError::io("read", path, e)),
-    }
-}
-
 impl ShardLog for SegmentLog {
     fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
         let v = validate(batches, self.config.batch_bytes_max)?;

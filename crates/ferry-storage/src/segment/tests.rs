@@ -1,6 +1,8 @@
 use super::*;
+use crate::log::peek;
 use crate::log::test_util::batch;
 use proptest::prelude::*;
+use std::fs::{self, OpenOptions};
 
 fn cfg() -> ShardConfig {
     ShardConfig {
