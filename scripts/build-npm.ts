@@ -47,7 +47,11 @@ for (const triple of pkg.napi.targets) {
   const file = `${pkg.napi.binaryName}.${platform}.node`;
   const built = join(root, 'crates', 'ferry-napi', file);
   if (!existsSync(built)) continue; // not buildable on this machine
-  cpSync(built, join(npmDir, platform, file));
+  const shipped = join(npmDir, platform, file);
+  cpSync(built, shipped);
+  // Release builds keep line tables for local profiling; the published addon
+  // does not need them (RocksDB's C++ debug info alone is ~100 MB).
+  if (process.platform === 'linux') run('strip', ['--strip-debug', shipped]);
   const name = run('npm', ['pack', '--silent', '--pack-destination', out], join(npmDir, platform)).trim();
   packed.push(name);
 }

@@ -19,6 +19,7 @@ import { handlePacket } from './handlers/index.ts';
 import { remainingExpiryS } from './message.ts';
 import { Reason } from './reason-codes.ts';
 import type { Delivery, Session, SessionLink } from './session.ts';
+import { enforceUtf8 } from './strict-utf8.ts';
 import type { Will } from './will.ts';
 
 export interface ConnectionMetrics {
@@ -75,6 +76,7 @@ export class Connection implements SessionLink {
     this.deps = deps;
     this.#guard = new FrameGuard(deps.config.packet_bytes_max);
     this.#parser = mqtt.parser();
+    enforceUtf8(this.#parser);
     const timer = setTimeout(() => this.close('connect-timeout'), deps.config.connect_timeout_ms);
     this.state = { kind: 'awaiting-connect', timer };
     this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
