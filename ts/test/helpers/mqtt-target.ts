@@ -28,41 +28,9 @@ export const TARGET: TargetKind = process.env.FERRYMQ_MQTT_TARGET === 'mosquitto
 /** For `it.skipIf(MOSQUITTO)`: tests of spec behaviour Mosquitto 2.0 lacks (each cites the spec). */
 export const MOSQUITTO = TARGET === 'mosquitto';
 
-// ---------------------------------------------------------------------------
-// THE GUARD. While FerryMQ has no MQTT listener (its ready line lists no
-// `listeners.mqtt`), every ferrymq-target suite is skipped at the describe
-// level with the reason printed. Once ts/mqtt/server.ts lands, delete this
-// block and set `MQTT_SKIP = false` (or keep the probe: it then finds the listener).
-// ---------------------------------------------------------------------------
-async function probeFerrymq(): Promise<string | undefined> {
-  if (TARGET !== 'ferrymq') return undefined;
-  const b = await spawnBroker();
-  try {
-    const ready = await b.ready;
-    const listeners = (ready.listeners ?? {}) as Record<string, string>;
-    if (!listeners.mqtt) {
-      return `FerryMQ's ready line has no listeners.mqtt (it lists: ${Object.keys(listeners).join(', ')}): the MQTT server is not built yet`;
-    }
-    return undefined;
-  } finally {
-    b.signal('SIGKILL');
-    await b.exited;
-  }
-}
-const skipReason = await probeFerrymq();
-/** `describe.skipIf(MQTT_SKIP)` in every file of ts/test/mqtt. */
-export const MQTT_SKIP: boolean = skipReason !== undefined;
-if (skipReason) {
-  console.warn(
-    `[mqtt conformance] SKIPPED against ferrymq: ${skipReason}. ` +
-      'Run `FERRYMQ_MQTT_TARGET=mosquitto npx vitest run ts/test/mqtt` to run the suite against the reference broker.',
-  );
-}
-// --------------------------------------------------------------------------- end of the guard
-
 /** Installs mosquitto, mosquitto-clients, openssl and the paho venv if missing (quiet when present). */
 function ensureTestDeps(): void {
-  if (MQTT_SKIP || process.env.FERRYMQ_TEST_DEPS === 'skip') return;
+  if (process.env.FERRYMQ_TEST_DEPS === 'skip') return;
   try {
     execFileSync('bash', [join(repoRoot, 'scripts', 'test-deps.sh')], {
       stdio: ['ignore', 'inherit', 'pipe'],

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { paho } from '../helpers/cli-clients.ts';
-import { MOSQUITTO, MQTT_SKIP, sleep, uid, useTarget } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, sleep, uid, useTarget } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('connect', () => {
+describe('connect', () => {
   const { target, clients } = useTarget();
 
   it('[MQTT-3.1.0-1] [MQTT-3.2.0-1] v3.1.1: CONNECT is answered with CONNACK 0x00, session present 0', async () => {

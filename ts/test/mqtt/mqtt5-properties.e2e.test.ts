@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { paho } from '../helpers/cli-clients.ts';
-import { MOSQUITTO, MQTT_SKIP, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('MQTT 5 properties', () => {
+describe('MQTT 5 properties', () => {
   const { target, clients } = useTarget();
 
   async function rawSub(topic: string, sub: Record<string, unknown> = {}, props?: Record<string, unknown>) {

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mosquittoPub, paho } from '../helpers/cli-clients.ts';
-import { MOSQUITTO, MQTT_SKIP, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('publish and QoS', () => {
+describe('publish and QoS', () => {
   const { target, clients } = useTarget();
 
   it('[MQTT-3.3.4-1] [MQTT-4.3.2-2] QoS 1 PUBLISH from a client is answered with PUBACK carrying its packet id', async () => {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mosquittoPub, mosquittoSub } from '../helpers/cli-clients.ts';
-import { MQTT_SKIP, sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('retain', () => {
+describe('retain', () => {
   const { target, clients } = useTarget();
 
   async function retain(topic: string, payload: string, qos: 0 | 1 | 2 = 1): Promise<void> {

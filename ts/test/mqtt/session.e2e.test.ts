@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { paho } from '../helpers/cli-clients.ts';
-import { MOSQUITTO, MQTT_SKIP, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('session', () => {
+describe('session', () => {
   const { target, clients } = useTarget();
 
   async function subscribeOffline(clientId: string, topic: string, version: 4 | 5 = 4): Promise<void> {
@@ -175,7 +175,7 @@ describe.skipIf(MQTT_SKIP)('session', () => {
   });
 });
 
-describe.skipIf(MQTT_SKIP)('session persistence across broker restarts', () => {
+describe('session persistence across broker restarts', () => {
   const { target, clients } = useTarget();
 
   async function prepare(): Promise<{ clientId: string; t: string; rt: string }> {

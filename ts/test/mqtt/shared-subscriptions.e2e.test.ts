@@ -4,9 +4,9 @@
  * shared group). Mosquitto also honours $share for 3.1.1 clients.
  */
 import { describe, expect, it } from 'vitest';
-import { type Inbox, MOSQUITTO, MQTT_SKIP, sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { type Inbox, MOSQUITTO, sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('shared subscriptions', () => {
+describe('shared subscriptions', () => {
   const { clients } = useTarget();
 
   async function members(filter: string, n: number, protocolVersion: 4 | 5 = 5): Promise<Inbox[]> {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mosquittoPub, mosquittoSubStarted } from '../helpers/cli-clients.ts';
-import { MQTT_SKIP, sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('subscribe', () => {
+describe('subscribe', () => {
   const { target, clients } = useTarget();
 
   it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.8.4-5] SUBACK has the SUBSCRIBE packet id and one code per filter', async () => {

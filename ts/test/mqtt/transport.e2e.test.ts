@@ -8,11 +8,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { mosquittoPub, mosquittoSubStarted, paho } from '../helpers/cli-clients.ts';
-import { Inbox, MQTT_SKIP, type Transport, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { Inbox, type Transport, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
 const transports: Transport[] = ['tcp', 'tls', 'ws', 'wss'];
 
-describe.skipIf(MQTT_SKIP)('transport', () => {
+describe('transport', () => {
   const { target, clients } = useTarget();
 
   for (const transport of transports) {

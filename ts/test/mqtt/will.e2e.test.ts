@@ -3,9 +3,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { paho } from '../helpers/cli-clients.ts';
-import { type Inbox, MQTT_SKIP, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { type Inbox, sleep, uid, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
-describe.skipIf(MQTT_SKIP)('will', () => {
+describe('will', () => {
   const { target, clients } = useTarget();
 
   async function watcher(topic: string): Promise<Inbox> {
