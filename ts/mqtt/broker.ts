@@ -150,9 +150,38 @@ export class Broker {
     }
   }
 
+  /**
+   * A member of a shared group left with messages it had not acknowledged:
+   * hand each to another member (connected ones first), or count it dropped.
+   */
+  #redistributeShared(session: Session, nowMs: number): void {
+    for (const d of session.takeShared()) {
+      const shared = d.shared;
+      if (!shared) continue;
+      const group = this.#tree.getShared(shared.group, shared.filter);
+      const other = (ref: SubRef): boolean => ref.session !== session;
+      const chosen =
+        group?.pickRoundRobin((ref) => other(ref) && ref.session.link !== undefined) ?? group?.pickRoundRobin(other);
+      if (!chosen) {
+        this.#metrics.dropped('shared-no-member');
+        continue;
+      }
+      const redelivery: Delivery = {
+        message: d.message,
+        qos: Math.min(chosen.sub.qos, d.message.qos) as QoS,
+        retain: d.retain,
+        subscriptionIds: chosen.sub.subscriptionId ? [chosen.sub.subscriptionId] : [],
+        bytes: d.bytes,
+        shared,
+      };
+      void chosen.session.deliver(redelivery, nowMs);
+    }
+  }
+
   /** The session lost its connection: end it now, or when its expiry passes. */
   detach(session: Session): void {
     if (session.link) return;
+    this.#redistributeShared(session, Date.now());
     if (session.expiryS === 0) {
       this.endSession(session);
       return;
@@ -221,7 +250,10 @@ export class Broker {
     if (message.retain) this.retained.set(message);
     if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined };
     // Per session: max QoS and all subscription ids of its matching subscriptions.
-    const perSession = new Map<Session, { qos: QoS; retain: boolean; ids: number[] }>();
+    const perSession = new Map<
+      Session,
+      { qos: QoS; retain: boolean; ids: number[]; shared?: { group: string; filter: string } }
+    >();
     const add = (ref: SubRef): void => {
       const { session, sub } = ref;
       // [MQTT-3.8.3-3] No Local: not to the publisher's own subscription.
@@ -230,10 +262,13 @@ export class Broker {
       // [MQTT-3.3.1-12/13] Retain As Published keeps the flag, else it is cleared on forwarding.
       const retain = sub.retainAsPublished ? message.retain : false;
       const entry = perSession.get(session);
+      const shared = sub.group !== undefined ? { group: sub.group, filter: sub.topicFilter } : undefined;
       if (!entry) {
-        perSession.set(session, { qos, retain, ids: sub.subscriptionId ? [sub.subscriptionId] : [] });
+        perSession.set(session, { qos, retain, ids: sub.subscriptionId ? [sub.subscriptionId] : [], shared });
         return;
       }
+      // Also reached through a plain subscription: it belongs to this session.
+      if (!shared) entry.shared = undefined;
       entry.qos = Math.max(entry.qos, qos) as QoS;
       entry.retain ||= retain;
       if (sub.subscriptionId) entry.ids.push(sub.subscriptionId);
@@ -251,6 +286,7 @@ export class Broker {
     let saves: Promise<void>[] | undefined;
     for (const [session, e] of perSession) {
       const d: Delivery = { message, qos: e.qos, retain: e.retain, subscriptionIds: e.ids, bytes };
+      if (e.shared) d.shared = e.shared;
       const saved = session.deliver(d, nowMs);
       if (saved) (saves ??= []).push(saved);
     }

@@ -34,6 +34,8 @@ export interface Delivery {
   bytes: number;
   /** Key of this delivery in the session store (persistent sessions, QoS > 0). */
   seq?: number;
+  /** Set when it reached this session only through a shared subscription (for redelivery). */
+  shared?: { group: string; filter: string };
 }
 
 /** Where a persistent session writes its QoS 1/2 deliveries (session-store.ts). */
@@ -235,6 +237,35 @@ export class Session {
     if (d.seq !== undefined)
       void this.persistence?.saveMessage(this.clientId, d.seq, d, packetId, STATE_PUBREL);
     return true;
+  }
+
+  /**
+   * Remove and return the deliveries this session got only through a shared
+   * subscription and has not completed (queued, or PUBLISH sent without
+   * PUBACK / PUBREC), so another member of the group can take them
+   * [MQTT-4.8.2-?] (5.0 §4.8.2: a member that leaves).
+   */
+  takeShared(): Delivery[] {
+    const out: Delivery[] = [];
+    for (const [id, entry] of this.inflight) {
+      if (entry.state === 'publish' && entry.delivery.shared) {
+        this.inflight.delete(id);
+        this.#forget(entry.delivery);
+        out.push(entry.delivery);
+      }
+    }
+    const keep: Delivery[] = [];
+    for (const d of this.#queue) {
+      if (d.shared) {
+        this.#queueBytes -= d.bytes;
+        this.#forget(d);
+        out.push(d);
+      } else {
+        keep.push(d);
+      }
+    }
+    this.#queue = keep;
+    return out;
   }
 
   /** A clean start, or the end of the session: forget everything. */

@@ -43,6 +43,29 @@ describe('shared subscriptions', () => {
     expect(group.flatMap((g) => g.messages.map((m) => m.topic))).toEqual(Array(20).fill(t));
   });
 
+  it.skipIf(MOSQUITTO)(
+    '5.0 §4.8.2: a member that leaves with unacknowledged QoS 1 messages has them redelivered to another member',
+    async () => {
+      const t = utopic();
+      const filter = `$share/redeliver/${t}`;
+      // A member that takes messages but never acknowledges them.
+      const silent = await clients.raw(5);
+      await silent.connect({ clientId: `silent-${t.replaceAll('/', '-')}` });
+      silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] });
+      await silent.expect('suback');
+      const [healthy] = await members(filter, 1);
+      const sent = await publishN(t, 10);
+      for (let i = 0; i < 50 && (healthy?.messages.length ?? 0) + silent.received.length < 10; i++)
+        await sleep(50);
+      const heldBySilent = silent.received.filter((p) => p.cmd === 'publish').length;
+      expect(heldBySilent).toBeGreaterThan(0);
+      // The silent member drops its connection (clean session: it leaves the group).
+      silent.socket.destroy();
+      for (let i = 0; i < 60 && (healthy?.messages.length ?? 0) < 10; i++) await sleep(50);
+      expect(healthy?.payloads().sort()).toEqual([...sent].sort());
+    },
+  );
+
   it('5.0 §4.8.2: two groups on the same filter each get every message; a plain subscriber too', async () => {
     const t = utopic();
     const g1 = await members(`$share/a/${t}`, 2);
