@@ -626,7 +626,9 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
   }
   const med = results.map((x) => median(x.mbps));
   // The raw reference is the best of the direct-I/O writers (fio, dd), so the ratio is never flattered.
-  const rawMbps = Math.max(...methods.flatMap((m, i) => (m.name.startsWith('raw:') ? [med[i] as number] : [])));
+  const rawMbps = Math.max(
+    ...methods.flatMap((m, i) => (m.name.startsWith('raw:') ? [med[i] as number] : [])),
+  );
   const nodeIdx = methods.findIndex((m) => m.name.startsWith('node:'));
   const nodeMbps = med[nodeIdx] as number;
   emit(4, {

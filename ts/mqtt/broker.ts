@@ -161,7 +161,8 @@ export class Broker {
       const group = this.#tree.getShared(shared.group, shared.filter);
       const other = (ref: SubRef): boolean => ref.session !== session;
       const chosen =
-        group?.pickRoundRobin((ref) => other(ref) && ref.session.link !== undefined) ?? group?.pickRoundRobin(other);
+        group?.pickRoundRobin((ref) => other(ref) && ref.session.link !== undefined) ??
+        group?.pickRoundRobin(other);
       if (!chosen) {
         this.#metrics.dropped('shared-no-member');
         continue;
@@ -288,7 +289,10 @@ export class Broker {
       const d: Delivery = { message, qos: e.qos, retain: e.retain, subscriptionIds: e.ids, bytes };
       if (e.shared) d.shared = e.shared;
       const saved = session.deliver(d, nowMs);
-      if (saved) (saves ??= []).push(saved);
+      if (saved) {
+        saves ??= [];
+        saves.push(saved);
+      }
     }
     this.#metrics.routed(perSession.size);
     return { delivered: perSession.size, saved: saves ? Promise.all(saves).then(() => {}) : undefined };

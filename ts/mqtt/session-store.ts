@@ -51,7 +51,7 @@ function encodeMsg(d: Delivery, packetId: number, state: number): Buffer {
   head[3] = d.qos;
   head[4] = d.retain ? 1 : 0;
   head[5] = d.subscriptionIds.length;
-  d.subscriptionIds.forEach((id, i) => head.writeUInt32BE(id, 6 + 4 * i));
+  for (const [i, id] of d.subscriptionIds.entries()) head.writeUInt32BE(id, 6 + 4 * i);
   return Buffer.concat([head, body]);
 }
 

@@ -5,7 +5,7 @@
  * are 3.1.1's unless marked "5.0".
  */
 import { describe, expect, it } from 'vitest';
-import { MOSQUITTO, type RawClient, TARGET, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, type RawClient, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
 describe('bad input', () => {
   const { clients } = useTarget();
