@@ -65,6 +65,7 @@ export interface MqttConfig {
   retained_max: number;
   forbidden_filters: string[];
   sys_interval_ms: number;
+  auth_module: string;
 }
 
 /** `[tls]`: certificate for the mqtt_tls and mqtt_wss listeners (both stay off without one). */
@@ -398,6 +399,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 10_000,
     doc: 'Period of the retained $SYS/broker/... statistics topics (0 disables them)',
     parse: integer(0, 86_400_000),
+  },
+  {
+    key: 'mqtt.auth_module',
+    default: '',
+    doc: 'Path of an ES module exporting authenticate() and/or MQTT 5 enhanced-auth methods + exchange(); empty accepts every client',
+    parse: (raw) => (typeof raw === 'string' ? raw : nonEmptyString(raw)),
   },
   {
     key: 'tls.cert_file',

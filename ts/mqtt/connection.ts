@@ -5,6 +5,7 @@
  * handlers/; they get this connection and the broker, nothing else.
  *
  * State is one value: `awaiting-connect` (a CONNECT timeout runs), then
+ * `authenticating` (only with an auth hook; later packets wait), then
  * `connected` (bound to a Session), then `closed`. Every error a client can
  * cause ends here as the protocol's answer (CONNACK or DISCONNECT with a
  * reason code, or a plain close for 3.1.1) and affects only this connection.
@@ -13,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import mqtt, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { MqttConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
+import type { MqttAuthHook } from './auth.ts';
 import type { Broker } from './broker.ts';
 import { FrameGuard } from './frame-guard.ts';
 import { handlePacket } from './handlers/index.ts';
@@ -36,14 +38,21 @@ export interface ConnectionDeps {
   metrics: ConnectionMetrics;
   /** Called once the connection is closed, for the listener's bookkeeping. */
   onClose: (c: Connection) => void;
+  /** The `mqtt.auth_module` hook, if configured. */
+  auth: MqttAuthHook | undefined;
   /** Publishes or schedules the will of a connection that ended abnormally. */
   onWill: (will: Will, session: Session) => void;
 }
 
 export type ConnectionState =
   | { kind: 'awaiting-connect'; timer: NodeJS.Timeout }
+  /** CONNECT received; the auth hook is deciding. Packets that arrive meanwhile wait (bounded). */
+  | { kind: 'authenticating'; timer: NodeJS.Timeout; pending: Packet[] }
   | { kind: 'connected'; session: Session }
   | { kind: 'closed' };
+
+/** Packets a client may pipeline behind CONNECT while authentication runs. */
+const PENDING_PACKETS_MAX = 1000;
 
 export class Connection implements SessionLink {
   readonly deps: ConnectionDeps;
@@ -131,8 +140,33 @@ export class Connection implements SessionLink {
     this.protocolError(Reason.MalformedPacket, err.message);
   }
 
+  /** AUTH packets of a running enhanced-authentication exchange go here. */
+  authWaiter: ((p: Packet) => void) | undefined;
+  /** The Authentication Method this connection authenticated with (5.0). */
+  authMethod: string | undefined;
+
+  /** CONNECT accepted for authentication: hold later packets until it is decided. */
+  beginAuthentication(): void {
+    if (this.state.kind !== 'awaiting-connect') return;
+    this.state = { kind: 'authenticating', timer: this.state.timer, pending: [] };
+  }
+
   #onPacket(packet: Packet): void {
     if (this.state.kind === 'closed') return;
+    if (packet.cmd === 'auth' && this.authWaiter) {
+      const w = this.authWaiter;
+      this.authWaiter = undefined;
+      w(packet);
+      return;
+    }
+    if (this.state.kind === 'authenticating') {
+      if (this.state.pending.length >= PENDING_PACKETS_MAX) {
+        this.close('too-many-packets-before-connack');
+        return;
+      }
+      this.state.pending.push(packet);
+      return;
+    }
     this.#keepalive?.refresh();
     try {
       handlePacket(this, packet);
@@ -143,9 +177,11 @@ export class Connection implements SessionLink {
     }
   }
 
-  /** Called by the CONNECT handler once the session is bound. */
-  bind(session: Session, keepaliveS: number): void {
-    if (this.state.kind === 'awaiting-connect') clearTimeout(this.state.timer);
+  /** Called by the CONNECT handler once the session is bound; replays packets held during authentication. */
+  bind(session: Session, keepaliveS: number): Packet[] {
+    const prev = this.state;
+    if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
+    const held = prev.kind === 'authenticating' ? prev.pending : [];
     this.state = { kind: 'connected', session };
     if (keepaliveS > 0) {
       // [MQTT-3.1.2-22]: no packet within 1.5 × keep alive closes the connection.
@@ -154,6 +190,12 @@ export class Connection implements SessionLink {
         this.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
       }, keepaliveS * 1500);
     }
+    return held;
+  }
+
+  /** Replay packets that arrived while authentication ran, in order. */
+  replay(held: Packet[]): void {
+    for (const p of held) this.#onPacket(p);
   }
 
   /** Encode and write a packet; false if the socket is backed up (reading then pauses). */
@@ -263,8 +305,9 @@ export class Connection implements SessionLink {
     const prev = this.state;
     if (prev.kind === 'closed') return;
     this.state = { kind: 'closed' };
-    if (prev.kind === 'awaiting-connect') clearTimeout(prev.timer);
+    if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
     if (this.#keepalive) clearTimeout(this.#keepalive);
+    this.authWaiter = undefined;
     this.#parser.removeAllListeners('packet');
     this.socket.end();
     // Do not wait forever for a peer that does not read its FIN.

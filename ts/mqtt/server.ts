@@ -17,6 +17,7 @@ import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Kv } from '../storage/kv.ts';
 import { packageVersion } from '../version.ts';
+import { loadAuthHook, type MqttAuthHook } from './auth.ts';
 import { Broker } from './broker.ts';
 import { Connection, type ConnectionDeps } from './connection.ts';
 import { Reason } from './reason-codes.ts';
@@ -75,6 +76,7 @@ export class MqttServer {
   readonly #metrics: ReturnType<typeof mqttMetrics>;
   #sysTimer: NodeJS.Timeout | undefined;
   #closing = false;
+  #auth: MqttAuthHook | undefined;
 
   private constructor(
     config: Config,
@@ -111,9 +113,11 @@ export class MqttServer {
       kv ? retainedPersistence(kv, logger) : undefined,
       (r) => dropRetained(r),
     );
+    const auth = await loadAuthHook(config.mqtt.auth_module);
     if (kv) await loadRetained(kv, retained);
     const store = kv ? new SessionStore(kv, logger) : undefined;
     const server = new MqttServer(config, logger, registry, retained, store);
+    server.#auth = auth;
     if (store) server.broker.restore(await store.loadAll());
     dropRetained = (reason) => server.#metrics.dropped.inc({ reason });
     const bound: Partial<Record<ListenerName, string>> = {};
@@ -173,6 +177,7 @@ export class MqttServer {
         dropped: (reason) => m.dropped.inc({ reason }),
         sent: () => m.messages.inc({ direction: 'out' }),
       },
+      auth: this.#auth,
       onWill: (will, session) => this.broker.scheduleWill(will, session),
       onClose: (c) => {
         listener.connections.delete(c);

@@ -4,7 +4,8 @@
  * the will, and the limits each side announces.
  */
 import { randomBytes } from 'node:crypto';
-import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { IAuthPacket, IConnackPacket, IConnectPacket, Packet } from 'mqtt-packet';
+import type { AuthResult, MqttAuthHook } from '../auth.ts';
 import type { Connection } from '../connection.ts';
 import { messageFromPublish } from '../message.ts';
 import { connackV3For, Reason } from '../reason-codes.ts';
@@ -24,12 +25,13 @@ function refuse(conn: Connection, reason: number, why: string): void {
 }
 
 export function handleConnect(conn: Connection, packet: IConnectPacket): void {
-  const { broker, config } = conn.deps;
   conn.protocolVersion = (packet.protocolVersion ?? 4) as 3 | 4 | 5;
   const v5 = conn.isV5;
   const props = packet.properties ?? {};
-  if (v5 && props.authenticationMethod !== undefined) {
-    // Enhanced authentication is not offered: [MQTT-4.12.0-?] 0x8C Bad authentication method.
+  const hook = conn.deps.auth;
+  const method = v5 ? props.authenticationMethod : undefined;
+  if (method !== undefined && !hook?.methods?.includes(method)) {
+    // §4.12: an Authentication Method the server does not support gets 0x8C.
     refuse(conn, Reason.BadAuthenticationMethod, 'unsupported authentication method');
     return;
   }
@@ -59,6 +61,108 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
       return;
     }
   }
+  if (!hook) {
+    finishConnect(conn, packet, clientId, assigned, undefined);
+    return;
+  }
+  conn.beginAuthentication();
+  authenticateConnect(conn, hook, packet, clientId, method).then(
+    (result) => {
+      if (conn.state.kind !== 'authenticating') return; // closed meanwhile (timeout, socket gone)
+      if (result.reasonCode !== Reason.Success) {
+        refuse(conn, result.reasonCode, 'authentication refused');
+        return;
+      }
+      if (method !== undefined) conn.authMethod = method;
+      finishConnect(
+        conn,
+        packet,
+        clientId,
+        assigned,
+        method === undefined ? undefined : { method, data: result.data },
+      );
+    },
+    (err: unknown) => {
+      conn.deps.logger.error({ err, client_id: clientId }, 'auth hook failed');
+      if (conn.state.kind === 'authenticating') refuse(conn, Reason.UnspecifiedError, 'auth hook failed');
+    },
+  );
+}
+
+/** Wait for the client's next AUTH packet of this exchange (bounded by the CONNECT timeout). */
+function nextAuth(conn: Connection): Promise<IAuthPacket> {
+  return new Promise((resolve) => {
+    conn.authWaiter = (p: Packet) => resolve(p as IAuthPacket);
+  });
+}
+
+/**
+ * Run the enhanced-authentication exchange (§4.12) for `method`: AUTH 0x18
+ * back and forth until the hook is done. Used for CONNECT and for
+ * re-authentication (AUTH 0x19, handlers/control.ts).
+ */
+export async function runExchange(
+  conn: Connection,
+  hook: MqttAuthHook,
+  method: string,
+  firstData: Buffer | undefined,
+): Promise<{ reasonCode: number; data: Buffer | undefined }> {
+  if (!hook.exchange) return { reasonCode: Reason.BadAuthenticationMethod, data: undefined };
+  const state: Record<string, unknown> = {};
+  let data = firstData;
+  for (let step = 0; ; step++) {
+    const r: AuthResult = await hook.exchange({ method, clientId: conn.clientId, data, step, state });
+    if (r.done) return { reasonCode: r.reasonCode ?? Reason.Success, data: r.data };
+    conn.writePacket({
+      cmd: 'auth',
+      reasonCode: Reason.ContinueAuthentication,
+      properties: { authenticationMethod: method, authenticationData: r.data },
+    });
+    const reply = await nextAuth(conn);
+    // [MQTT-4.12.0-?]: the client continues with 0x18 and the same method.
+    if (
+      reply.reasonCode !== Reason.ContinueAuthentication ||
+      reply.properties?.authenticationMethod !== method
+    ) {
+      return { reasonCode: Reason.ProtocolError, data: undefined };
+    }
+    data = reply.properties?.authenticationData;
+  }
+}
+
+async function authenticateConnect(
+  conn: Connection,
+  hook: MqttAuthHook,
+  packet: IConnectPacket,
+  clientId: string,
+  method: string | undefined,
+): Promise<{ reasonCode: number; data: Buffer | undefined }> {
+  if (hook.authenticate) {
+    const rc = await hook.authenticate({
+      clientId,
+      username: packet.username,
+      password: packet.password,
+      protocolVersion: conn.protocolVersion,
+      remote: conn.remote,
+    });
+    if (rc !== Reason.Success) return { reasonCode: rc, data: undefined };
+  }
+  if (method === undefined) return { reasonCode: Reason.Success, data: undefined };
+  return runExchange(conn, hook, method, packet.properties?.authenticationData);
+}
+
+/** Everything after authentication: takeover, session, keep alive, will, CONNACK. */
+function finishConnect(
+  conn: Connection,
+  packet: IConnectPacket,
+  clientId: string,
+  assigned: boolean,
+  auth: { method: string; data: Buffer | undefined } | undefined,
+): void {
+  const { broker, config } = conn.deps;
+  const v5 = conn.isV5;
+  const props = packet.properties ?? {};
+  const will = packet.will;
 
   // Session expiry: 5.0 says it in CONNECT; 3.1.1 clean session 0 keeps the session (capped).
   const cleanStart = packet.clean !== false;
@@ -127,10 +231,15 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
     if (expiryS !== requestedExpiry) connack.properties.sessionExpiryInterval = expiryS;
     if (assigned) connack.properties.assignedClientIdentifier = clientId;
     if (serverKeepAlive !== undefined) connack.properties.serverKeepAlive = serverKeepAlive;
+    if (auth) {
+      connack.properties.authenticationMethod = auth.method;
+      if (auth.data) connack.properties.authenticationData = auth.data;
+    }
   }
   conn.writePacket(connack);
-  conn.bind(session, keepalive);
+  const held = conn.bind(session, keepalive);
   session.link = conn;
   // [MQTT-4.4.0-1]: resend unacknowledged messages of a resumed session, DUP set.
   session.resume(Date.now());
+  conn.replay(held);
 }

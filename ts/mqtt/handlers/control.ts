@@ -2,6 +2,7 @@ import type { IAuthPacket, IDisconnectPacket } from 'mqtt-packet';
 import type { Connection } from '../connection.ts';
 import { Reason } from '../reason-codes.ts';
 import type { Session } from '../session.ts';
+import { runExchange } from './connect.ts';
 
 export function handlePingreq(conn: Connection): void {
   // [MQTT-3.12.4-1]
@@ -23,8 +24,35 @@ export function handleDisconnect(conn: Connection, session: Session, packet: IDi
   conn.close('client-disconnect');
 }
 
-export function handleAuth(conn: Connection, _packet: IAuthPacket): void {
-  // No authentication method was negotiated in CONNECT (enhanced auth is not
-  // offered), so any AUTH is a protocol error [MQTT-4.12.0-1 / 3.15.0].
-  conn.protocolError(Reason.ProtocolError, 'AUTH without an authentication method');
+/**
+ * AUTH after CONNACK: re-authentication (§4.12.1) with the method used at
+ * CONNECT. Anything else (no method negotiated, another method, a reason
+ * other than 0x19 Re-authenticate) is a protocol error [MQTT-4.12.0-?].
+ */
+export function handleAuth(conn: Connection, packet: IAuthPacket): void {
+  const hook = conn.deps.auth;
+  const method = conn.authMethod;
+  if (!hook || method === undefined || packet.properties?.authenticationMethod !== method) {
+    conn.protocolError(Reason.ProtocolError, 'AUTH without the negotiated authentication method');
+    return;
+  }
+  if (packet.reasonCode !== Reason.ReAuthenticate) {
+    conn.protocolError(Reason.ProtocolError, 'AUTH must start a re-authentication (0x19)');
+    return;
+  }
+  runExchange(conn, hook, method, packet.properties?.authenticationData).then(
+    (r) => {
+      if (r.reasonCode !== Reason.Success) {
+        conn.disconnect(r.reasonCode, 're-authentication refused');
+        return;
+      }
+      const props: NonNullable<IAuthPacket['properties']> = { authenticationMethod: method };
+      if (r.data) props.authenticationData = r.data;
+      conn.writePacket({ cmd: 'auth', reasonCode: Reason.Success, properties: props });
+    },
+    (err: unknown) => {
+      conn.deps.logger.error({ err, client_id: conn.clientId }, 'auth hook failed during re-authentication');
+      conn.disconnect(Reason.UnspecifiedError, 'auth hook failed');
+    },
+  );
 }
