@@ -40,6 +40,11 @@ export interface ReadOptions {
 export interface ReadResult {
   /** Whole magic-2 batches; the first may start before `fromOffset`. */
   bytes: Buffer;
+  /**
+   * The log end (high watermark on one node) when the read ran — not the
+   * offset after the returned bytes: a reader continues from the last
+   * returned batch's base offset + lastOffsetDelta + 1.
+   */
   nextOffset: number;
   earliestOffset: number;
 }
