@@ -54,6 +54,18 @@ export type ConnectionState =
 /** Packets a client may pipeline behind CONNECT while authentication runs. */
 const PENDING_PACKETS_MAX = 1000;
 
+/** A copy of an encoded QoS > 0 PUBLISH with another packet identifier (§3.3.2.2). */
+function withPacketId(template: Buffer, packetId: number): Buffer {
+  let at = 1;
+  while ((template[at] as number) & 0x80) at++; // remaining length, 1–4 bytes
+  const topicAt = at + 1;
+  const idAt = topicAt + 2 + template.readUInt16BE(topicAt);
+  const out = Buffer.allocUnsafe(template.length);
+  template.copy(out);
+  out.writeUInt16BE(packetId, idAt);
+  return out;
+}
+
 export class Connection implements SessionLink {
   readonly deps: ConnectionDeps;
   readonly socket: Duplex;
@@ -240,6 +252,41 @@ export class Connection implements SessionLink {
       this.deps.metrics.dropped('outbound-full');
       return false;
     }
+    const expiry = this.isV5 ? remainingExpiryS(m, Date.now()) : undefined;
+    // Subscription ids and topic aliases are per connection; every other
+    // form is encoded once per message and shared (QoS > 0: only the packet
+    // id is patched into a copy).
+    const shared = !this.isV5 || (d.subscriptionIds.length === 0 && this.clientTopicAliasMax === 0);
+    let buf: Buffer;
+    if (shared) {
+      const key = `${this.isV5 ? 5 : 4}${d.qos}${d.retain ? 1 : 0}${dup ? 1 : 0}${expiry ?? ''}`;
+      m.encoded ??= new Map();
+      let template = m.encoded.get(key);
+      if (!template) {
+        template = this.#encodePublish(d, d.qos > 0 ? 1 : undefined, dup, expiry);
+        if (m.encoded.size < 8) m.encoded.set(key, template);
+      }
+      buf = packetId === undefined ? template : withPacketId(template, packetId);
+    } else {
+      buf = this.#encodePublish(d, packetId, dup, expiry);
+    }
+    if (buf.length > this.clientPacketBytesMax) {
+      // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; drop it.
+      this.deps.metrics.dropped('client-packet-size');
+      return false;
+    }
+    this.deps.metrics.sent();
+    this.deps.broker.messagesSent++;
+    return this.writeBuffer(buf);
+  }
+
+  #encodePublish(
+    d: Delivery,
+    packetId: number | undefined,
+    dup: boolean,
+    expiry: number | undefined,
+  ): Buffer {
+    const m = d.message;
     const packet: IPublishPacket = {
       cmd: 'publish',
       topic: m.topic,
@@ -251,7 +298,6 @@ export class Connection implements SessionLink {
     if (packetId !== undefined) packet.messageId = packetId;
     if (this.isV5) {
       const props: NonNullable<IPublishPacket['properties']> = { ...m.properties };
-      const expiry = remainingExpiryS(m, Date.now());
       if (expiry !== undefined) props.messageExpiryInterval = expiry;
       if (d.subscriptionIds.length > 0) {
         props.subscriptionIdentifier =
@@ -270,15 +316,7 @@ export class Connection implements SessionLink {
       }
       if (Object.keys(props).length > 0) packet.properties = props;
     }
-    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
-    if (buf.length > this.clientPacketBytesMax) {
-      // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; drop it.
-      this.deps.metrics.dropped('client-packet-size');
-      return false;
-    }
-    this.deps.metrics.sent();
-    this.deps.broker.messagesSent++;
-    return this.writeBuffer(buf);
+    return mqtt.generate(packet, { protocolVersion: this.protocolVersion });
   }
 
   sendPubrel(packetId: number): void {

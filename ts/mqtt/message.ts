@@ -21,6 +21,12 @@ export interface Message {
   expiresAtMs?: number;
   /** Client id of the publisher, for No Local. */
   from?: string;
+  /**
+   * Encoded PUBLISH packets by outgoing form (protocol, QoS, flags, expiry),
+   * so a message fanned out to many subscribers is encoded once per form
+   * (connection.ts). At most a handful of entries; dropped with the message.
+   */
+  encoded?: Map<string, Buffer>;
 }
 
 export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: number): Message {
