@@ -84,6 +84,13 @@ interface Waiter {
   wake: () => void;
 }
 
+/**
+ * Memory-engine calls at or below this size run synchronously (no disk; the
+ * CRC and copy cost a few microseconds); larger ones take the async path so
+ * CRC and copying of big batches never run on the JS thread.
+ */
+const MEMORY_SYNC_BYTES_MAX = 64 * 1024;
+
 /** Bytes a record batch adds around packed records (its fixed header). */
 const BATCH_OVERHEAD_BYTES = 61;
 const INPUT_ERRORS = new Set([
@@ -234,16 +241,15 @@ export class Shard {
         batchBytes += p.bytes;
       }
       groupBytes.push(batchBytes);
+      const sync = this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX;
       if (groupBytes.length === 1) {
-        r =
-          this.engine === 'memory'
-            ? this.#native.appendPackedSync(this.id, packed, -1)
-            : await this.#native.appendPacked(this.id, packed, -1);
+        r = sync
+          ? this.#native.appendPackedSync(this.id, packed, -1)
+          : await this.#native.appendPacked(this.id, packed, -1);
       } else {
-        r =
-          this.engine === 'memory'
-            ? this.#native.appendPackedGroupsSync(this.id, packed, groupBytes, -1)
-            : await this.#native.appendPackedGroups(this.id, packed, groupBytes, -1);
+        r = sync
+          ? this.#native.appendPackedGroupsSync(this.id, packed, groupBytes, -1)
+          : await this.#native.appendPackedGroups(this.id, packed, groupBytes, -1);
       }
     } else {
       const batches =
@@ -303,7 +309,7 @@ export class Shard {
 
   async #readNow(fromOffset: number, maxBytes: number): Promise<ReadResult> {
     try {
-      return this.engine === 'memory'
+      return this.engine === 'memory' && maxBytes <= MEMORY_SYNC_BYTES_MAX
         ? this.#native.readSync(this.id, fromOffset, maxBytes)
         : await this.#native.read(this.id, fromOffset, maxBytes);
     } catch (err) {
