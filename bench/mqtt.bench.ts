@@ -1,0 +1,730 @@
+/**
+ * MQTT broker benchmark: FerryMQ beside Mosquitto (Debian) and Aedes (npm),
+ * in one run, on the same machine, with the same load generator.
+ *
+ * Run: npm run bench:mqtt       (node bench/mqtt.bench.ts [--quick] [--no-doc] [--profile] [--skip-memory])
+ * Needs dist/ (npm run build:ts), /usr/sbin/mosquitto (scripts/test-deps.sh) and aedes (devDependency).
+ *
+ * Every broker is started by the bench on a free 127.0.0.1 port and stopped
+ * at the end (lib/mqtt-brokers.ts). The load generator runs in
+ * worker_threads of this process (lib/mqtt-load.ts: raw sockets, MQTT 3.1.1,
+ * PUBLISH / PUBACK hand-encoded, CONNECT / SUBSCRIBE by mqtt-packet), one
+ * worker for the subscribers and one for the publishers; the bench measures
+ * its own CPU time (getrusage of this process: both workers and the idle
+ * main thread) and the broker's (/proc/<pid>/stat), and prints both.
+ *
+ * 1. Messaging, per topology × QoS 0/1, median of RUNS runs; within a run
+ *    the brokers take turns (the order rotates each run), so slow drifts of
+ *    a shared machine hit all three alike:
+ *      fan-in   50 publishers (bench/fi/<i>) → 1 subscriber on bench/#
+ *      fan-out  1 publisher (bench/fo) → 50 subscribers
+ *      p2p      25 pairs, publisher i → subscriber i on bench/p2p/<i>
+ *    - throughput: as fast as the broker delivers. Publishers stop when
+ *      WINDOW deliveries are in flight (published × fanout − received) or
+ *      their socket is backed up; a QoS 1 publisher keeps ≤ 64 PUBLISHes
+ *      unacknowledged. Figure: deliveries/s received by the subscribers.
+ *    - latency: a fixed RATE deliveries/s in total (publish rate = RATE /
+ *      fanout), one write per message; p50/p99 of (receive − send) from the
+ *      timestamp in the 64-byte payload, pooled over the runs.
+ * 2. Memory per idle connection: a fresh broker, RSS before and 3 s after
+ *    CONNS connections (CONNECT keepalive 60, clean session, CONNACK each)
+ *    from the generator; (after − before) / CONNS.
+ * Unless --no-doc (or --quick), the tables also go to the "MQTT" section of
+ * docs/benchmarks.md (between its markers; the rest of the file is kept).
+ * When a throughput goal is missed (or with --profile), FerryMQ is run once
+ * more under fan-in QoS 0 with `node --cpu-prof` and the top self-time
+ * functions are printed (and written to the doc).
+ *
+ * Env: BENCH_RUNS (3), BENCH_RUN_MS (5000), BENCH_LAT_MS (3000),
+ *      BENCH_RATE (5000), BENCH_CONNS (10000), BENCH_BROKERS (FerryMQ,Mosquitto,Aedes).
+ * No assertions: this prints figures.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { machineInfo, machineLines } from './lib/machine.ts';
+import { type BrokerName, hardNofile, type RunningBroker, startBroker } from './lib/mqtt-brokers.ts';
+import { nowUs, selfTest } from './lib/mqtt-codec.ts';
+import {
+  C_CONNECTED,
+  C_DELIVERED,
+  C_ERRORS,
+  C_PHASE,
+  C_PUBLISHED,
+  C_STALLS,
+  COUNTERS,
+  PHASE_MEASURE,
+  PHASE_STOP,
+} from './lib/mqtt-counters.ts';
+import type { LoadConfig } from './lib/mqtt-load.ts';
+import {
+  fmt,
+  fmtUs,
+  median,
+  percentile,
+  renderMarkdown,
+  renderText,
+  spreadPct,
+  type Table,
+} from './lib/stats.ts';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const LOAD = new URL('./lib/mqtt-load.ts', import.meta.url);
+const argv = new Set(process.argv.slice(2));
+const QUICK = argv.has('--quick');
+const WRITE_DOC = !argv.has('--no-doc') && !QUICK;
+const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
+const RUN_MS = Number(process.env.BENCH_RUN_MS ?? (QUICK ? 1500 : 5000));
+const LAT_MS = Number(process.env.BENCH_LAT_MS ?? (QUICK ? 1500 : 3000));
+const RATE = Number(process.env.BENCH_RATE ?? 5000);
+const CONNS = Number(process.env.BENCH_CONNS ?? (QUICK ? 2000 : 10_000));
+const WARMUP_MS = QUICK ? 500 : 1000;
+const DRAIN_MS = 500;
+const BROKERS = (process.env.BENCH_BROKERS ?? 'FerryMQ,Mosquitto,Aedes').split(',') as BrokerName[];
+const WINDOW_SCALE = Number(process.env.BENCH_WINDOW_SCALE ?? 1);
+const ONLY_TOPOLOGIES = process.env.BENCH_TOPOLOGIES?.split(',');
+const MODES = (process.env.BENCH_MODES ?? 'throughput,rate').split(',') as ('throughput' | 'rate')[];
+const QOS_LEVELS = (process.env.BENCH_QOS ?? '0,1').split(',').map(Number) as (0 | 1)[];
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Topology {
+  name: 'fan-in' | 'fan-out' | 'p2p';
+  label: string;
+  subs: string[];
+  pubs: string[];
+  fanout: number;
+  /** Deliveries in flight in throughput mode. */
+  window: number;
+}
+
+const TOPOLOGIES: Topology[] = [
+  {
+    name: 'fan-in',
+    label: 'fan-in 50→1',
+    subs: ['bench/#'],
+    pubs: Array.from({ length: 50 }, (_, i) => `bench/fi/${i}`),
+    fanout: 1,
+    window: 1000,
+  },
+  {
+    name: 'fan-out',
+    label: 'fan-out 1→50',
+    subs: Array.from({ length: 50 }, () => 'bench/fo'),
+    pubs: ['bench/fo'],
+    fanout: 50,
+    window: 50 * 100,
+  },
+  {
+    name: 'p2p',
+    label: 'p2p 25 pairs',
+    subs: Array.from({ length: 25 }, (_, i) => `bench/p2p/${i}`),
+    pubs: Array.from({ length: 25 }, (_, i) => `bench/p2p/${i}`),
+    fanout: 1,
+    window: 25 * 100,
+  },
+].filter((t) => !ONLY_TOPOLOGIES || ONLY_TOPOLOGIES.includes(t.name)) as Topology[];
+
+interface CellResult {
+  deliveredPerS: number;
+  publishedPerS: number;
+  /** Deliveries missing at the end of the run (published × fanout − received), % */
+  lostPct: number;
+  stalls: number;
+  genCpuPct: number;
+  brokerCpuPct: number;
+  /** CPU used by every other process on the machine during the run (100 = one core). */
+  othersCpuPct: number;
+  /** The measured window on the monotonic clock (µs), to cut a CPU profile to it. */
+  windowUs: [number, number];
+  /** Broker write / read syscalls (/proc/<pid>/io) per delivery in the measured window. */
+  writesPerDelivery: number;
+  readsPerDelivery: number;
+  samples: Float64Array;
+}
+
+let clientSeq = 0;
+
+function spawnLoad(cfg: LoadConfig): {
+  worker: Worker;
+  next: (type: string) => Promise<Record<string, unknown>>;
+} {
+  const worker = new Worker(LOAD, { workerData: cfg });
+  const queue: Record<string, unknown>[] = [];
+  const waiters: Array<(m: Record<string, unknown>) => void> = [];
+  let failure: Error | undefined;
+  const deliver = (m: Record<string, unknown>): void => {
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  };
+  worker.on('message', (m: Record<string, unknown>) => deliver(m));
+  worker.on('error', (e) => {
+    failure = e;
+    deliver({ type: 'error', message: e.message });
+  });
+  const next = async (type: string): Promise<Record<string, unknown>> => {
+    const m =
+      queue.shift() ??
+      (await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`load worker (${cfg.role}): no ${type} within 120 s`)),
+          120_000,
+        );
+        waiters.push((x) => {
+          clearTimeout(t);
+          resolve(x);
+        });
+      }));
+    if (m.type === 'error' || failure) throw new Error(`load worker (${cfg.role}): ${m.message ?? failure}`);
+    if (m.type !== type) throw new Error(`load worker (${cfg.role}): expected ${type}, got ${m.type}`);
+    return m;
+  };
+  return { worker, next };
+}
+
+async function runCell(
+  b: RunningBroker,
+  topo: Topology,
+  qos: 0 | 1,
+  mode: 'throughput' | 'rate',
+): Promise<CellResult> {
+  const shared = new SharedArrayBuffer(COUNTERS * 4);
+  const ctr = new Int32Array(shared);
+  const idPrefix = `b${process.pid.toString(36)}-${++clientSeq}`;
+  const duration = mode === 'rate' ? LAT_MS : RUN_MS;
+  const base = {
+    port: b.port,
+    qos,
+    idPrefix,
+    mode,
+    rate: RATE / topo.fanout,
+    fanout: topo.fanout,
+    window: Math.round(topo.window * WINDOW_SCALE),
+    count: 0,
+    shared,
+  };
+  const sub = spawnLoad({
+    ...base,
+    role: 'sub',
+    topics: topo.subs,
+    sampleCap: mode === 'rate' ? RATE * 30 : 0,
+  });
+  await sub.next('ready');
+  const pub = spawnLoad({ ...base, role: 'pub', topics: topo.pubs, sampleCap: 0 });
+  await pub.next('ready');
+  pub.worker.postMessage({ type: 'start' });
+  await sleep(WARMUP_MS);
+  Atomics.store(ctr, C_PHASE, PHASE_MEASURE);
+  const t0 = performance.now();
+  const d0 = Atomics.load(ctr, C_DELIVERED);
+  const p0 = Atomics.load(ctr, C_PUBLISHED);
+  const g0 = process.cpuUsage();
+  const c0 = b.cpuSeconds();
+  const m0 = machineBusySeconds();
+  const s0 = b.syscalls();
+  const u0 = nowUs();
+  await sleep(duration);
+  const u1 = nowUs();
+  const m1 = machineBusySeconds();
+  const s1 = b.syscalls();
+  const secs = (performance.now() - t0) / 1000;
+  const d1 = Atomics.load(ctr, C_DELIVERED);
+  const p1 = Atomics.load(ctr, C_PUBLISHED);
+  const g = process.cpuUsage(g0);
+  const c1 = b.cpuSeconds();
+  Atomics.store(ctr, C_PHASE, PHASE_STOP);
+  await sleep(DRAIN_MS);
+  const published = Atomics.load(ctr, C_PUBLISHED) * topo.fanout;
+  const delivered = Atomics.load(ctr, C_DELIVERED);
+  pub.worker.postMessage({ type: 'close' });
+  sub.worker.postMessage({ type: 'close' });
+  await pub.next('closed');
+  const closed = await sub.next('closed');
+  await Promise.all([pub.worker.terminate(), sub.worker.terminate()]);
+  if (Atomics.load(ctr, C_ERRORS) > 0) console.log(`    (${Atomics.load(ctr, C_ERRORS)} socket errors)`);
+  return {
+    deliveredPerS: (d1 - d0) / secs,
+    publishedPerS: (p1 - p0) / secs,
+    lostPct: published > 0 ? (Math.max(0, published - delivered) / published) * 100 : 0,
+    stalls: Atomics.load(ctr, C_STALLS),
+    genCpuPct: ((g.user + g.system) / 1e6 / secs) * 100,
+    brokerCpuPct: ((c1 - c0) / secs) * 100,
+    othersCpuPct: ((m1 - m0 - (c1 - c0) - (g.user + g.system) / 1e6) / secs) * 100,
+    windowUs: [u0, u1],
+    writesPerDelivery: (s1.w - s0.w) / (d1 - d0),
+    readsPerDelivery: (s1.r - s0.r) / (d1 - d0),
+    samples: (closed.samples as Float64Array | undefined) ?? new Float64Array(0),
+  };
+}
+
+function aggregate(runs: CellResult[]) {
+  const pooled = new Float64Array(runs.reduce((n, r) => n + r.samples.length, 0));
+  let o = 0;
+  for (const r of runs) {
+    pooled.set(r.samples, o);
+    o += r.samples.length;
+  }
+  return {
+    rate: median(runs.map((r) => r.deliveredPerS)),
+    spread: spreadPct(runs.map((r) => r.deliveredPerS)),
+    lost: median(runs.map((r) => r.lostPct)),
+    stalls: runs.reduce((n, r) => n + r.stalls, 0),
+    gen: median(runs.map((r) => r.genCpuPct)),
+    broker: median(runs.map((r) => r.brokerCpuPct)),
+    others: median(runs.map((r) => r.othersCpuPct)),
+    wpd: median(runs.map((r) => r.writesPerDelivery)),
+    rpd: median(runs.map((r) => r.readsPerDelivery)),
+    p50: percentile(pooled, 50),
+    p99: percentile(pooled, 99),
+    samples: pooled.length,
+  };
+}
+
+/** Busy CPU seconds of the whole machine (all processes, all cores) from /proc/stat. */
+function machineBusySeconds(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / 100;
+}
+
+const ratio = (a: number, b: number): string =>
+  Number.isFinite(a / b) && b > 0 ? `${(a / b).toFixed(2)}×` : '-';
+
+// ------------------------------------------------------------------------------------------ memory
+interface MemResult {
+  before: number;
+  after: number;
+  connected: number;
+  failed: number;
+  kibPerConn: number;
+  genCpuS: number;
+  connectMs: number;
+}
+
+async function memoryTest(name: BrokerName): Promise<MemResult> {
+  const b = await startBroker(name, repoRoot);
+  try {
+    await sleep(1500);
+    const before = b.rssKiB();
+    const shared = new SharedArrayBuffer(COUNTERS * 4);
+    const g0 = process.cpuUsage();
+    const t0 = performance.now();
+    const idle = spawnLoad({
+      role: 'idle',
+      port: b.port,
+      qos: 0,
+      topics: [],
+      idPrefix: `m${process.pid.toString(36)}-${++clientSeq}`,
+      mode: 'rate',
+      rate: 0,
+      fanout: 1,
+      window: 0,
+      count: CONNS,
+      shared,
+      sampleCap: 0,
+    });
+    const ready = await idle.next('ready');
+    const connectMs = performance.now() - t0;
+    const g = process.cpuUsage(g0);
+    await sleep(3000);
+    const after = b.rssKiB();
+    idle.worker.postMessage({ type: 'close' });
+    await idle.next('closed');
+    await idle.worker.terminate();
+    const connected = Number(ready.connected ?? Atomics.load(new Int32Array(shared), C_CONNECTED));
+    if (Number(ready.failed) > 0)
+      console.log(`    ${name}: ${ready.failed} connections failed (${ready.firstError})`);
+    return {
+      before,
+      after,
+      connected,
+      failed: Number(ready.failed ?? 0),
+      kibPerConn: connected > 0 ? (after - before) / connected : Number.NaN,
+      genCpuS: (g.user + g.system) / 1e6,
+      connectMs,
+    };
+  } finally {
+    await b.stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------ profile
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+function topSelf(
+  profilePath: string,
+  n: number,
+  windowUs: [number, number],
+): { rows: string[][]; totalMs: number; idlePct: number } {
+  const prof = JSON.parse(readFileSync(profilePath, 'utf8')) as {
+    nodes: ProfileNode[];
+    startTime: number;
+    samples: number[];
+    timeDeltas: number[];
+  };
+  // V8 profile times are µs on the same monotonic clock as nowUs(): keep the measured window only.
+  let t = prof.startTime;
+  const byId = new Map(prof.nodes.map((x) => [x.id, x]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < prof.samples.length; i++) {
+    t += prof.timeDeltas[i] ?? 0;
+    if (t < windowUs[0] || t > windowUs[1]) continue;
+    const id = prof.samples[i] as number;
+    self.set(id, (self.get(id) ?? 0) + Math.max(0, prof.timeDeltas[i] ?? 0));
+  }
+  const byFn = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (const [id, us] of self) {
+    const node = byId.get(id);
+    if (!node) continue;
+    total += us;
+    const cf = node.callFrame;
+    if (cf.functionName === '(idle)') idle += us;
+    const where = cf.url
+      ? `${cf.url
+          .replace(/^file:\/\//, '')
+          .replace(repoRoot, '')
+          .replace(/^.*node_modules\//, 'node_modules/')}:${cf.lineNumber + 1}`
+      : '';
+    const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + us);
+  }
+  const busy = total - idle;
+  const rows = [...byFn.entries()]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, us]) => [k, fmt(us / 1000, 0), `${fmt((us / busy) * 100, 1)}%`]);
+  return { rows, totalMs: total / 1000, idlePct: (idle / total) * 100 };
+}
+
+async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrymq-bench-prof-'));
+  try {
+    const b = await startBroker('FerryMQ', repoRoot, { cpuProfDir: dir });
+    let r: CellResult;
+    try {
+      r = await runCell(b, TOPOLOGIES[0] as Topology, 0, 'throughput');
+    } finally {
+      await b.stop();
+    }
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) {
+      console.log('no .cpuprofile was written');
+      return undefined;
+    }
+    const keep = join(repoRoot, 'node_modules', '.cache', 'ferrymq-bench', 'mqtt-fanin-qos0.cpuprofile');
+    execFileSync('mkdir', ['-p', dirname(keep)]);
+    writeFileSync(keep, readFileSync(join(dir, file)));
+    const top = topSelf(join(dir, file), 15, r.windowUs);
+    return {
+      rate: r.deliveredPerS,
+      table: {
+        title: 'FerryMQ CPU profile: fan-in 50→1, QoS 0, throughput (node --cpu-prof, top self time)',
+        columns: ['function (file:line)', 'self ms', '% of busy'],
+        rows: top.rows,
+        notes: [
+          `${fmt(r.deliveredPerS)} deliveries/s while profiled; ${fmt(top.totalMs)} ms of samples from the measured ${RUN_MS / 1000} s window, ${fmt(top.idlePct, 0)}% idle; other processes used ${fmt(r.othersCpuPct)}% CPU meanwhile; "% of busy" excludes (idle).`,
+          `Profile kept in node_modules/.cache/ferrymq-bench/mqtt-fanin-qos0.cpuprofile (open in Chrome DevTools).`,
+        ],
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------------------------------ doc
+function writeDoc(body: string): void {
+  const path = join(repoRoot, 'docs', 'benchmarks.md');
+  const start = '<!-- bench:mqtt:start -->';
+  const end = '<!-- bench:mqtt:end -->';
+  const section = `${start}\n${body.trimEnd()}\n${end}`;
+  // Re-read right before writing: the other sections belong to other scripts.
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  doc =
+    a >= 0 && b > a
+      ? doc.slice(0, a) + section + doc.slice(b + end.length)
+      : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(path, doc);
+  console.log(`\nwrote ${path}`);
+}
+
+// ------------------------------------------------------------------------------------------ main
+function raiseOwnNofile(need: number): string {
+  const hard = hardNofile();
+  try {
+    const soft = Number(
+      execFileSync('bash', ['-c', `prlimit --pid ${process.pid} --nofile --output SOFT --noheadings`], {
+        encoding: 'utf8',
+      }).trim(),
+    );
+    if (soft < need && hard > soft) {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard}:${hard}`]);
+      return `raised the generator's fd limit ${soft} → ${hard}`;
+    }
+    return `generator fd limit ${soft} (hard ${hard})`;
+  } catch {
+    return `could not read/raise the fd limit (hard ${hard})`;
+  }
+}
+
+async function main(): Promise<void> {
+  selfTest();
+  const m = machineInfo(tmpdir(), repoRoot);
+  const fdNote = raiseOwnNofile(CONNS + 1000);
+  console.log(
+    `mqtt bench: ${RUNS} run(s) per cell, throughput ${RUN_MS} ms, latency ${LAT_MS} ms at ${fmt(RATE)} deliveries/s, ${fmt(CONNS)} idle connections${QUICK ? ' (quick)' : ''}`,
+  );
+  for (const l of machineLines(m)) console.log(l);
+  console.log(fdNote);
+
+  const brokers: RunningBroker[] = [];
+  for (const name of BROKERS) brokers.push(await startBroker(name, repoRoot));
+  const versions = Object.fromEntries(brokers.map((b) => [b.name, b.version])) as Record<BrokerName, string>;
+  for (const b of brokers) console.log(`${b.name} ${b.version} on 127.0.0.1:${b.port} (pid ${b.pid})`);
+
+  const results = new Map<string, CellResult[]>();
+  const key = (t: string, q: number, mode: string, b: string): string => `${t}|${q}|${mode}|${b}`;
+  try {
+    for (const mode of MODES) {
+      for (const topo of TOPOLOGIES) {
+        for (const qos of QOS_LEVELS) {
+          for (let run = 0; run < RUNS; run++) {
+            const order = brokers.map((_, i) => brokers[(i + run) % brokers.length] as RunningBroker);
+            for (const b of order) {
+              const r = await runCell(b, topo, qos, mode);
+              const k = key(topo.name, qos, mode, b.name);
+              results.set(k, [...(results.get(k) ?? []), r]);
+              const lat =
+                mode === 'rate' && r.samples.length
+                  ? `, p50 ${fmtUs(percentile(r.samples, 50))} µs, p99 ${fmtUs(percentile(r.samples, 99))} µs`
+                  : '';
+              console.log(
+                `  ${mode} ${topo.label} QoS ${qos} run ${run + 1} ${b.name}: ${fmt(r.deliveredPerS)} deliveries/s (published ${fmt(r.publishedPerS)}/s, lost ${fmt(r.lostPct, 2)}%${r.stalls ? `, ${r.stalls} stalls` : ''}), broker CPU ${fmt(r.brokerCpuPct)}%, generator CPU ${fmt(r.genCpuPct)}%, other processes ${fmt(r.othersCpuPct)}%, broker syscalls/delivery write ${fmt(r.writesPerDelivery, 2)} read ${fmt(r.readsPerDelivery, 2)}${lat}`,
+              );
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    for (const b of brokers) await b.stop();
+  }
+
+  const get = (t: string, q: number, mode: string, b: string) =>
+    aggregate(results.get(key(t, q, mode, b)) ?? []);
+  const has = (b: BrokerName): boolean => BROKERS.includes(b);
+  const peers = (['Mosquitto', 'Aedes'] as const).filter(has);
+
+  const tput: Table = {
+    title: 'MQTT throughput (deliveries/s received by the subscribers, 64 B payload)',
+    columns: ['scenario', 'QoS', 'FerryMQ', ...peers.flatMap((p) => [p, `FerryMQ/${p}`])],
+    rows: [],
+    notes: [
+      `Median of ${RUNS} runs of ${RUN_MS / 1000} s (after ${WARMUP_MS / 1000} s warm-up); publishers stop at (fan-in 1,000; fan-out 5,000; p2p 2,500) × BENCH_WINDOW_SCALE (${WINDOW_SCALE}) deliveries in flight, at TCP backpressure, and (QoS 1) at 64 unacknowledged PUBLISHes per publisher.`,
+    ],
+  };
+  const cpu: Table = {
+    title: 'MQTT throughput runs: CPU and losses (medians; 100% = one core, the machine has 2)',
+    columns: [
+      'scenario',
+      'QoS',
+      ...BROKERS.flatMap((b) => [`${b} broker CPU`, `${b} generator CPU`, `${b} lost`]),
+      'other processes CPU',
+    ],
+    rows: [],
+    notes: [
+      'broker CPU: the broker process (all threads), from /proc/<pid>/stat; generator CPU: the bench process (both load workers), from getrusage.',
+      'other processes CPU: the rest of the machine (/proc/stat busy time minus broker and generator) during the runs, median over all brokers: the machine is shared, and what others use is taken from the three brokers alike.',
+      'lost: deliveries missing 0.5 s after the publishers stopped (QoS 0 messages a broker dropped), % of published × fanout.',
+    ],
+  };
+  const sys: Table = {
+    title: 'MQTT throughput runs: broker syscalls per delivered message (write / read)',
+    columns: ['scenario', 'QoS', ...BROKERS],
+    rows: [],
+    notes: [
+      'From /proc/<pid>/io (syscw, syscr) over the measured window, divided by the deliveries in it (median of the runs). A PUBLISH out costs one write per message unless the broker batches writes to a socket.',
+    ],
+  };
+  const lat: Table = {
+    title: `MQTT end-to-end latency at ${fmt(RATE)} deliveries/s (µs, p50 / p99)`,
+    columns: [
+      'scenario',
+      'QoS',
+      'FerryMQ',
+      ...peers.flatMap((p) => [p, `FerryMQ/${p} p50`, `FerryMQ/${p} p99`]),
+    ],
+    rows: [],
+    notes: [
+      `Publish rate ${fmt(RATE)}/fanout messages/s in total, one socket write per message; latency = receive time − send time in the payload, pooled over ${RUNS} runs of ${LAT_MS / 1000} s. Lower is better: a ratio < 1 means FerryMQ is faster.`,
+    ],
+  };
+  for (const topo of TOPOLOGIES) {
+    for (const qos of [0, 1] as const) {
+      const f = get(topo.name, qos, 'throughput', 'FerryMQ');
+      tput.rows.push([
+        topo.label,
+        String(qos),
+        fmt(f.rate),
+        ...peers.flatMap((p) => {
+          const x = get(topo.name, qos, 'throughput', p);
+          return [fmt(x.rate), ratio(f.rate, x.rate)];
+        }),
+      ]);
+      cpu.rows.push([
+        topo.label,
+        String(qos),
+        ...BROKERS.flatMap((b) => {
+          const x = get(topo.name, qos, 'throughput', b);
+          return [`${fmt(x.broker)}%`, `${fmt(x.gen)}%`, `${fmt(x.lost, 2)}%`];
+        }),
+        `${fmt(median(BROKERS.flatMap((b) => (results.get(key(topo.name, qos, 'throughput', b)) ?? []).map((r) => r.othersCpuPct))))}%`,
+      ]);
+      sys.rows.push([
+        topo.label,
+        String(qos),
+        ...BROKERS.map((b) => {
+          const x = get(topo.name, qos, 'throughput', b);
+          return `${fmt(x.wpd, 2)} / ${fmt(x.rpd, 2)}`;
+        }),
+      ]);
+      const fl = get(topo.name, qos, 'rate', 'FerryMQ');
+      lat.rows.push([
+        topo.label,
+        String(qos),
+        `${fmtUs(fl.p50)} / ${fmtUs(fl.p99)}`,
+        ...peers.flatMap((p) => {
+          const x = get(topo.name, qos, 'rate', p);
+          return [`${fmtUs(x.p50)} / ${fmtUs(x.p99)}`, ratio(fl.p50, x.p50), ratio(fl.p99, x.p99)];
+        }),
+      ]);
+    }
+  }
+  for (const t of [tput, cpu, sys, lat]) console.log(renderText(t));
+
+  // Memory per idle connection: one fresh broker at a time.
+  let memTable: Table | undefined;
+  if (!argv.has('--skip-memory')) {
+    console.log(`\nmemory: ${fmt(CONNS)} idle connections per broker (fresh broker each)`);
+    const mem = new Map<BrokerName, MemResult>();
+    for (const name of BROKERS) {
+      const r = await memoryTest(name);
+      mem.set(name, r);
+      console.log(
+        `  ${name}: RSS ${fmt(r.before / 1024, 1)} → ${fmt(r.after / 1024, 1)} MiB, ${fmt(r.connected)} connected in ${fmt(r.connectMs)} ms, ${fmt(r.kibPerConn, 2)} KiB/connection`,
+      );
+    }
+    const f = mem.get('FerryMQ');
+    memTable = {
+      title: `MQTT memory per idle connection (${fmt(CONNS)} connections, keepalive 60)`,
+      columns: [
+        'broker',
+        'RSS before (MiB)',
+        'RSS after (MiB)',
+        'connected',
+        'KiB/connection',
+        'FerryMQ/broker',
+      ],
+      rows: BROKERS.map((name) => {
+        const r = mem.get(name) as MemResult;
+        return [
+          name,
+          fmt(r.before / 1024, 1),
+          fmt(r.after / 1024, 1),
+          fmt(r.connected),
+          fmt(r.kibPerConn, 2),
+          f ? ratio(f.kibPerConn, r.kibPerConn) : '-',
+        ];
+      }),
+      notes: [
+        'RSS from /proc/<pid>/status (VmRSS) of a freshly started broker 1.5 s after start, and 3 s after the last CONNACK; one run per broker. Lower is better.',
+        'Kernel socket buffers are not in RSS (they are kernel memory) for any of the brokers.',
+      ],
+    };
+    console.log(renderText(memTable));
+  }
+
+  // Goals (issue): throughput ≥ 5× Aedes and ≥ 1.0× Mosquitto, in every throughput cell.
+  const goalRows: string[][] = [];
+  let missed = false;
+  for (const [peer, target] of [
+    ['Aedes', 5],
+    ['Mosquitto', 1],
+  ] as const) {
+    if (!has(peer)) continue;
+    const cells = TOPOLOGIES.flatMap((t) =>
+      ([0, 1] as const).map((q) => ({
+        name: `${t.label} QoS ${q}`,
+        r: get(t.name, q, 'throughput', 'FerryMQ').rate / get(t.name, q, 'throughput', peer).rate,
+      })),
+    );
+    const met = cells.filter((c) => c.r >= target);
+    const worst = cells.reduce((a, c) => (c.r < a.r ? c : a));
+    if (met.length < cells.length) missed = true;
+    goalRows.push([
+      `throughput ≥ ${target}× ${peer}`,
+      `${met.length} of ${cells.length} cells; lowest ${worst.r.toFixed(2)}× (${worst.name}); ${cells.map((c) => `${c.name} ${c.r.toFixed(2)}×`).join(', ')}`,
+      met.length === cells.length ? 'yes' : 'no',
+    ]);
+  }
+  const goals: Table = {
+    title: 'MQTT goals',
+    columns: ['goal', 'measured (FerryMQ/peer)', 'met'],
+    rows: goalRows,
+  };
+  console.log(renderText(goals));
+
+  let prof: { table: Table; rate: number } | undefined;
+  if (has('FerryMQ') && (missed || argv.has('--profile'))) {
+    console.log('\nprofiling FerryMQ under fan-in QoS 0 throughput (node --cpu-prof) ...');
+    prof = await profileFerrymq();
+    if (prof) console.log(renderText(prof.table));
+  }
+
+  if (WRITE_DOC) {
+    const body = [
+      '## MQTT',
+      '',
+      'Generated by `npm run bench:mqtt` (`node bench/mqtt.bench.ts`); rerun it to refresh this section. FerryMQ, Mosquitto and Aedes are started by the bench, one process each on 127.0.0.1, and measured in the same run with the same load generator.',
+      '',
+      ...machineLines(m)
+        .filter((l) => !l.startsWith('Disk'))
+        .map((l) => `- ${l}`),
+      `- FerryMQ ${versions.FerryMQ ?? '-'} (\`node bin/ferrymq.js start\`, dist/ from \`npm run build:ts\`, default config, listeners on 127.0.0.1:0)`,
+      `- Mosquitto ${versions.Mosquitto ?? '-'} (Debian package, \`mosquitto -h\`; config: allow_anonymous, persistence false, connection_messages false, set_tcp_nodelay true, everything else default, e.g. max_inflight_messages 20, max_queued_messages 1000)`,
+      `- Aedes ${versions.Aedes ?? '-'} (npm, default in-memory persistence and mqemitter, \`net.createServer(aedes.handle)\` in its own Node ${process.version} process: bench/lib/mqtt-aedes-server.ts)`,
+      `- Load generator: worker_threads of the bench process (one for the publishers, one for the subscribers), MQTT 3.1.1 over raw TCP sockets, PUBLISH/PUBACK hand-encoded (bench/lib/mqtt-codec.ts, checked against mqtt-packet), CONNECT/SUBSCRIBE by mqtt-packet; TCP_NODELAY on every socket. Its own CPU use is in the CPU table.`,
+      `- Each broker is started under \`bash -c 'ulimit -n <hard limit>; exec …'\` (hard limit here: ${hardNofile()}); ${fdNote}.`,
+      `- Command: \`npm run build:ts && npm run bench:mqtt\` → \`node bench/mqtt.bench.ts\` (env BENCH_RUNS=${RUNS}, BENCH_RUN_MS=${RUN_MS}, BENCH_LAT_MS=${LAT_MS}, BENCH_RATE=${RATE}, BENCH_CONNS=${CONNS})`,
+      '',
+      renderMarkdown(goals),
+      renderMarkdown(tput),
+      renderMarkdown(lat),
+      renderMarkdown(cpu),
+      renderMarkdown(sys),
+      memTable ? renderMarkdown(memTable) : '',
+      prof ? renderMarkdown(prof.table) : '',
+    ].join('\n');
+    writeDoc(body);
+  }
+}
+
+await main();
+process.exit(0);
