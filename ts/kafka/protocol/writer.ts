@@ -1,0 +1,178 @@
+import { KafkaProtocolError } from './errors.ts';
+import type { TaggedField } from './reader.ts';
+
+const INITIAL_BYTES = 256;
+
+/** Writes Kafka's primitive types into a growing Buffer. */
+export class KafkaWriter {
+  private buf: Buffer;
+  private offset = 0;
+
+  constructor(initialBytes = INITIAL_BYTES) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get length(): number {
+    return this.offset;
+  }
+
+  private room(n: number): number {
+    const at = this.offset;
+    if (at + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, at + n));
+      this.buf.copy(next, 0, 0, at);
+      this.buf = next;
+    }
+    this.offset = at + n;
+    return at;
+  }
+
+  /** The bytes written so far (a view; copy it before writing more). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.offset);
+  }
+
+  int8(v: number): void {
+    this.buf.writeInt8(v, this.room(1));
+  }
+
+  int16(v: number): void {
+    this.buf.writeInt16BE(v, this.room(2));
+  }
+
+  uint16(v: number): void {
+    this.buf.writeUInt16BE(v, this.room(2));
+  }
+
+  int32(v: number): void {
+    this.buf.writeInt32BE(v, this.room(4));
+  }
+
+  uint32(v: number): void {
+    this.buf.writeUInt32BE(v, this.room(4));
+  }
+
+  int64(v: bigint): void {
+    this.buf.writeBigInt64BE(v, this.room(8));
+  }
+
+  float64(v: number): void {
+    this.buf.writeDoubleBE(v, this.room(8));
+  }
+
+  bool(v: boolean): void {
+    this.buf[this.room(1)] = v ? 1 : 0;
+  }
+
+  uuid(v: string): void {
+    const bytes = Buffer.from(v, 'base64url');
+    if (bytes.length !== 16) throw new KafkaProtocolError('malformed', `not a UUID: ${JSON.stringify(v)}`);
+    bytes.copy(this.buf, this.room(16));
+  }
+
+  uvarint(v: number): void {
+    let n = v >>> 0;
+    while (n >= 0x80) {
+      this.buf[this.room(1)] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    this.buf[this.room(1)] = n;
+  }
+
+  varint(v: number): void {
+    this.uvarint(((v << 1) ^ (v >> 31)) >>> 0);
+  }
+
+  varlong(v: bigint): void {
+    let n = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+    while (n >= 0x80n) {
+      this.buf[this.room(1)] = Number(n & 0x7fn) | 0x80;
+      n >>= 7n;
+    }
+    this.buf[this.room(1)] = Number(n);
+  }
+
+  private prefix(n: number, compact: boolean, wide: boolean): void {
+    if (compact) this.uvarint(n + 1);
+    else if (wide) this.int32(n);
+    else this.int16(n);
+  }
+
+  string(v: string, compact: boolean): void {
+    const n = Buffer.byteLength(v, 'utf8');
+    if (!compact && n > 0x7fff) throw new KafkaProtocolError('malformed', `string of ${n} bytes`);
+    this.prefix(n, compact, false);
+    this.buf.write(v, this.room(n), n, 'utf8');
+  }
+
+  nullableString(v: string | null, compact: boolean): void {
+    if (v === null) this.prefix(-1, compact, false);
+    else this.string(v, compact);
+  }
+
+  bytes(v: Uint8Array, compact: boolean): void {
+    this.prefix(v.length, compact, true);
+    this.buf.set(v, this.room(v.length));
+  }
+
+  nullableBytes(v: Uint8Array | null, compact: boolean): void {
+    if (v === null) this.prefix(-1, compact, true);
+    else this.bytes(v, compact);
+  }
+
+  /** An array's count prefix; null writes -1 (classic) or 0 (compact). */
+  arrayLength(n: number | null, compact: boolean): void {
+    this.prefix(n ?? -1, compact, true);
+  }
+
+  structPresent(present: boolean): void {
+    this.int8(present ? 1 : -1);
+  }
+
+  /** Encodes `fn`'s output into a separate Buffer (a tagged field's body). */
+  static encode(fn: (w: KafkaWriter) => void): Buffer {
+    const w = new KafkaWriter(32);
+    fn(w);
+    return w.finish();
+  }
+
+  /** A flexible struct's tagged-field section: known and unknown fields, sorted by tag. */
+  taggedFields(known: TaggedField[], unknown: readonly TaggedField[] | undefined): void {
+    const all = unknown && unknown.length > 0 ? [...known, ...unknown].sort((a, b) => a.tag - b.tag) : known;
+    this.uvarint(all.length);
+    for (const f of all) {
+      this.uvarint(f.tag);
+      this.uvarint(f.data.length);
+      this.buf.set(f.data, this.room(f.data.length));
+    }
+  }
+}
+
+/** Deep equality over decoded values (for defaults and tagged-field omission). */
+export function isSameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b))
+    return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x, i) => isSameValue(x, b[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => isSameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** A field that this version cannot carry was set to something other than its default. */
+export function unsupportedField(field: string, version: number): KafkaProtocolError {
+  return new KafkaProtocolError('unsupported-version', `${field} cannot be sent in version ${version}`);
+}
+
+/** A field that is not nullable in this version holds null. */
+export function nullField(field: string, version: number): KafkaProtocolError {
+  return new KafkaProtocolError(
+    'unsupported-version',
+    `${field} is null but not nullable in version ${version}`,
+  );
+}
