@@ -12,6 +12,15 @@ import { packageVersion } from './version.ts';
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad config or usage, 130 forced by a second signal. */
 export const ExitCode = { ok: 0, failure: 1, config: 2, forced: 130 } as const;
 
+/**
+ * Exit once the log is flushed, but never wait on it for long: a log
+ * destination that is gone (a closed pipe) must not keep a stopping broker alive.
+ */
+function exitAfterFlush(logger: Logger, code: number): void {
+  setTimeout(() => process.exit(code), 2000);
+  logger.flush(() => process.exit(code));
+}
+
 function fail(message: string, code: number): never {
   process.stderr.write(`ferrymq: ${message}\n`);
   process.exit(code);
@@ -47,11 +56,11 @@ function installSignalHandlers(
       .then(
         () => {
           logger.info('stopped');
-          logger.flush(() => process.exit(ExitCode.ok));
+          exitAfterFlush(logger, ExitCode.ok);
         },
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
-          logger.flush(() => process.exit(ExitCode.failure));
+          exitAfterFlush(logger, ExitCode.failure);
         },
       );
   };
@@ -71,11 +80,11 @@ async function start(options: { config?: string }): Promise<void> {
   // A bug must not leave a half-alive broker: log it and exit non-zero.
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
-    logger.flush(() => process.exit(ExitCode.failure));
+    exitAfterFlush(logger, ExitCode.failure);
   });
   process.on('unhandledRejection', (err) => {
     logger.fatal({ err }, 'unhandled rejection');
-    logger.flush(() => process.exit(ExitCode.failure));
+    exitAfterFlush(logger, ExitCode.failure);
   });
   const starting = startNode(config, logger);
   installSignalHandlers(

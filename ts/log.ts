@@ -20,5 +20,8 @@ export function createLogger(
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
     });
   }
-  return pino({ level: log.level, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false }));
+  const dest = pino.destination({ dest: 1, sync: false });
+  // A reader that goes away (EPIPE) must not turn logging into an uncaught error.
+  dest.on('error', () => {});
+  return pino({ level: log.level, base: { pid: process.pid } }, dest);
 }
