@@ -16,6 +16,7 @@ export class KafkaWriter {
     return this.offset;
   }
 
+  /** Reserves n bytes and returns where they start. It may replace this.buf: call it before reading this.buf. */
   private room(n: number): number {
     const at = this.offset;
     if (at + n > this.buf.length) {
@@ -33,50 +34,61 @@ export class KafkaWriter {
   }
 
   int8(v: number): void {
-    this.buf.writeInt8(v, this.room(1));
+    const at = this.room(1);
+    this.buf.writeInt8(v, at);
   }
 
   int16(v: number): void {
-    this.buf.writeInt16BE(v, this.room(2));
+    const at = this.room(2);
+    this.buf.writeInt16BE(v, at);
   }
 
   uint16(v: number): void {
-    this.buf.writeUInt16BE(v, this.room(2));
+    const at = this.room(2);
+    this.buf.writeUInt16BE(v, at);
   }
 
   int32(v: number): void {
-    this.buf.writeInt32BE(v, this.room(4));
+    const at = this.room(4);
+    this.buf.writeInt32BE(v, at);
   }
 
   uint32(v: number): void {
-    this.buf.writeUInt32BE(v, this.room(4));
+    const at = this.room(4);
+    this.buf.writeUInt32BE(v, at);
   }
 
   int64(v: bigint): void {
-    this.buf.writeBigInt64BE(v, this.room(8));
+    const at = this.room(8);
+    this.buf.writeBigInt64BE(v, at);
   }
 
   float64(v: number): void {
-    this.buf.writeDoubleBE(v, this.room(8));
+    const at = this.room(8);
+    this.buf.writeDoubleBE(v, at);
   }
 
   bool(v: boolean): void {
-    this.buf[this.room(1)] = v ? 1 : 0;
+    const at = this.room(1);
+    this.buf[at] = v ? 1 : 0;
   }
 
   uuid(v: string): void {
     const bytes = Buffer.from(v, 'base64url');
     if (bytes.length !== 16) throw new KafkaProtocolError('malformed', `not a UUID: ${JSON.stringify(v)}`);
-    bytes.copy(this.buf, this.room(16));
+    const at = this.room(16);
+    bytes.copy(this.buf, at);
   }
 
   uvarint(v: number): void {
     let n = v >>> 0;
     while (n >= 0x80) {
-      this.buf[this.room(1)] = (n & 0x7f) | 0x80;
+      const at = this.room(1);
+      this.buf[at] = (n & 0x7f) | 0x80;
       n >>>= 7;
     }
-    this.buf[this.room(1)] = n;
+    const at = this.room(1);
+    this.buf[at] = n;
   }
 
   varint(v: number): void {
@@ -86,10 +98,12 @@ export class KafkaWriter {
   varlong(v: bigint): void {
     let n = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
     while (n >= 0x80n) {
-      this.buf[this.room(1)] = Number(n & 0x7fn) | 0x80;
+      const at = this.room(1);
+      this.buf[at] = Number(n & 0x7fn) | 0x80;
       n >>= 7n;
     }
-    this.buf[this.room(1)] = Number(n);
+    const at = this.room(1);
+    this.buf[at] = Number(n);
   }
 
   private prefix(n: number, compact: boolean, wide: boolean): void {
@@ -102,7 +116,8 @@ export class KafkaWriter {
     const n = Buffer.byteLength(v, 'utf8');
     if (!compact && n > 0x7fff) throw new KafkaProtocolError('malformed', `string of ${n} bytes`);
     this.prefix(n, compact, false);
-    this.buf.write(v, this.room(n), n, 'utf8');
+    const at = this.room(n);
+    this.buf.write(v, at, n, 'utf8');
   }
 
   nullableString(v: string | null, compact: boolean): void {
@@ -112,7 +127,8 @@ export class KafkaWriter {
 
   bytes(v: Uint8Array, compact: boolean): void {
     this.prefix(v.length, compact, true);
-    this.buf.set(v, this.room(v.length));
+    const at = this.room(v.length);
+    this.buf.set(v, at);
   }
 
   nullableBytes(v: Uint8Array | null, compact: boolean): void {
@@ -143,7 +159,8 @@ export class KafkaWriter {
     for (const f of all) {
       this.uvarint(f.tag);
       this.uvarint(f.data.length);
-      this.buf.set(f.data, this.room(f.data.length));
+      const at = this.room(f.data.length);
+      this.buf.set(f.data, at);
     }
   }
 }
