@@ -90,6 +90,7 @@ export class Connection implements SessionLink {
   readonly #parser: ReturnType<typeof mqtt.parser>;
   readonly #guard: FrameGuard;
   #paused = false;
+  #corked = false;
 
   constructor(socket: Duplex, remote: string, deps: ConnectionDeps) {
     this.socket = socket;
@@ -220,6 +221,13 @@ export class Connection implements SessionLink {
   writeBuffer(buf: Buffer): boolean {
     if (this.state.kind === 'closed' || this.socket.destroyed) return false;
     this.deps.metrics.bytesOut(buf.length);
+    if (!this.#corked) {
+      // Everything written to this socket during one event-loop turn leaves in
+      // one writev instead of one write(2) per packet.
+      this.#corked = true;
+      this.socket.cork();
+      setImmediate(this.#uncork);
+    }
     const ok = this.socket.write(buf);
     if (!ok && !this.#paused) {
       // Backpressure: stop reading from a client that does not read what we send.
@@ -244,6 +252,11 @@ export class Connection implements SessionLink {
       if (this.#acks === sent) this.#acks = undefined;
     });
   }
+
+  #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
 
   /** SessionLink: send one application message. */
   sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {

@@ -89,11 +89,12 @@ export class MqttServer {
     this.#logger = logger.child({ component: 'mqtt' });
     this.#metrics = mqttMetrics(registry);
     const m = this.#metrics;
+    const received = m.messages.labels({ direction: 'in' });
     this.broker = new Broker(
       retained,
       { queueMessagesMax: config.mqtt.session_queue_max, queueBytesMax: config.mqtt.session_queue_bytes_max },
       {
-        received: () => m.messages.inc({ direction: 'in' }),
+        received: () => received.inc(),
         routed: () => {},
         dropped: (reason) => m.dropped.inc({ reason }),
       },
@@ -167,15 +168,19 @@ export class MqttServer {
 
   #deps(listener: Listener): ConnectionDeps {
     const m = this.#metrics;
+    // Bound label children: no label lookup per message.
+    const bytesIn = m.bytes.labels({ direction: 'in' });
+    const bytesOut = m.bytes.labels({ direction: 'out' });
+    const sent = m.messages.labels({ direction: 'out' });
     return {
       broker: this.broker,
       config: this.#config.mqtt,
       logger: this.#logger,
       metrics: {
-        bytesIn: (n) => m.bytes.inc({ direction: 'in' }, n),
-        bytesOut: (n) => m.bytes.inc({ direction: 'out' }, n),
+        bytesIn: (n) => bytesIn.inc(n),
+        bytesOut: (n) => bytesOut.inc(n),
         dropped: (reason) => m.dropped.inc({ reason }),
-        sent: () => m.messages.inc({ direction: 'out' }),
+        sent: () => sent.inc(),
       },
       auth: this.#auth,
       onWill: (will, session) => this.broker.scheduleWill(will, session),
