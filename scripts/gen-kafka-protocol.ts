@@ -607,20 +607,23 @@ export function loadHeaders(): MessageDef[] {
   ];
 }
 
+/**
+ * One module for these messages; `runtime` is where errors.ts, reader.ts and
+ * writer.ts are, as seen from the module ('..' for generated/).
+ */
+export function generateModule(messages: MessageDef[], runtime = '..'): string {
+  const out = [header(), ...imports(runtime)];
+  for (const m of messages) emitMessage(m, out);
+  return out.join('\n');
+}
+
 /** Every generated file, by name, as text. */
 export function generate(): Map<string, string> {
   const files = new Map<string, string>();
   const apis = loadApis();
-  for (const a of apis) {
-    const out = [header(), ...imports('..')];
-    emitMessage(a.request, out);
-    emitMessage(a.response, out);
-    files.set(`${fileNameOf(a.api)}.ts`, out.join('\n'));
-  }
+  for (const a of apis) files.set(`${fileNameOf(a.api)}.ts`, generateModule([a.request, a.response]));
   const headers = loadHeaders();
-  const hout = [header(), ...imports('..')];
-  for (const h of headers) emitMessage(h, hout);
-  files.set('headers.ts', hout.join('\n'));
+  files.set('headers.ts', generateModule(headers));
 
   const idx = [header()];
   idx.push(`export const KAFKA_SPEC_VERSION = '${KAFKA_VERSION}';`, '');
