@@ -492,7 +492,7 @@ function emitStruct(s: StructDef, msg: MessageDef): string[] {
     const present = f.tagged === null ? c : cond(unionRange(f), msg.valid);
     const check =
       !f.spec.ignorable && present !== 'true'
-        ? `if (!isSameValue(${x}, ${defaultExpr(f)})) throw unsupportedField('${ctx.where}', version);`
+        ? `if (${differsFromDefault(f, x)}) throw unsupportedField('${ctx.where}', version);`
         : undefined;
     if (c === 'true') out.push(...emitWrite(f, x, 'w', ctx, '  '));
     else if (c !== 'false') {
@@ -510,7 +510,7 @@ function emitStruct(s: StructDef, msg: MessageDef): string[] {
       if (c === 'false') continue;
       const ctx = { msg, where: `${s.name}.${f.spec.name}` };
       const x = `value.${f.prop}`;
-      const test = `${c === 'true' ? '' : `${c} && `}!isSameValue(${x}, ${defaultExpr(f)})`;
+      const test = `${c === 'true' ? '' : `${c} && `}${differsFromDefault(f, x)}`;
       out.push(
         `    if (${test}) {`,
         `      tagged.push({ tag: ${f.spec.tag}, data: KafkaWriter.encode((t) => {`,
@@ -523,6 +523,22 @@ function emitStruct(s: StructDef, msg: MessageDef): string[] {
   }
   out.push('}', '');
   return out;
+}
+
+/**
+ * A cheap test that `x` differs from the field's default (Kafka writes a
+ * tagged field, and refuses a field the version lacks, only then).
+ */
+function differsFromDefault(f: FieldDef, x: string): string {
+  const d = defaultExpr(f);
+  const nullable = fieldTsType(f).endsWith('| null');
+  if (d === 'null') return `${x} !== null`;
+  const t = f.type;
+  if (t.kind === 'struct') return `!isSameValue(${x}, ${d})`;
+  if (t.kind === 'array' || d === 'Buffer.alloc(0)') {
+    return nullable ? `(${x} === null || ${x}.length > 0)` : `${x}.length > 0`;
+  }
+  return `${x} !== ${d}`;
 }
 
 /** Versions in which the field is a regular (untagged) field. */

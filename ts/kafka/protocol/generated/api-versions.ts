@@ -168,24 +168,24 @@ export function writeApiVersionsResponse(w: KafkaWriter, version: number, value:
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 3 && !isSameValue(value.supportedFeatures, [])) {
+    if (version >= 3 && value.supportedFeatures.length > 0) {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         t.arrayLength(value.supportedFeatures.length, flexible);
         for (const e of value.supportedFeatures) writeSupportedFeatureKey(t, version, e);
       }) });
     }
-    if (version >= 3 && !isSameValue(value.finalizedFeaturesEpoch, -1n)) {
+    if (version >= 3 && value.finalizedFeaturesEpoch !== -1n) {
       tagged.push({ tag: 1, data: KafkaWriter.encode((t) => {
         t.int64(value.finalizedFeaturesEpoch);
       }) });
     }
-    if (version >= 3 && !isSameValue(value.finalizedFeatures, [])) {
+    if (version >= 3 && value.finalizedFeatures.length > 0) {
       tagged.push({ tag: 2, data: KafkaWriter.encode((t) => {
         t.arrayLength(value.finalizedFeatures.length, flexible);
         for (const e of value.finalizedFeatures) writeFinalizedFeatureKey(t, version, e);
       }) });
     }
-    if (version >= 3 && !isSameValue(value.zkMigrationReady, false)) {
+    if (version >= 3 && value.zkMigrationReady !== false) {
       tagged.push({ tag: 3, data: KafkaWriter.encode((t) => {
         t.bool(value.zkMigrationReady);
       }) });
@@ -298,17 +298,17 @@ export function writeSupportedFeatureKey(w: KafkaWriter, version: number, value:
   if (version >= 3) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('SupportedFeatureKey.Name', version);
+    if (value.name !== "") throw unsupportedField('SupportedFeatureKey.Name', version);
   }
   if (version >= 3) {
     w.int16(value.minVersion);
   } else {
-    if (!isSameValue(value.minVersion, 0)) throw unsupportedField('SupportedFeatureKey.MinVersion', version);
+    if (value.minVersion !== 0) throw unsupportedField('SupportedFeatureKey.MinVersion', version);
   }
   if (version >= 3) {
     w.int16(value.maxVersion);
   } else {
-    if (!isSameValue(value.maxVersion, 0)) throw unsupportedField('SupportedFeatureKey.MaxVersion', version);
+    if (value.maxVersion !== 0) throw unsupportedField('SupportedFeatureKey.MaxVersion', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -368,17 +368,17 @@ export function writeFinalizedFeatureKey(w: KafkaWriter, version: number, value:
   if (version >= 3) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('FinalizedFeatureKey.Name', version);
+    if (value.name !== "") throw unsupportedField('FinalizedFeatureKey.Name', version);
   }
   if (version >= 3) {
     w.int16(value.maxVersionLevel);
   } else {
-    if (!isSameValue(value.maxVersionLevel, 0)) throw unsupportedField('FinalizedFeatureKey.MaxVersionLevel', version);
+    if (value.maxVersionLevel !== 0) throw unsupportedField('FinalizedFeatureKey.MaxVersionLevel', version);
   }
   if (version >= 3) {
     w.int16(value.minVersionLevel);
   } else {
-    if (!isSameValue(value.minVersionLevel, 0)) throw unsupportedField('FinalizedFeatureKey.MinVersionLevel', version);
+    if (value.minVersionLevel !== 0) throw unsupportedField('FinalizedFeatureKey.MinVersionLevel', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

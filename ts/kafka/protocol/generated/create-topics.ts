@@ -407,7 +407,7 @@ export function writeCreatableTopicResult(w: KafkaWriter, version: number, value
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 5 && !isSameValue(value.topicConfigErrorCode, 0)) {
+    if (version >= 5 && value.topicConfigErrorCode !== 0) {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         t.int16(value.topicConfigErrorCode);
       }) });
@@ -482,18 +482,18 @@ export function writeCreatableTopicConfigs(w: KafkaWriter, version: number, valu
   if (version >= 5) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('CreatableTopicConfigs.Name', version);
+    if (value.name !== "") throw unsupportedField('CreatableTopicConfigs.Name', version);
   }
   if (version >= 5) {
     if (value.value === null && !(version >= 5)) throw nullField('CreatableTopicConfigs.Value', version);
     w.nullableString(value.value, flexible);
   } else {
-    if (!isSameValue(value.value, "")) throw unsupportedField('CreatableTopicConfigs.Value', version);
+    if (value.value !== "") throw unsupportedField('CreatableTopicConfigs.Value', version);
   }
   if (version >= 5) {
     w.bool(value.readOnly);
   } else {
-    if (!isSameValue(value.readOnly, false)) throw unsupportedField('CreatableTopicConfigs.ReadOnly', version);
+    if (value.readOnly !== false) throw unsupportedField('CreatableTopicConfigs.ReadOnly', version);
   }
   if (version >= 5) {
     w.int8(value.configSource);
@@ -501,7 +501,7 @@ export function writeCreatableTopicConfigs(w: KafkaWriter, version: number, valu
   if (version >= 5) {
     w.bool(value.isSensitive);
   } else {
-    if (!isSameValue(value.isSensitive, false)) throw unsupportedField('CreatableTopicConfigs.IsSensitive', version);
+    if (value.isSensitive !== false) throw unsupportedField('CreatableTopicConfigs.IsSensitive', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

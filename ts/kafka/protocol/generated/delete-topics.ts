@@ -67,7 +67,7 @@ export function writeDeleteTopicsRequest(w: KafkaWriter, version: number, value:
     w.arrayLength(value.topics.length, flexible);
     for (const e of value.topics) writeDeleteTopicState(w, version, e);
   } else {
-    if (!isSameValue(value.topics, [])) throw unsupportedField('DeleteTopicsRequest.Topics', version);
+    if (value.topics.length > 0) throw unsupportedField('DeleteTopicsRequest.Topics', version);
   }
   if (version <= 5) {
     w.arrayLength(value.topicNames.length, flexible);
@@ -126,12 +126,12 @@ export function writeDeleteTopicState(w: KafkaWriter, version: number, value: De
     if (value.name === null && !(version >= 6)) throw nullField('DeleteTopicState.Name', version);
     w.nullableString(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, null)) throw unsupportedField('DeleteTopicState.Name', version);
+    if (value.name !== null) throw unsupportedField('DeleteTopicState.Name', version);
   }
   if (version >= 6) {
     w.uuid(value.topicId);
   } else {
-    if (!isSameValue(value.topicId, "AAAAAAAAAAAAAAAAAAAAAA")) throw unsupportedField('DeleteTopicState.TopicId', version);
+    if (value.topicId !== "AAAAAAAAAAAAAAAAAAAAAA") throw unsupportedField('DeleteTopicState.TopicId', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

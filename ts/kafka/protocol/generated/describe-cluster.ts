@@ -57,12 +57,12 @@ export function writeDescribeClusterRequest(w: KafkaWriter, version: number, val
   if (version >= 1) {
     w.int8(value.endpointType);
   } else {
-    if (!isSameValue(value.endpointType, 1)) throw unsupportedField('DescribeClusterRequest.EndpointType', version);
+    if (value.endpointType !== 1) throw unsupportedField('DescribeClusterRequest.EndpointType', version);
   }
   if (version >= 2) {
     w.bool(value.includeFencedBrokers);
   } else {
-    if (!isSameValue(value.includeFencedBrokers, false)) throw unsupportedField('DescribeClusterRequest.IncludeFencedBrokers', version);
+    if (value.includeFencedBrokers !== false) throw unsupportedField('DescribeClusterRequest.IncludeFencedBrokers', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -165,7 +165,7 @@ export function writeDescribeClusterResponse(w: KafkaWriter, version: number, va
   if (version >= 1) {
     w.int8(value.endpointType);
   } else {
-    if (!isSameValue(value.endpointType, 1)) throw unsupportedField('DescribeClusterResponse.EndpointType', version);
+    if (value.endpointType !== 1) throw unsupportedField('DescribeClusterResponse.EndpointType', version);
   }
   w.string(value.clusterId, true);
   w.int32(value.controllerId);
@@ -240,7 +240,7 @@ export function writeDescribeClusterBroker(w: KafkaWriter, version: number, valu
   if (version >= 2) {
     w.bool(value.isFenced);
   } else {
-    if (!isSameValue(value.isFenced, false)) throw unsupportedField('DescribeClusterBroker.IsFenced', version);
+    if (value.isFenced !== false) throw unsupportedField('DescribeClusterBroker.IsFenced', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -62,7 +62,7 @@ export function writeDescribeConfigsRequest(w: KafkaWriter, version: number, val
   if (version >= 3) {
     w.bool(value.includeDocumentation);
   } else {
-    if (!isSameValue(value.includeDocumentation, false)) throw unsupportedField('DescribeConfigsRequest.IncludeDocumentation', version);
+    if (value.includeDocumentation !== false) throw unsupportedField('DescribeConfigsRequest.IncludeDocumentation', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

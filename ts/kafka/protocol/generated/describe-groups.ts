@@ -56,7 +56,7 @@ export function writeDescribeGroupsRequest(w: KafkaWriter, version: number, valu
   if (version >= 3) {
     w.bool(value.includeAuthorizedOperations);
   } else {
-    if (!isSameValue(value.includeAuthorizedOperations, false)) throw unsupportedField('DescribeGroupsRequest.IncludeAuthorizedOperations', version);
+    if (value.includeAuthorizedOperations !== false) throw unsupportedField('DescribeGroupsRequest.IncludeAuthorizedOperations', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -216,7 +216,7 @@ export function writeDescribedGroup(w: KafkaWriter, version: number, value: Desc
     if (value.errorMessage === null && !(version >= 6)) throw nullField('DescribedGroup.ErrorMessage', version);
     w.nullableString(value.errorMessage, flexible);
   } else {
-    if (!isSameValue(value.errorMessage, null)) throw unsupportedField('DescribedGroup.ErrorMessage', version);
+    if (value.errorMessage !== null) throw unsupportedField('DescribedGroup.ErrorMessage', version);
   }
   w.string(value.groupId, flexible);
   w.string(value.groupState, flexible);
@@ -227,7 +227,7 @@ export function writeDescribedGroup(w: KafkaWriter, version: number, value: Desc
   if (version >= 3) {
     w.int32(value.authorizedOperations);
   } else {
-    if (!isSameValue(value.authorizedOperations, -2147483648)) throw unsupportedField('DescribedGroup.AuthorizedOperations', version);
+    if (value.authorizedOperations !== -2147483648) throw unsupportedField('DescribedGroup.AuthorizedOperations', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

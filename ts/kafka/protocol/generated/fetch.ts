@@ -121,7 +121,7 @@ export function writeFetchRequest(w: KafkaWriter, version: number, value: FetchR
   if (version <= 14) {
     w.int32(value.replicaId);
   } else {
-    if (!isSameValue(value.replicaId, -1)) throw unsupportedField('FetchRequest.ReplicaId', version);
+    if (value.replicaId !== -1) throw unsupportedField('FetchRequest.ReplicaId', version);
   }
   if (!(version >= 15)) {
     if (!isSameValue(value.replicaState, defaultReplicaState())) throw unsupportedField('FetchRequest.ReplicaState', version);
@@ -142,14 +142,14 @@ export function writeFetchRequest(w: KafkaWriter, version: number, value: FetchR
     w.arrayLength(value.forgottenTopicsData.length, flexible);
     for (const e of value.forgottenTopicsData) writeForgottenTopic(w, version, e);
   } else {
-    if (!isSameValue(value.forgottenTopicsData, [])) throw unsupportedField('FetchRequest.ForgottenTopicsData', version);
+    if (value.forgottenTopicsData.length > 0) throw unsupportedField('FetchRequest.ForgottenTopicsData', version);
   }
   if (version >= 11) {
     w.string(value.rackId, flexible);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 12 && !isSameValue(value.clusterId, null)) {
+    if (version >= 12 && value.clusterId !== null) {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         if (value.clusterId === null && !(version >= 12)) throw nullField('FetchRequest.ClusterId', version);
         t.nullableString(value.clusterId, flexible);
@@ -209,12 +209,12 @@ export function writeReplicaState(w: KafkaWriter, version: number, value: Replic
   if (version >= 15) {
     w.int32(value.replicaId);
   } else {
-    if (!isSameValue(value.replicaId, -1)) throw unsupportedField('ReplicaState.ReplicaId', version);
+    if (value.replicaId !== -1) throw unsupportedField('ReplicaState.ReplicaId', version);
   }
   if (version >= 15) {
     w.int64(value.replicaEpoch);
   } else {
-    if (!isSameValue(value.replicaEpoch, -1n)) throw unsupportedField('ReplicaState.ReplicaEpoch', version);
+    if (value.replicaEpoch !== -1n) throw unsupportedField('ReplicaState.ReplicaEpoch', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -368,7 +368,7 @@ export function writeFetchPartition(w: KafkaWriter, version: number, value: Fetc
   if (version >= 12) {
     w.int32(value.lastFetchedEpoch);
   } else {
-    if (!isSameValue(value.lastFetchedEpoch, -1)) throw unsupportedField('FetchPartition.LastFetchedEpoch', version);
+    if (value.lastFetchedEpoch !== -1) throw unsupportedField('FetchPartition.LastFetchedEpoch', version);
   }
   if (version >= 5) {
     w.int64(value.logStartOffset);
@@ -376,7 +376,7 @@ export function writeFetchPartition(w: KafkaWriter, version: number, value: Fetc
   w.int32(value.partitionMaxBytes);
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 17 && !isSameValue(value.replicaDirectoryId, "AAAAAAAAAAAAAAAAAAAAAA")) {
+    if (version >= 17 && value.replicaDirectoryId !== "AAAAAAAAAAAAAAAAAAAAAA") {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         t.uuid(value.replicaDirectoryId);
       }) });
@@ -449,7 +449,7 @@ export function writeForgottenTopic(w: KafkaWriter, version: number, value: Forg
     w.arrayLength(value.partitions.length, flexible);
     for (const e of value.partitions) w.int32(e);
   } else {
-    if (!isSameValue(value.partitions, [])) throw unsupportedField('ForgottenTopic.Partitions', version);
+    if (value.partitions.length > 0) throw unsupportedField('ForgottenTopic.Partitions', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -548,16 +548,16 @@ export function writeFetchResponse(w: KafkaWriter, version: number, value: Fetch
   if (version >= 7) {
     w.int32(value.sessionId);
   } else {
-    if (!isSameValue(value.sessionId, 0)) throw unsupportedField('FetchResponse.SessionId', version);
+    if (value.sessionId !== 0) throw unsupportedField('FetchResponse.SessionId', version);
   }
   w.arrayLength(value.responses.length, flexible);
   for (const e of value.responses) writeFetchableTopicResponse(w, version, e);
   if (!(version >= 16)) {
-    if (!isSameValue(value.nodeEndpoints, [])) throw unsupportedField('FetchResponse.NodeEndpoints', version);
+    if (value.nodeEndpoints.length > 0) throw unsupportedField('FetchResponse.NodeEndpoints', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 16 && !isSameValue(value.nodeEndpoints, [])) {
+    if (version >= 16 && value.nodeEndpoints.length > 0) {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         t.arrayLength(value.nodeEndpoints.length, flexible);
         for (const e of value.nodeEndpoints) writeNodeEndpoint(t, version, e);
@@ -751,7 +751,7 @@ export function writePartitionData(w: KafkaWriter, version: number, value: Parti
   if (version >= 11) {
     w.int32(value.preferredReadReplica);
   } else {
-    if (!isSameValue(value.preferredReadReplica, -1)) throw unsupportedField('PartitionData.PreferredReadReplica', version);
+    if (value.preferredReadReplica !== -1) throw unsupportedField('PartitionData.PreferredReadReplica', version);
   }
   w.nullableBytes(value.records, flexible);
   if (flexible) {
@@ -820,12 +820,12 @@ export function writeEpochEndOffset(w: KafkaWriter, version: number, value: Epoc
   if (version >= 12) {
     w.int32(value.epoch);
   } else {
-    if (!isSameValue(value.epoch, -1)) throw unsupportedField('EpochEndOffset.Epoch', version);
+    if (value.epoch !== -1) throw unsupportedField('EpochEndOffset.Epoch', version);
   }
   if (version >= 12) {
     w.int64(value.endOffset);
   } else {
-    if (!isSameValue(value.endOffset, -1n)) throw unsupportedField('EpochEndOffset.EndOffset', version);
+    if (value.endOffset !== -1n) throw unsupportedField('EpochEndOffset.EndOffset', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -878,12 +878,12 @@ export function writeLeaderIdAndEpoch(w: KafkaWriter, version: number, value: Le
   if (version >= 12) {
     w.int32(value.leaderId);
   } else {
-    if (!isSameValue(value.leaderId, -1)) throw unsupportedField('LeaderIdAndEpoch.LeaderId', version);
+    if (value.leaderId !== -1) throw unsupportedField('LeaderIdAndEpoch.LeaderId', version);
   }
   if (version >= 12) {
     w.int32(value.leaderEpoch);
   } else {
-    if (!isSameValue(value.leaderEpoch, -1)) throw unsupportedField('LeaderIdAndEpoch.LeaderEpoch', version);
+    if (value.leaderEpoch !== -1) throw unsupportedField('LeaderIdAndEpoch.LeaderEpoch', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -1042,23 +1042,23 @@ export function writeNodeEndpoint(w: KafkaWriter, version: number, value: NodeEn
   if (version >= 16) {
     w.int32(value.nodeId);
   } else {
-    if (!isSameValue(value.nodeId, 0)) throw unsupportedField('NodeEndpoint.NodeId', version);
+    if (value.nodeId !== 0) throw unsupportedField('NodeEndpoint.NodeId', version);
   }
   if (version >= 16) {
     w.string(value.host, flexible);
   } else {
-    if (!isSameValue(value.host, "")) throw unsupportedField('NodeEndpoint.Host', version);
+    if (value.host !== "") throw unsupportedField('NodeEndpoint.Host', version);
   }
   if (version >= 16) {
     w.int32(value.port);
   } else {
-    if (!isSameValue(value.port, 0)) throw unsupportedField('NodeEndpoint.Port', version);
+    if (value.port !== 0) throw unsupportedField('NodeEndpoint.Port', version);
   }
   if (version >= 16) {
     if (value.rack === null && !(version >= 16)) throw nullField('NodeEndpoint.Rack', version);
     w.nullableString(value.rack, flexible);
   } else {
-    if (!isSameValue(value.rack, null)) throw unsupportedField('NodeEndpoint.Rack', version);
+    if (value.rack !== null) throw unsupportedField('NodeEndpoint.Rack', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

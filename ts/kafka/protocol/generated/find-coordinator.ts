@@ -63,18 +63,18 @@ export function writeFindCoordinatorRequest(w: KafkaWriter, version: number, val
   if (version <= 3) {
     w.string(value.key, flexible);
   } else {
-    if (!isSameValue(value.key, "")) throw unsupportedField('FindCoordinatorRequest.Key', version);
+    if (value.key !== "") throw unsupportedField('FindCoordinatorRequest.Key', version);
   }
   if (version >= 1) {
     w.int8(value.keyType);
   } else {
-    if (!isSameValue(value.keyType, 0)) throw unsupportedField('FindCoordinatorRequest.KeyType', version);
+    if (value.keyType !== 0) throw unsupportedField('FindCoordinatorRequest.KeyType', version);
   }
   if (version >= 4) {
     w.arrayLength(value.coordinatorKeys.length, flexible);
     for (const e of value.coordinatorKeys) w.string(e, flexible);
   } else {
-    if (!isSameValue(value.coordinatorKeys, [])) throw unsupportedField('FindCoordinatorRequest.CoordinatorKeys', version);
+    if (value.coordinatorKeys.length > 0) throw unsupportedField('FindCoordinatorRequest.CoordinatorKeys', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -184,7 +184,7 @@ export function writeFindCoordinatorResponse(w: KafkaWriter, version: number, va
   if (version <= 3) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('FindCoordinatorResponse.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('FindCoordinatorResponse.ErrorCode', version);
   }
   if (version >= 1 && version <= 3) {
     if (value.errorMessage === null && !(version >= 1 && version <= 3)) throw nullField('FindCoordinatorResponse.ErrorMessage', version);
@@ -193,23 +193,23 @@ export function writeFindCoordinatorResponse(w: KafkaWriter, version: number, va
   if (version <= 3) {
     w.int32(value.nodeId);
   } else {
-    if (!isSameValue(value.nodeId, 0)) throw unsupportedField('FindCoordinatorResponse.NodeId', version);
+    if (value.nodeId !== 0) throw unsupportedField('FindCoordinatorResponse.NodeId', version);
   }
   if (version <= 3) {
     w.string(value.host, flexible);
   } else {
-    if (!isSameValue(value.host, "")) throw unsupportedField('FindCoordinatorResponse.Host', version);
+    if (value.host !== "") throw unsupportedField('FindCoordinatorResponse.Host', version);
   }
   if (version <= 3) {
     w.int32(value.port);
   } else {
-    if (!isSameValue(value.port, 0)) throw unsupportedField('FindCoordinatorResponse.Port', version);
+    if (value.port !== 0) throw unsupportedField('FindCoordinatorResponse.Port', version);
   }
   if (version >= 4) {
     w.arrayLength(value.coordinators.length, flexible);
     for (const e of value.coordinators) writeCoordinator(w, version, e);
   } else {
-    if (!isSameValue(value.coordinators, [])) throw unsupportedField('FindCoordinatorResponse.Coordinators', version);
+    if (value.coordinators.length > 0) throw unsupportedField('FindCoordinatorResponse.Coordinators', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -290,27 +290,27 @@ export function writeCoordinator(w: KafkaWriter, version: number, value: Coordin
   if (version >= 4) {
     w.string(value.key, flexible);
   } else {
-    if (!isSameValue(value.key, "")) throw unsupportedField('Coordinator.Key', version);
+    if (value.key !== "") throw unsupportedField('Coordinator.Key', version);
   }
   if (version >= 4) {
     w.int32(value.nodeId);
   } else {
-    if (!isSameValue(value.nodeId, 0)) throw unsupportedField('Coordinator.NodeId', version);
+    if (value.nodeId !== 0) throw unsupportedField('Coordinator.NodeId', version);
   }
   if (version >= 4) {
     w.string(value.host, flexible);
   } else {
-    if (!isSameValue(value.host, "")) throw unsupportedField('Coordinator.Host', version);
+    if (value.host !== "") throw unsupportedField('Coordinator.Host', version);
   }
   if (version >= 4) {
     w.int32(value.port);
   } else {
-    if (!isSameValue(value.port, 0)) throw unsupportedField('Coordinator.Port', version);
+    if (value.port !== 0) throw unsupportedField('Coordinator.Port', version);
   }
   if (version >= 4) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('Coordinator.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('Coordinator.ErrorCode', version);
   }
   if (version >= 4) {
     if (value.errorMessage === null && !(version >= 4)) throw nullField('Coordinator.ErrorMessage', version);

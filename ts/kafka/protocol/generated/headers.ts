@@ -63,7 +63,7 @@ export function writeRequestHeader(w: KafkaWriter, version: number, value: Reque
     if (value.clientId === null && !(version >= 1)) throw nullField('RequestHeader.ClientId', version);
     w.nullableString(value.clientId, false);
   } else {
-    if (!isSameValue(value.clientId, "")) throw unsupportedField('RequestHeader.ClientId', version);
+    if (value.clientId !== "") throw unsupportedField('RequestHeader.ClientId', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -63,7 +63,7 @@ export function writeHeartbeatRequest(w: KafkaWriter, version: number, value: He
     if (value.groupInstanceId === null && !(version >= 3)) throw nullField('HeartbeatRequest.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, null)) throw unsupportedField('HeartbeatRequest.GroupInstanceId', version);
+    if (value.groupInstanceId !== null) throw unsupportedField('HeartbeatRequest.GroupInstanceId', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

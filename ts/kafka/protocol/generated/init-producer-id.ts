@@ -63,12 +63,12 @@ export function writeInitProducerIdRequest(w: KafkaWriter, version: number, valu
   if (version >= 3) {
     w.int64(value.producerId);
   } else {
-    if (!isSameValue(value.producerId, -1n)) throw unsupportedField('InitProducerIdRequest.ProducerId', version);
+    if (value.producerId !== -1n) throw unsupportedField('InitProducerIdRequest.ProducerId', version);
   }
   if (version >= 3) {
     w.int16(value.producerEpoch);
   } else {
-    if (!isSameValue(value.producerEpoch, -1)) throw unsupportedField('InitProducerIdRequest.ProducerEpoch', version);
+    if (value.producerEpoch !== -1) throw unsupportedField('InitProducerIdRequest.ProducerEpoch', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -91,7 +91,7 @@ export function writeJoinGroupRequest(w: KafkaWriter, version: number, value: Jo
     if (value.groupInstanceId === null && !(version >= 5)) throw nullField('JoinGroupRequest.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, null)) throw unsupportedField('JoinGroupRequest.GroupInstanceId', version);
+    if (value.groupInstanceId !== null) throw unsupportedField('JoinGroupRequest.GroupInstanceId', version);
   }
   w.string(value.protocolType, flexible);
   w.arrayLength(value.protocols.length, flexible);
@@ -261,7 +261,7 @@ export function writeJoinGroupResponse(w: KafkaWriter, version: number, value: J
   if (version >= 9) {
     w.bool(value.skipAssignment);
   } else {
-    if (!isSameValue(value.skipAssignment, false)) throw unsupportedField('JoinGroupResponse.SkipAssignment', version);
+    if (value.skipAssignment !== false) throw unsupportedField('JoinGroupResponse.SkipAssignment', version);
   }
   w.string(value.memberId, flexible);
   w.arrayLength(value.members.length, flexible);

@@ -62,13 +62,13 @@ export function writeLeaveGroupRequest(w: KafkaWriter, version: number, value: L
   if (version <= 2) {
     w.string(value.memberId, flexible);
   } else {
-    if (!isSameValue(value.memberId, "")) throw unsupportedField('LeaveGroupRequest.MemberId', version);
+    if (value.memberId !== "") throw unsupportedField('LeaveGroupRequest.MemberId', version);
   }
   if (version >= 3) {
     w.arrayLength(value.members.length, flexible);
     for (const e of value.members) writeMemberIdentity(w, version, e);
   } else {
-    if (!isSameValue(value.members, [])) throw unsupportedField('LeaveGroupRequest.Members', version);
+    if (value.members.length > 0) throw unsupportedField('LeaveGroupRequest.Members', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -128,13 +128,13 @@ export function writeMemberIdentity(w: KafkaWriter, version: number, value: Memb
   if (version >= 3) {
     w.string(value.memberId, flexible);
   } else {
-    if (!isSameValue(value.memberId, "")) throw unsupportedField('MemberIdentity.MemberId', version);
+    if (value.memberId !== "") throw unsupportedField('MemberIdentity.MemberId', version);
   }
   if (version >= 3) {
     if (value.groupInstanceId === null && !(version >= 3)) throw nullField('MemberIdentity.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, null)) throw unsupportedField('MemberIdentity.GroupInstanceId', version);
+    if (value.groupInstanceId !== null) throw unsupportedField('MemberIdentity.GroupInstanceId', version);
   }
   if (version >= 5) {
     if (value.reason === null && !(version >= 5)) throw nullField('MemberIdentity.Reason', version);
@@ -220,7 +220,7 @@ export function writeLeaveGroupResponse(w: KafkaWriter, version: number, value: 
     w.arrayLength(value.members.length, flexible);
     for (const e of value.members) writeMemberResponse(w, version, e);
   } else {
-    if (!isSameValue(value.members, [])) throw unsupportedField('LeaveGroupResponse.Members', version);
+    if (value.members.length > 0) throw unsupportedField('LeaveGroupResponse.Members', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -280,18 +280,18 @@ export function writeMemberResponse(w: KafkaWriter, version: number, value: Memb
   if (version >= 3) {
     w.string(value.memberId, flexible);
   } else {
-    if (!isSameValue(value.memberId, "")) throw unsupportedField('MemberResponse.MemberId', version);
+    if (value.memberId !== "") throw unsupportedField('MemberResponse.MemberId', version);
   }
   if (version >= 3) {
     if (value.groupInstanceId === null && !(version >= 3)) throw nullField('MemberResponse.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, "")) throw unsupportedField('MemberResponse.GroupInstanceId', version);
+    if (value.groupInstanceId !== "") throw unsupportedField('MemberResponse.GroupInstanceId', version);
   }
   if (version >= 3) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('MemberResponse.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('MemberResponse.ErrorCode', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

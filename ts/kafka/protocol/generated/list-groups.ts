@@ -62,13 +62,13 @@ export function writeListGroupsRequest(w: KafkaWriter, version: number, value: L
     w.arrayLength(value.statesFilter.length, flexible);
     for (const e of value.statesFilter) w.string(e, flexible);
   } else {
-    if (!isSameValue(value.statesFilter, [])) throw unsupportedField('ListGroupsRequest.StatesFilter', version);
+    if (value.statesFilter.length > 0) throw unsupportedField('ListGroupsRequest.StatesFilter', version);
   }
   if (version >= 5) {
     w.arrayLength(value.typesFilter.length, flexible);
     for (const e of value.typesFilter) w.string(e, flexible);
   } else {
-    if (!isSameValue(value.typesFilter, [])) throw unsupportedField('ListGroupsRequest.TypesFilter', version);
+    if (value.typesFilter.length > 0) throw unsupportedField('ListGroupsRequest.TypesFilter', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -67,7 +67,7 @@ export function writeListOffsetsRequest(w: KafkaWriter, version: number, value: 
   if (version >= 2) {
     w.int8(value.isolationLevel);
   } else {
-    if (!isSameValue(value.isolationLevel, 0)) throw unsupportedField('ListOffsetsRequest.IsolationLevel', version);
+    if (value.isolationLevel !== 0) throw unsupportedField('ListOffsetsRequest.IsolationLevel', version);
   }
   w.arrayLength(value.topics.length, flexible);
   for (const e of value.topics) writeListOffsetsTopic(w, version, e);
@@ -372,7 +372,7 @@ export function writeListOffsetsPartitionResponse(w: KafkaWriter, version: numbe
   if (version >= 4) {
     w.int32(value.leaderEpoch);
   } else {
-    if (!isSameValue(value.leaderEpoch, -1)) throw unsupportedField('ListOffsetsPartitionResponse.LeaderEpoch', version);
+    if (value.leaderEpoch !== -1) throw unsupportedField('ListOffsetsPartitionResponse.LeaderEpoch', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -71,17 +71,17 @@ export function writeMetadataRequest(w: KafkaWriter, version: number, value: Met
   if (version >= 4) {
     w.bool(value.allowAutoTopicCreation);
   } else {
-    if (!isSameValue(value.allowAutoTopicCreation, true)) throw unsupportedField('MetadataRequest.AllowAutoTopicCreation', version);
+    if (value.allowAutoTopicCreation !== true) throw unsupportedField('MetadataRequest.AllowAutoTopicCreation', version);
   }
   if (version >= 8 && version <= 10) {
     w.bool(value.includeClusterAuthorizedOperations);
   } else {
-    if (!isSameValue(value.includeClusterAuthorizedOperations, false)) throw unsupportedField('MetadataRequest.IncludeClusterAuthorizedOperations', version);
+    if (value.includeClusterAuthorizedOperations !== false) throw unsupportedField('MetadataRequest.IncludeClusterAuthorizedOperations', version);
   }
   if (version >= 8) {
     w.bool(value.includeTopicAuthorizedOperations);
   } else {
-    if (!isSameValue(value.includeTopicAuthorizedOperations, false)) throw unsupportedField('MetadataRequest.IncludeTopicAuthorizedOperations', version);
+    if (value.includeTopicAuthorizedOperations !== false) throw unsupportedField('MetadataRequest.IncludeTopicAuthorizedOperations', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -254,7 +254,7 @@ export function writeMetadataResponse(w: KafkaWriter, version: number, value: Me
   if (version >= 8 && version <= 10) {
     w.int32(value.clusterAuthorizedOperations);
   } else {
-    if (!isSameValue(value.clusterAuthorizedOperations, -2147483648)) throw unsupportedField('MetadataResponse.ClusterAuthorizedOperations', version);
+    if (value.clusterAuthorizedOperations !== -2147483648) throw unsupportedField('MetadataResponse.ClusterAuthorizedOperations', version);
   }
   if (version >= 13) {
     w.int16(value.errorCode);
@@ -411,7 +411,7 @@ export function writeMetadataResponseTopic(w: KafkaWriter, version: number, valu
   if (version >= 8) {
     w.int32(value.topicAuthorizedOperations);
   } else {
-    if (!isSameValue(value.topicAuthorizedOperations, -2147483648)) throw unsupportedField('MetadataResponseTopic.TopicAuthorizedOperations', version);
+    if (value.topicAuthorizedOperations !== -2147483648) throw unsupportedField('MetadataResponseTopic.TopicAuthorizedOperations', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -80,7 +80,7 @@ export function writeOffsetCommitRequest(w: KafkaWriter, version: number, value:
     if (value.groupInstanceId === null && !(version >= 7)) throw nullField('OffsetCommitRequest.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, null)) throw unsupportedField('OffsetCommitRequest.GroupInstanceId', version);
+    if (value.groupInstanceId !== null) throw unsupportedField('OffsetCommitRequest.GroupInstanceId', version);
   }
   if (version <= 4) {
     w.int64(value.retentionTimeMs);

@@ -75,25 +75,25 @@ export function writeOffsetFetchRequest(w: KafkaWriter, version: number, value: 
   if (version <= 7) {
     w.string(value.groupId, flexible);
   } else {
-    if (!isSameValue(value.groupId, "")) throw unsupportedField('OffsetFetchRequest.GroupId', version);
+    if (value.groupId !== "") throw unsupportedField('OffsetFetchRequest.GroupId', version);
   }
   if (version <= 7) {
     if (value.topics === null && !(version >= 2 && version <= 7)) throw nullField('OffsetFetchRequest.Topics', version);
     w.arrayLength(value.topics === null ? null : value.topics.length, flexible);
     if (value.topics !== null) for (const e of value.topics) writeOffsetFetchRequestTopic(w, version, e);
   } else {
-    if (!isSameValue(value.topics, [])) throw unsupportedField('OffsetFetchRequest.Topics', version);
+    if ((value.topics === null || value.topics.length > 0)) throw unsupportedField('OffsetFetchRequest.Topics', version);
   }
   if (version >= 8) {
     w.arrayLength(value.groups.length, flexible);
     for (const e of value.groups) writeOffsetFetchRequestGroup(w, version, e);
   } else {
-    if (!isSameValue(value.groups, [])) throw unsupportedField('OffsetFetchRequest.Groups', version);
+    if (value.groups.length > 0) throw unsupportedField('OffsetFetchRequest.Groups', version);
   }
   if (version >= 7) {
     w.bool(value.requireStable);
   } else {
-    if (!isSameValue(value.requireStable, false)) throw unsupportedField('OffsetFetchRequest.RequireStable', version);
+    if (value.requireStable !== false) throw unsupportedField('OffsetFetchRequest.RequireStable', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -151,13 +151,13 @@ export function writeOffsetFetchRequestTopic(w: KafkaWriter, version: number, va
   if (version <= 7) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('OffsetFetchRequestTopic.Name', version);
+    if (value.name !== "") throw unsupportedField('OffsetFetchRequestTopic.Name', version);
   }
   if (version <= 7) {
     w.arrayLength(value.partitionIndexes.length, flexible);
     for (const e of value.partitionIndexes) w.int32(e);
   } else {
-    if (!isSameValue(value.partitionIndexes, [])) throw unsupportedField('OffsetFetchRequestTopic.PartitionIndexes', version);
+    if (value.partitionIndexes.length > 0) throw unsupportedField('OffsetFetchRequestTopic.PartitionIndexes', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -229,7 +229,7 @@ export function writeOffsetFetchRequestGroup(w: KafkaWriter, version: number, va
   if (version >= 8) {
     w.string(value.groupId, flexible);
   } else {
-    if (!isSameValue(value.groupId, "")) throw unsupportedField('OffsetFetchRequestGroup.GroupId', version);
+    if (value.groupId !== "") throw unsupportedField('OffsetFetchRequestGroup.GroupId', version);
   }
   if (version >= 9) {
     if (value.memberId === null && !(version >= 9)) throw nullField('OffsetFetchRequestGroup.MemberId', version);
@@ -243,7 +243,7 @@ export function writeOffsetFetchRequestGroup(w: KafkaWriter, version: number, va
     w.arrayLength(value.topics === null ? null : value.topics.length, flexible);
     if (value.topics !== null) for (const e of value.topics) writeOffsetFetchRequestTopics(w, version, e);
   } else {
-    if (!isSameValue(value.topics, [])) throw unsupportedField('OffsetFetchRequestGroup.Topics', version);
+    if ((value.topics === null || value.topics.length > 0)) throw unsupportedField('OffsetFetchRequestGroup.Topics', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -301,13 +301,13 @@ export function writeOffsetFetchRequestTopics(w: KafkaWriter, version: number, v
   if (version >= 8) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('OffsetFetchRequestTopics.Name', version);
+    if (value.name !== "") throw unsupportedField('OffsetFetchRequestTopics.Name', version);
   }
   if (version >= 8) {
     w.arrayLength(value.partitionIndexes.length, flexible);
     for (const e of value.partitionIndexes) w.int32(e);
   } else {
-    if (!isSameValue(value.partitionIndexes, [])) throw unsupportedField('OffsetFetchRequestTopics.PartitionIndexes', version);
+    if (value.partitionIndexes.length > 0) throw unsupportedField('OffsetFetchRequestTopics.PartitionIndexes', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -402,7 +402,7 @@ export function writeOffsetFetchResponse(w: KafkaWriter, version: number, value:
     w.arrayLength(value.topics.length, flexible);
     for (const e of value.topics) writeOffsetFetchResponseTopic(w, version, e);
   } else {
-    if (!isSameValue(value.topics, [])) throw unsupportedField('OffsetFetchResponse.Topics', version);
+    if (value.topics.length > 0) throw unsupportedField('OffsetFetchResponse.Topics', version);
   }
   if (version >= 2 && version <= 7) {
     w.int16(value.errorCode);
@@ -411,7 +411,7 @@ export function writeOffsetFetchResponse(w: KafkaWriter, version: number, value:
     w.arrayLength(value.groups.length, flexible);
     for (const e of value.groups) writeOffsetFetchResponseGroup(w, version, e);
   } else {
-    if (!isSameValue(value.groups, [])) throw unsupportedField('OffsetFetchResponse.Groups', version);
+    if (value.groups.length > 0) throw unsupportedField('OffsetFetchResponse.Groups', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -469,13 +469,13 @@ export function writeOffsetFetchResponseTopic(w: KafkaWriter, version: number, v
   if (version <= 7) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('OffsetFetchResponseTopic.Name', version);
+    if (value.name !== "") throw unsupportedField('OffsetFetchResponseTopic.Name', version);
   }
   if (version <= 7) {
     w.arrayLength(value.partitions.length, flexible);
     for (const e of value.partitions) writeOffsetFetchResponsePartition(w, version, e);
   } else {
-    if (!isSameValue(value.partitions, [])) throw unsupportedField('OffsetFetchResponseTopic.Partitions', version);
+    if (value.partitions.length > 0) throw unsupportedField('OffsetFetchResponseTopic.Partitions', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -549,12 +549,12 @@ export function writeOffsetFetchResponsePartition(w: KafkaWriter, version: numbe
   if (version <= 7) {
     w.int32(value.partitionIndex);
   } else {
-    if (!isSameValue(value.partitionIndex, 0)) throw unsupportedField('OffsetFetchResponsePartition.PartitionIndex', version);
+    if (value.partitionIndex !== 0) throw unsupportedField('OffsetFetchResponsePartition.PartitionIndex', version);
   }
   if (version <= 7) {
     w.int64(value.committedOffset);
   } else {
-    if (!isSameValue(value.committedOffset, 0n)) throw unsupportedField('OffsetFetchResponsePartition.CommittedOffset', version);
+    if (value.committedOffset !== 0n) throw unsupportedField('OffsetFetchResponsePartition.CommittedOffset', version);
   }
   if (version >= 5 && version <= 7) {
     w.int32(value.committedLeaderEpoch);
@@ -563,12 +563,12 @@ export function writeOffsetFetchResponsePartition(w: KafkaWriter, version: numbe
     if (value.metadata === null && !(version <= 7)) throw nullField('OffsetFetchResponsePartition.Metadata', version);
     w.nullableString(value.metadata, flexible);
   } else {
-    if (!isSameValue(value.metadata, "")) throw unsupportedField('OffsetFetchResponsePartition.Metadata', version);
+    if (value.metadata !== "") throw unsupportedField('OffsetFetchResponsePartition.Metadata', version);
   }
   if (version <= 7) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('OffsetFetchResponsePartition.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('OffsetFetchResponsePartition.ErrorCode', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -633,18 +633,18 @@ export function writeOffsetFetchResponseGroup(w: KafkaWriter, version: number, v
   if (version >= 8) {
     w.string(value.groupId, flexible);
   } else {
-    if (!isSameValue(value.groupId, "")) throw unsupportedField('OffsetFetchResponseGroup.GroupId', version);
+    if (value.groupId !== "") throw unsupportedField('OffsetFetchResponseGroup.GroupId', version);
   }
   if (version >= 8) {
     w.arrayLength(value.topics.length, flexible);
     for (const e of value.topics) writeOffsetFetchResponseTopics(w, version, e);
   } else {
-    if (!isSameValue(value.topics, [])) throw unsupportedField('OffsetFetchResponseGroup.Topics', version);
+    if (value.topics.length > 0) throw unsupportedField('OffsetFetchResponseGroup.Topics', version);
   }
   if (version >= 8) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('OffsetFetchResponseGroup.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('OffsetFetchResponseGroup.ErrorCode', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -702,13 +702,13 @@ export function writeOffsetFetchResponseTopics(w: KafkaWriter, version: number, 
   if (version >= 8) {
     w.string(value.name, flexible);
   } else {
-    if (!isSameValue(value.name, "")) throw unsupportedField('OffsetFetchResponseTopics.Name', version);
+    if (value.name !== "") throw unsupportedField('OffsetFetchResponseTopics.Name', version);
   }
   if (version >= 8) {
     w.arrayLength(value.partitions.length, flexible);
     for (const e of value.partitions) writeOffsetFetchResponsePartitions(w, version, e);
   } else {
-    if (!isSameValue(value.partitions, [])) throw unsupportedField('OffsetFetchResponseTopics.Partitions', version);
+    if (value.partitions.length > 0) throw unsupportedField('OffsetFetchResponseTopics.Partitions', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -782,12 +782,12 @@ export function writeOffsetFetchResponsePartitions(w: KafkaWriter, version: numb
   if (version >= 8) {
     w.int32(value.partitionIndex);
   } else {
-    if (!isSameValue(value.partitionIndex, 0)) throw unsupportedField('OffsetFetchResponsePartitions.PartitionIndex', version);
+    if (value.partitionIndex !== 0) throw unsupportedField('OffsetFetchResponsePartitions.PartitionIndex', version);
   }
   if (version >= 8) {
     w.int64(value.committedOffset);
   } else {
-    if (!isSameValue(value.committedOffset, 0n)) throw unsupportedField('OffsetFetchResponsePartitions.CommittedOffset', version);
+    if (value.committedOffset !== 0n) throw unsupportedField('OffsetFetchResponsePartitions.CommittedOffset', version);
   }
   if (version >= 8) {
     w.int32(value.committedLeaderEpoch);
@@ -796,12 +796,12 @@ export function writeOffsetFetchResponsePartitions(w: KafkaWriter, version: numb
     if (value.metadata === null && !(version >= 8)) throw nullField('OffsetFetchResponsePartitions.Metadata', version);
     w.nullableString(value.metadata, flexible);
   } else {
-    if (!isSameValue(value.metadata, "")) throw unsupportedField('OffsetFetchResponsePartitions.Metadata', version);
+    if (value.metadata !== "") throw unsupportedField('OffsetFetchResponsePartitions.Metadata', version);
   }
   if (version >= 8) {
     w.int16(value.errorCode);
   } else {
-    if (!isSameValue(value.errorCode, 0)) throw unsupportedField('OffsetFetchResponsePartitions.ErrorCode', version);
+    if (value.errorCode !== 0) throw unsupportedField('OffsetFetchResponsePartitions.ErrorCode', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

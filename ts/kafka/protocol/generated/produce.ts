@@ -242,11 +242,11 @@ export function writeProduceResponse(w: KafkaWriter, version: number, value: Pro
   for (const e of value.responses) writeTopicProduceResponse(w, version, e);
   w.int32(value.throttleTimeMs);
   if (!(version >= 10)) {
-    if (!isSameValue(value.nodeEndpoints, [])) throw unsupportedField('ProduceResponse.NodeEndpoints', version);
+    if (value.nodeEndpoints.length > 0) throw unsupportedField('ProduceResponse.NodeEndpoints', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
-    if (version >= 10 && !isSameValue(value.nodeEndpoints, [])) {
+    if (version >= 10 && value.nodeEndpoints.length > 0) {
       tagged.push({ tag: 0, data: KafkaWriter.encode((t) => {
         t.arrayLength(value.nodeEndpoints.length, flexible);
         for (const e of value.nodeEndpoints) writeNodeEndpoint(t, version, e);
@@ -464,13 +464,13 @@ export function writeBatchIndexAndErrorMessage(w: KafkaWriter, version: number, 
   if (version >= 8) {
     w.int32(value.batchIndex);
   } else {
-    if (!isSameValue(value.batchIndex, 0)) throw unsupportedField('BatchIndexAndErrorMessage.BatchIndex', version);
+    if (value.batchIndex !== 0) throw unsupportedField('BatchIndexAndErrorMessage.BatchIndex', version);
   }
   if (version >= 8) {
     if (value.batchIndexErrorMessage === null && !(version >= 8)) throw nullField('BatchIndexAndErrorMessage.BatchIndexErrorMessage', version);
     w.nullableString(value.batchIndexErrorMessage, flexible);
   } else {
-    if (!isSameValue(value.batchIndexErrorMessage, null)) throw unsupportedField('BatchIndexAndErrorMessage.BatchIndexErrorMessage', version);
+    if (value.batchIndexErrorMessage !== null) throw unsupportedField('BatchIndexAndErrorMessage.BatchIndexErrorMessage', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -523,12 +523,12 @@ export function writeLeaderIdAndEpoch(w: KafkaWriter, version: number, value: Le
   if (version >= 10) {
     w.int32(value.leaderId);
   } else {
-    if (!isSameValue(value.leaderId, -1)) throw unsupportedField('LeaderIdAndEpoch.LeaderId', version);
+    if (value.leaderId !== -1) throw unsupportedField('LeaderIdAndEpoch.LeaderId', version);
   }
   if (version >= 10) {
     w.int32(value.leaderEpoch);
   } else {
-    if (!isSameValue(value.leaderEpoch, -1)) throw unsupportedField('LeaderIdAndEpoch.LeaderEpoch', version);
+    if (value.leaderEpoch !== -1) throw unsupportedField('LeaderIdAndEpoch.LeaderEpoch', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];
@@ -595,23 +595,23 @@ export function writeNodeEndpoint(w: KafkaWriter, version: number, value: NodeEn
   if (version >= 10) {
     w.int32(value.nodeId);
   } else {
-    if (!isSameValue(value.nodeId, 0)) throw unsupportedField('NodeEndpoint.NodeId', version);
+    if (value.nodeId !== 0) throw unsupportedField('NodeEndpoint.NodeId', version);
   }
   if (version >= 10) {
     w.string(value.host, flexible);
   } else {
-    if (!isSameValue(value.host, "")) throw unsupportedField('NodeEndpoint.Host', version);
+    if (value.host !== "") throw unsupportedField('NodeEndpoint.Host', version);
   }
   if (version >= 10) {
     w.int32(value.port);
   } else {
-    if (!isSameValue(value.port, 0)) throw unsupportedField('NodeEndpoint.Port', version);
+    if (value.port !== 0) throw unsupportedField('NodeEndpoint.Port', version);
   }
   if (version >= 10) {
     if (value.rack === null && !(version >= 10)) throw nullField('NodeEndpoint.Rack', version);
     w.nullableString(value.rack, flexible);
   } else {
-    if (!isSameValue(value.rack, null)) throw unsupportedField('NodeEndpoint.Rack', version);
+    if (value.rack !== null) throw unsupportedField('NodeEndpoint.Rack', version);
   }
   if (flexible) {
     const tagged: TaggedField[] = [];

@@ -87,7 +87,7 @@ export function writeSyncGroupRequest(w: KafkaWriter, version: number, value: Sy
     if (value.groupInstanceId === null && !(version >= 3)) throw nullField('SyncGroupRequest.GroupInstanceId', version);
     w.nullableString(value.groupInstanceId, flexible);
   } else {
-    if (!isSameValue(value.groupInstanceId, null)) throw unsupportedField('SyncGroupRequest.GroupInstanceId', version);
+    if (value.groupInstanceId !== null) throw unsupportedField('SyncGroupRequest.GroupInstanceId', version);
   }
   if (version >= 5) {
     if (value.protocolType === null && !(version >= 5)) throw nullField('SyncGroupRequest.ProtocolType', version);
