@@ -94,6 +94,16 @@ describe('KafkaReader and KafkaWriter', () => {
     expect(reader('03 0000 0000').arrayLength(true, false, 2)).toBe(2);
   });
 
+  it('write tagged fields in ascending tag order, known and unknown together', () => {
+    const known = [
+      { tag: 3, data: Buffer.from([3]) },
+      { tag: 1, data: Buffer.from([1]) },
+    ];
+    expect(written((w) => w.taggedFields(known, [{ tag: 2, data: Buffer.from([2, 2]) }]))).toBe(
+      '03' + '010101' + '02020202' + '030103',
+    );
+  });
+
   it('give views into the input for byte fields, never reading past a sub-reader', () => {
     const buf = hex('0a 0b 0c 0d');
     const r = new KafkaReader(buf);

@@ -154,7 +154,9 @@ export class KafkaWriter {
 
   /** A flexible struct's tagged-field section: known and unknown fields, sorted by tag. */
   taggedFields(known: TaggedField[], unknown: readonly TaggedField[] | undefined): void {
-    const all = unknown && unknown.length > 0 ? [...known, ...unknown].sort((a, b) => a.tag - b.tag) : known;
+    // Tags go out in ascending order (KIP-482); `known` is the caller's fresh array.
+    const all = unknown && unknown.length > 0 ? [...known, ...unknown] : known;
+    if (all.length > 1) all.sort((a, b) => a.tag - b.tag);
     this.uvarint(all.length);
     for (const f of all) {
       this.uvarint(f.tag);
