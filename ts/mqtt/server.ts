@@ -34,28 +34,43 @@ interface Listener {
   connections: Set<Connection>;
 }
 
+/**
+ * Per-message counts are plain numbers on the hot path; prom-client reads
+ * them only when /metrics is scraped (no label lookup or Map update per message).
+ */
 function mqttMetrics(registry: Registry) {
+  const counts = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
   const connections = new Gauge({
     name: 'ferrymq_mqtt_connections',
     help: 'Open MQTT connections',
     labelNames: ['listener'],
     registers: [registry],
   });
-  const bytes = new Counter({
+  new Counter({
     name: 'ferrymq_mqtt_bytes_total',
     help: 'MQTT bytes by direction',
     labelNames: ['direction'],
     registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, counts.bytesIn);
+      this.inc({ direction: 'out' }, counts.bytesOut);
+    },
   });
-  const messages = new Counter({
+  new Counter({
     name: 'ferrymq_mqtt_messages_total',
     help: 'MQTT application messages: received from publishers, sent to subscribers',
     labelNames: ['direction'],
     registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, counts.messagesIn);
+      this.inc({ direction: 'out' }, counts.messagesOut);
+    },
   });
   const dropped = new Counter({
     name: 'ferrymq_mqtt_dropped_messages_total',
-    help: 'Messages dropped by reason (queue-full, offline-qos0, expired, outbound-full, client-packet-size, retained-limit)',
+    help: 'Messages dropped by reason (queue-full, offline-qos0, expired, outbound-full, client-packet-size, retained-limit, shared-no-member)',
     labelNames: ['reason'],
     registers: [registry],
   });
@@ -65,7 +80,7 @@ function mqttMetrics(registry: Registry) {
     labelNames: ['listener'],
     registers: [registry],
   });
-  return { connections, bytes, messages, dropped, refused };
+  return { counts, connections, dropped, refused };
 }
 
 export class MqttServer {
@@ -89,12 +104,14 @@ export class MqttServer {
     this.#logger = logger.child({ component: 'mqtt' });
     this.#metrics = mqttMetrics(registry);
     const m = this.#metrics;
-    const received = m.messages.labels({ direction: 'in' });
+    const counts = m.counts;
     this.broker = new Broker(
       retained,
       { queueMessagesMax: config.mqtt.session_queue_max, queueBytesMax: config.mqtt.session_queue_bytes_max },
       {
-        received: () => received.inc(),
+        received: () => {
+          counts.messagesIn++;
+        },
         routed: () => {},
         dropped: (reason) => m.dropped.inc({ reason }),
       },
@@ -168,19 +185,22 @@ export class MqttServer {
 
   #deps(listener: Listener): ConnectionDeps {
     const m = this.#metrics;
-    // Bound label children: no label lookup per message.
-    const bytesIn = m.bytes.labels({ direction: 'in' });
-    const bytesOut = m.bytes.labels({ direction: 'out' });
-    const sent = m.messages.labels({ direction: 'out' });
+    const counts = m.counts;
     return {
       broker: this.broker,
       config: this.#config.mqtt,
       logger: this.#logger,
       metrics: {
-        bytesIn: (n) => bytesIn.inc(n),
-        bytesOut: (n) => bytesOut.inc(n),
+        bytesIn: (n) => {
+          counts.bytesIn += n;
+        },
+        bytesOut: (n) => {
+          counts.bytesOut += n;
+        },
         dropped: (reason) => m.dropped.inc({ reason }),
-        sent: () => sent.inc(),
+        sent: () => {
+          counts.messagesOut++;
+        },
       },
       auth: this.#auth,
       onWill: (will, session) => this.broker.scheduleWill(will, session),

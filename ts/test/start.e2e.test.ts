@@ -4,6 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from './helpers/broker.ts';
 
@@ -49,6 +50,19 @@ describe('ferrymq start', () => {
     const text = await res.text();
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{node_id="1"\} \d/m);
     expect(text).toMatch(/^process_resident_memory_bytes\{node_id="1"\} \d+/m);
+  });
+
+  it('counts MQTT traffic in /metrics (ferrymq_mqtt_*)', async () => {
+    const b = await start();
+    await b.ready;
+    const client = await mqtt.connectAsync(`mqtt://${b.listeners().mqtt}`, { reconnectPeriod: 0 });
+    await client.subscribeAsync('m/t', { qos: 1 });
+    await client.publishAsync('m/t', 'x', { qos: 1 });
+    await client.endAsync();
+    const text = await (await fetch(`${b.adminUrl()}/metrics`)).text();
+    expect(text).toMatch(/^ferrymq_mqtt_messages_total\{direction="in",node_id="1"\} [1-9]/m);
+    expect(text).toMatch(/^ferrymq_mqtt_messages_total\{direction="out",node_id="1"\} [1-9]/m);
+    expect(text).toMatch(/^ferrymq_mqtt_bytes_total\{direction="in",node_id="1"\} [1-9]/m);
   });
 
   it('reserves /api/v1 and answers unknown routes with a JSON 404', async () => {
