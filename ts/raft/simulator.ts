@@ -36,6 +36,8 @@ export interface SimOptions {
   delayTicksMax?: number;
   partitionRate?: number;
   crashRate?: number;
+  /** Chance that a newly elected leader crashes 1-4 steps later. */
+  leaderCrashRate?: number;
   restartRate?: number;
   membershipRate?: number;
   transferRate?: number;
@@ -86,6 +88,8 @@ interface SimNode {
   /** Reads confirmed by read-index, waiting for apply. */
   reads: { op: ClientOp; index: Index }[];
   crashMidReady: 'none' | 'lose' | 'keep';
+  /** A new leader may be doomed to crash a few steps later (Figure 8 shapes). */
+  crashAtStep: number;
   /** The configured initial members (like `[cluster] members`); [] for a node that joins later. */
   bootstrapVoters: readonly NodeId[];
 }
@@ -155,6 +159,7 @@ export class Simulator {
       delayTicksMax: options.delayTicksMax ?? 3,
       partitionRate: options.partitionRate ?? 0.02,
       crashRate: options.crashRate ?? 0.015,
+      leaderCrashRate: options.leaderCrashRate ?? 0,
       restartRate: options.restartRate ?? 0.1,
       membershipRate: options.membershipRate ?? 0.01,
       transferRate: options.transferRate ?? 0.005,
@@ -179,6 +184,7 @@ export class Simulator {
         proposed: new Map(),
         reads: [],
         crashMidReady: 'none',
+        crashAtStep: Number.POSITIVE_INFINITY,
         bootstrapVoters: id <= this.o.initialVoters ? voters : [],
       };
       this.nodes.set(id, n);
@@ -211,6 +217,7 @@ export class Simulator {
     n.proposed = new Map();
     n.reads = [];
     n.crashMidReady = 'none';
+    n.crashAtStep = Number.POSITIVE_INFINITY;
     return n.raft;
   }
 
@@ -293,6 +300,8 @@ export class Simulator {
       }
       if (raft.role === 'leader' && this.checker.onLeader(raft)) {
         this.trace(`node ${raft.id} leader of term ${raft.term} (voters ${raft.voters.join(',')})`);
+        if (!this.#calm && this.rng.chance(this.o.leaderCrashRate))
+          n.crashAtStep = this.#now + 1 + this.rng.int(4);
       } else if (raft.role !== this.#roles.get(n.id) && raft.role !== 'leader') {
         this.trace(
           `node ${n.id} ${raft.role} term ${raft.term} last ${raft.lastIndex}@${raft.termAt(raft.lastIndex)}`,
@@ -352,7 +361,9 @@ export class Simulator {
     }
     for (const n of this.nodes.values()) {
       if (n.raft) {
-        if (r.chance(this.o.crashRate)) {
+        if (n.crashAtStep <= this.#now) {
+          this.#crash(n, r.chance(0.5));
+        } else if (r.chance(this.o.crashRate)) {
           const mode = r.int(3);
           if (mode === 0) this.#crash(n, false);
           else if (mode === 1) this.#crash(n, true);
@@ -560,6 +571,7 @@ export function profile(seed: number): Partial<SimOptions> {
       return {
         nodes: 5,
         initialVoters: 5,
+        leaderCrashRate: 0.5,
         entriesPerAppendMax: 1,
         delayTicksMax: 6,
         crashRate: 0.03,
