@@ -242,6 +242,22 @@ describe('RaftNode replication', () => {
     expect(leader.commitIndex).toBe(leader.lastIndex);
   });
 
+  it('bounds uncommitted proposals and pending reads', () => {
+    const net = new Net([1, 2, 3], { uncommittedEntriesMax: 5, readsPendingMax: 2 });
+    const leader = net.electLeader();
+    net.tick(2);
+    for (const id of [1, 2, 3]) if (id !== leader.id) net.isolate(id);
+    for (let i = 0; i < 5; i++) expect(leader.propose(enc.encode(`p${i}`)).ok).toBe(true);
+    expect(leader.propose(enc.encode('p5'))).toMatchObject({ ok: false, reason: 'overloaded' });
+    expect(leader.readIndex('a')).toBe(true);
+    expect(leader.readIndex('b')).toBe(true);
+    expect(leader.readIndex('c')).toBe(false);
+    net.heal();
+    net.tick(2);
+    expect(leader.commitIndex).toBe(leader.lastIndex);
+    expect(leader.propose(enc.encode('p6')).ok).toBe(true);
+  });
+
   it('log repair: a deposed leader drops its uncommitted entries and adopts the new log', () => {
     const net = new Net([1, 2, 3]);
     const old = net.electLeader();

@@ -54,6 +54,10 @@ export interface RaftOptions {
   entriesPerAppendMax?: number;
   inflightAppendsMax?: number;
   committedPerReadyMax?: number;
+  /** Proposals are refused ('overloaded') while this many entries are uncommitted. */
+  uncommittedEntriesMax?: number;
+  /** readIndex() is refused while this many reads wait for confirmation. */
+  readsPendingMax?: number;
 }
 
 export type ProgressState =
@@ -112,7 +116,11 @@ export interface Ready {
 
 export type ProposeResult =
   | { ok: true; index: Index; term: Term }
-  | { ok: false; reason: 'not-leader' | 'transferring' | 'config-change-pending'; leader: NodeId };
+  | {
+      ok: false;
+      reason: 'not-leader' | 'transferring' | 'config-change-pending' | 'overloaded';
+      leader: NodeId;
+    };
 
 export class RaftNode {
   readonly id: NodeId;
@@ -122,6 +130,8 @@ export class RaftNode {
   readonly #entriesPerAppendMax: number;
   readonly #inflightAppendsMax: number;
   readonly #committedPerReadyMax: number;
+  readonly #uncommittedEntriesMax: number;
+  readonly #readsPendingMax: number;
 
   #term: Term = 0;
   #vote: NodeId = NO_NODE;
@@ -155,6 +165,8 @@ export class RaftNode {
     this.#entriesPerAppendMax = options.entriesPerAppendMax ?? 64;
     this.#inflightAppendsMax = options.inflightAppendsMax ?? 8;
     this.#committedPerReadyMax = options.committedPerReadyMax ?? 256;
+    this.#uncommittedEntriesMax = options.uncommittedEntriesMax ?? 10_000;
+    this.#readsPendingMax = options.readsPendingMax ?? 4096;
     const r = options.restored;
     this.#snapshot = r?.snapshot ?? {
       meta: { index: 0, term: 0, voters: [...options.initialVoters] },
@@ -361,10 +373,12 @@ export class RaftNode {
       return;
     }
     this.#electionElapsed++;
-    if (this.#electionElapsed >= this.#electionTimeout) {
+    // A non-voter never campaigns; its elapsed time keeps growing, so its
+    // leader lease lapses and it can vote for a leader of a config it has
+    // not heard of yet.
+    if (this.#isVoter(this.id) && this.#electionElapsed >= this.#electionTimeout) {
       this.#electionElapsed = 0;
-      if (this.#isVoter(this.id)) this.#campaign('pre-candidate', false);
-      else this.#resetElectionTimeout();
+      this.#campaign('pre-candidate', false);
     }
   }
 
@@ -797,6 +811,9 @@ export class RaftNode {
     const role = this.#role;
     if (role.kind !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
     if (role.transfer) return { ok: false, reason: 'transferring', leader: this.id };
+    if (this.#lastIndex() - this.#commit >= this.#uncommittedEntriesMax) {
+      return { ok: false, reason: 'overloaded', leader: this.id };
+    }
     const entry: LogEntry = { type: 'command', index: this.#lastIndex() + 1, term: this.#term, data };
     this.#appendLocal([entry]);
     this.#appendsDirty = true;
@@ -856,6 +873,7 @@ export class RaftNode {
   readIndex(ctx: unknown): boolean {
     const role = this.#role;
     if (role.kind !== 'leader') return false;
+    if (role.reads.length + role.readsAwaitingCommit.length >= this.#readsPendingMax) return false;
     if (this.#commit < role.termStart) {
       role.readsAwaitingCommit.push(ctx);
       return true;

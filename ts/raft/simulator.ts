@@ -6,7 +6,8 @@
  * One step = one tick of virtual time:
  *   1. faults: partitions (symmetric, one-way, split), heal, crashes
  *      (process crash keeps unsynced writes; machine crash loses them; a
- *      crash may also hit between a Ready's writes and its sync), restarts,
+ *      crash may also hit between a Ready's writes and its sync; a new
+ *      leader may be doomed to crash within 4 steps), restarts,
  *      membership changes, leader transfers;
  *   2. clients invoke ops or time out;
  *   3. messages due at this time are delivered in random order (each send
