@@ -645,7 +645,7 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
     notes: [
       `Median of ${RUNS} interleaved runs (order rotated per run). Segment MB/s counts stored bytes (one ~1 MiB batch per append).`,
       `Raw reference: ${hasFio ? `${execFileSync('fio', ['--version'], { encoding: 'utf8' }).trim()} (psync, iodepth 1, MB/s as fio reports it)` : 'dd (fio not installed)'}; the node rows write buffered, like the segment engine.`,
-      'The adapter keeps one native append in flight per shard (offsets stay in submission order) and sends everything queued behind it in the next call, up to storage.append_call_bytes_max (8 MiB) as several batches: one write and one fdatasync per call. The native rows call appendPacked concurrently and let the engine group-commit (no ordering guarantee between the calls).',
+      'The adapter keeps one native append in flight per shard (offsets stay in submission order) and sends everything queued behind it in the next call, up to storage.append_call_bytes_max (2 MiB) as several batches: one write and one fdatasync per call. The native rows call appendPacked concurrently and let the engine group-commit (no ordering guarantee between the calls).',
     ],
   });
   const pick = (kind: 'adapter' | 'native') => {
