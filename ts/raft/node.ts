@@ -869,6 +869,8 @@ export class RaftNode {
    * Read-index (thesis §6.4): record the commit index, confirm leadership
    * with a heartbeat round acknowledged by a majority, then the read may be
    * served once that index is applied. `ctx` comes back in a ReadState.
+   * Reads still pending when this node stops leading are dropped: the caller
+   * fails them on its own timeout or on the role change.
    */
   readIndex(ctx: unknown): boolean {
     const role = this.#role;
