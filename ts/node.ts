@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from './admin/app.ts';
 import type { Config } from './config/schema.ts';
 import { FerryError } from './errors.ts';
+import { KafkaServer } from './kafka/server.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { MqttServer } from './mqtt/server.ts';
@@ -24,6 +25,8 @@ export interface RunningNode {
   readonly storage: Storage | undefined;
   /** Present when the node runs the `broker` role. */
   readonly mqtt: MqttServer | undefined;
+  /** Present when the node runs the `broker` role and has storage (the `engine` role). */
+  readonly kafka: KafkaServer | undefined;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   let admin: FastifyInstance | undefined;
   let storage: Storage | undefined;
   let mqtt: MqttServer | undefined;
+  let kafka: KafkaServer | undefined;
   try {
     admin = buildAdminApp({ logger, node: info, metrics });
     const { host, port } = config.listeners.admin;
@@ -73,8 +77,14 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       const started = await MqttServer.start(config, logger, metrics.registry, storage?.kv);
       mqtt = started.server;
       for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
+      if (storage) {
+        const k = await KafkaServer.start(config, logger, storage);
+        kafka = k.server;
+        if (k.bound) bound.kafka = k.bound;
+      }
     }
   } catch (err) {
+    await kafka?.close().catch(() => {});
     await mqtt?.close().catch(() => {});
     await admin?.close().catch(() => {});
     await storage?.close().catch(() => {});
@@ -88,6 +98,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       // Stop accepting first, then drain what is in flight, flush storage, then give up the lock.
       try {
         await mqtt?.close();
+        await kafka?.close();
         await admin?.close();
         await storage?.close();
       } finally {
@@ -111,5 +122,5 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
   );
-  return { info, storage, mqtt, close };
+  return { info, storage, mqtt, kafka, close };
 }

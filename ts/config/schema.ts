@@ -68,6 +68,12 @@ export interface MqttConfig {
   auth_module: string;
 }
 
+/** `[kafka]`: the Kafka-protocol listener's limits and behaviour. */
+export interface KafkaConfig {
+  frame_bytes_max: number;
+  auto_create_topics: boolean;
+}
+
 /** `[tls]`: certificate for the mqtt_tls and mqtt_wss listeners (both stay off without one). */
 export interface TlsConfig {
   cert_file: string;
@@ -94,6 +100,7 @@ export interface Config {
   log: { level: (typeof LOG_LEVELS)[number]; format: (typeof LOG_FORMATS)[number] };
   storage: StorageConfig;
   mqtt: MqttConfig;
+  kafka: KafkaConfig;
   tls: TlsConfig;
 }
 
@@ -133,6 +140,16 @@ function oneOf<const T extends readonly string[]>(values: T) {
 
 function nonEmptyString(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length === 0) throw new ValueError('expected a non-empty string');
+  return raw;
+}
+
+function bool(raw: unknown, fromEnv: boolean): boolean {
+  if (fromEnv && typeof raw === 'string') {
+    const v = raw.trim().toLowerCase();
+    if (v === 'true') return true;
+    if (v === 'false') return false;
+  }
+  if (typeof raw !== 'boolean') throw new ValueError('expected true or false');
   return raw;
 }
 
@@ -407,6 +424,18 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: '',
     doc: 'Path of an ES module exporting authenticate() and/or MQTT 5 enhanced-auth methods + exchange(); empty accepts every client',
     parse: (raw) => (typeof raw === 'string' ? raw : nonEmptyString(raw)),
+  },
+  {
+    key: 'kafka.frame_bytes_max',
+    default: 100 * 1024 * 1024,
+    doc: 'Largest Kafka request frame (after its 4-byte size prefix); a larger one closes the connection',
+    parse: integer(1024, 1 << 30),
+  },
+  {
+    key: 'kafka.auto_create_topics',
+    default: true,
+    doc: 'Create an unknown topic (1 partition) when a client asks for it in Metadata or Produce',
+    parse: bool,
   },
   {
     key: 'tls.cert_file',

@@ -1,0 +1,96 @@
+/**
+ * Produce: each partition's magic-2 batches are appended as they came
+ * (CRC-checked and offset-patched natively) through the Shard adapter. On
+ * one node acks -1 means the same as acks 1; acks 0 gets no response.
+ */
+import { FerryError } from '../../errors.ts';
+import { batchSpans } from '../../storage/records.ts';
+import type { KafkaContext } from '../dispatch.ts';
+import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
+import { Produce } from '../protocol/generated/index.ts';
+import type { KafkaReader } from '../protocol/reader.ts';
+import { isValidTopicName, type Topic } from '../topics.ts';
+
+type PartitionResponse = Produce.PartitionProduceResponse;
+
+function failed(index: number, errorCode: number, message: string | null = null): PartitionResponse {
+  return { ...Produce.defaultPartitionProduceResponse(), index, errorCode, errorMessage: message };
+}
+
+/** Checks the stored format needs before the native append: whole magic-2 batches within the size limit. */
+function precheck(ctx: KafkaContext, records: Buffer): number {
+  const max = ctx.config.storage.batch_bytes_max;
+  try {
+    let n = 0;
+    for (const [start, end] of batchSpans(records)) {
+      if (end - start > max) return KafkaError.MESSAGE_TOO_LARGE;
+      if (records[start + 16] !== 2) return KafkaError.CORRUPT_MESSAGE;
+      n++;
+    }
+    return n === 0 ? KafkaError.CORRUPT_MESSAGE : KafkaError.NONE;
+  } catch {
+    return KafkaError.CORRUPT_MESSAGE;
+  }
+}
+
+async function resolveTopic(ctx: KafkaContext, name: string): Promise<Topic | number> {
+  const known = ctx.topics.get(name);
+  if (known) return known;
+  if (!isValidTopicName(name)) return KafkaError.INVALID_TOPIC_EXCEPTION;
+  if (!ctx.config.kafka.auto_create_topics) return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
+  try {
+    return await ctx.topics.create(name, 1);
+  } catch {
+    return KafkaError.KAFKA_STORAGE_ERROR;
+  }
+}
+
+async function append(
+  ctx: KafkaContext,
+  topic: Topic,
+  p: Produce.PartitionProduceData,
+): Promise<PartitionResponse> {
+  const shardId = topic.shards[p.index];
+  if (shardId === undefined || !ctx.storage.has(shardId))
+    return failed(p.index, KafkaError.UNKNOWN_TOPIC_OR_PARTITION);
+  if (!p.records || p.records.length === 0)
+    return failed(p.index, KafkaError.CORRUPT_MESSAGE, 'no record batches');
+  const check = precheck(ctx, p.records);
+  if (check !== KafkaError.NONE) return failed(p.index, check);
+  try {
+    const shard = ctx.storage.shard(shardId);
+    const res = await shard.appendBatches(p.records);
+    return {
+      ...Produce.defaultPartitionProduceResponse(),
+      index: p.index,
+      baseOffset: BigInt(res.baseOffset),
+      // CreateTime topics answer -1 (the producer's timestamps are kept).
+      logAppendTimeMs: -1n,
+      logStartOffset: BigInt(shard.offsets().earliest),
+    };
+  } catch (err) {
+    const code = err instanceof FerryError ? err.code : undefined;
+    return failed(p.index, kafkaErrorFor(code), err instanceof Error ? err.message : null);
+  }
+}
+
+export async function handleProduce(
+  ctx: KafkaContext,
+  version: number,
+  r: KafkaReader,
+): Promise<Buffer | null> {
+  const req = Produce.decodeProduceRequest(version, r);
+  const badAcks = req.acks !== 0 && req.acks !== 1 && req.acks !== -1;
+  const responses = await Promise.all(
+    req.topicData.map(async (t): Promise<Produce.TopicProduceResponse> => {
+      const topic = badAcks ? KafkaError.INVALID_REQUIRED_ACKS : await resolveTopic(ctx, t.name);
+      const partitionResponses =
+        typeof topic === 'number'
+          ? t.partitionData.map((p) => failed(p.index, topic))
+          : await Promise.all(t.partitionData.map((p) => append(ctx, topic, p)));
+      return { name: t.name, partitionResponses };
+    }),
+  );
+  if (req.acks === 0) return null;
+  return Produce.encodeProduceResponse(version, { ...Produce.defaultProduceResponse(), responses });
+}

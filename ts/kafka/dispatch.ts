@@ -1,0 +1,98 @@
+/**
+ * One Kafka request frame in, one response frame (or none) out: reads the
+ * request header, checks the API and version against what this broker
+ * serves, runs the handler and frames the answer with the right response
+ * header version. Anything undecodable throws (a KafkaProtocolError or a
+ * KafkaConnectionError): the server closes that connection.
+ */
+import type { Config } from '../config/schema.ts';
+import { FerryError } from '../errors.ts';
+import type { Storage } from '../storage/storage.ts';
+import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
+import { handleFetch } from './apis/fetch.ts';
+import { handleListOffsets } from './apis/list-offsets.ts';
+import { handleMetadata } from './apis/metadata.ts';
+import { handleProduce } from './apis/produce.ts';
+import {
+  ApiKey,
+  decodeRequestHeader,
+  encodeResponseHeader,
+  requestHeaderVersion,
+  responseHeaderVersion,
+} from './protocol/generated/index.ts';
+import { KafkaReader } from './protocol/reader.ts';
+import type { TopicRegistry } from './topics.ts';
+
+export interface KafkaContext {
+  config: Config;
+  storage: Storage;
+  topics: TopicRegistry;
+  /** The address the client connected to: what Metadata advertises. */
+  host: string;
+  port: number;
+  /** Aborted when the connection or the server closes (ends long polls). */
+  signal: AbortSignal;
+}
+
+/** A handler decodes its body from `r`, and returns the encoded body, or null for no response. */
+export type Handler = (ctx: KafkaContext, version: number, r: KafkaReader) => Promise<Buffer | null>;
+
+export interface ServedApi {
+  apiKey: number;
+  minVersion: number;
+  maxVersion: number;
+  handle: Handler;
+}
+
+/**
+ * What this broker serves (and ApiVersions advertises). Fetch stops at 12:
+ * v13+ addresses topics by id only. ListOffsets stops at 6: v7+ lets clients
+ * ask for the max-timestamp offset, not served yet. Produce starts at 3
+ * (magic-2 batches only).
+ */
+export const SERVED_APIS: readonly ServedApi[] = [
+  { apiKey: ApiKey.Produce, minVersion: 3, maxVersion: 12, handle: handleProduce },
+  { apiKey: ApiKey.Fetch, minVersion: 4, maxVersion: 12, handle: handleFetch },
+  { apiKey: ApiKey.ListOffsets, minVersion: 1, maxVersion: 6, handle: handleListOffsets },
+  { apiKey: ApiKey.Metadata, minVersion: 0, maxVersion: 13, handle: handleMetadata },
+  { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 4, handle: handleApiVersions },
+];
+
+const BY_KEY = new Map(SERVED_APIS.map((a) => [a.apiKey, a]));
+
+/** A request the connection cannot be kept open after (unknown API, unserved version). */
+export class KafkaConnectionError extends FerryError {
+  constructor(message: string) {
+    super('FERRY_ERR_FRAME_UNSUPPORTED', message);
+  }
+}
+
+function frame(head: Buffer, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(4 + head.length + body.length);
+  out.writeInt32BE(head.length + body.length, 0);
+  head.copy(out, 4);
+  body.copy(out, 4 + head.length);
+  return out;
+}
+
+/** Handle one request frame (without its size prefix); resolves with the response frame or null. */
+export async function dispatch(ctx: KafkaContext, request: Buffer): Promise<Buffer | null> {
+  if (request.length < 8) throw new KafkaConnectionError(`request of ${request.length} bytes has no header`);
+  const apiKey = request.readInt16BE(0);
+  const version = request.readInt16BE(2);
+  const correlationId = request.readInt32BE(4);
+  const api = BY_KEY.get(apiKey);
+  if (!api) throw new KafkaConnectionError(`unknown or unserved API key ${apiKey}`);
+  if (version < api.minVersion || version > api.maxVersion) {
+    if (apiKey === ApiKey.ApiVersions) {
+      // KIP-511: answer with a v0 header and body, error 35 and our ranges, so the client can pick.
+      return frame(encodeResponseHeader(0, { correlationId }), unsupportedApiVersions());
+    }
+    throw new KafkaConnectionError(`API key ${apiKey} version ${version} is not served`);
+  }
+  const r = new KafkaReader(request);
+  decodeRequestHeader(requestHeaderVersion(apiKey, version), r);
+  const body = await api.handle(ctx, version, r);
+  if (body === null) return null;
+  return frame(encodeResponseHeader(responseHeaderVersion(apiKey, version), { correlationId }), body);
+}
