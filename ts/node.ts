@@ -78,7 +78,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       mqtt = started.server;
       for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
       if (storage) {
-        const k = await KafkaServer.start(config, logger, storage);
+        const k = await KafkaServer.start(config, logger, storage, metrics.registry);
         kafka = k.server;
         if (k.bound) bound.kafka = k.bound;
       }

@@ -71,6 +71,7 @@ export interface MqttConfig {
 /** `[kafka]`: the Kafka-protocol listener's limits and behaviour. */
 export interface KafkaConfig {
   frame_bytes_max: number;
+  connections_max: number;
   auto_create_topics: boolean;
 }
 
@@ -430,6 +431,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 100 * 1024 * 1024,
     doc: 'Largest Kafka request frame (after its 4-byte size prefix); a larger one closes the connection',
     parse: integer(1024, 1 << 30),
+  },
+  {
+    key: 'kafka.connections_max',
+    default: 10_000,
+    doc: 'Kafka connections accepted at once; more are closed on accept (counted in ferrymq_kafka_refused_connections_total)',
+    parse: integer(1, 10_000_000),
   },
   {
     key: 'kafka.auto_create_topics',

@@ -6,6 +6,7 @@
  * handler escapes a socket callback.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -144,12 +145,23 @@ export class KafkaServer {
     config: Config,
     logger: Logger,
     storage: Storage,
+    registry?: Registry,
   ): Promise<{ server: KafkaServer; bound: string }> {
     const topics = await TopicRegistry.load(storage);
+    const refused = new Counter({
+      name: 'ferrymq_kafka_refused_connections_total',
+      help: 'Kafka connections closed on accept because kafka.connections_max were open',
+      registers: registry ? [registry] : [],
+    });
     const base = { config, storage, topics };
     const net = createServer();
     const server = new KafkaServer(net);
     net.on('connection', (socket) => {
+      if (server.#connections.size >= config.kafka.connections_max) {
+        refused.inc();
+        socket.destroy();
+        return;
+      }
       try {
         socket.setNoDelay(true);
         const conn = new Connection(socket, base, config.kafka.frame_bytes_max, logger);

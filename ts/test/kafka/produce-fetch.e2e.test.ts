@@ -445,3 +445,41 @@ describe('kafka topics across a restart', () => {
     });
   });
 });
+
+describe('kafka connection limit', () => {
+  it('closes connections past kafka.connections_max on accept and counts them; open ones keep working', async () => {
+    const b = await spawnBroker({ env: { FERRYMQ_KAFKA__CONNECTIONS_MAX: '2' } });
+    try {
+      await b.ready;
+      const [host, port] = (b.listeners().kafka as string).split(':') as [string, string];
+      const open = (): Promise<{ socket: Socket; closed: Promise<void> }> =>
+        new Promise((resolve, reject) => {
+          const socket = connect(Number(port), host, () => resolve({ socket, closed }));
+          const closed = new Promise<void>((r) => socket.once('close', () => r()));
+          socket.once('error', reject);
+        });
+      const first = await open();
+      const second = await open();
+      const third = await open();
+      await third.closed; // refused on accept
+      const admin = new Kafka({
+        brokers: [`${host}:${port}`],
+        clientId: 'limit',
+        logLevel: logLevel.NOTHING,
+      });
+      first.socket.destroy();
+      await first.closed;
+      // A slot is free again: a real client gets through.
+      const a = admin.admin();
+      await a.connect();
+      expect(Array.isArray(await a.listTopics())).toBe(true);
+      await a.disconnect();
+      second.socket.destroy();
+      const metrics = await (await fetch(`${b.adminUrl()}/metrics`)).text();
+      expect(metrics).toMatch(/^ferrymq_kafka_refused_connections_total\{node_id="1"\} [1-9]/m);
+    } finally {
+      b.signal('SIGTERM');
+      await b.exited;
+    }
+  });
+});
