@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config, ListenAddress } from '../config/schema.ts';
@@ -83,6 +83,17 @@ function mqttMetrics(registry: Registry) {
   return { counts, connections, dropped, refused };
 }
 
+/**
+ * `tls.client_cert = "request"` lets a client send no certificate, but Node
+ * then also accepts one that does not verify (rejectUnauthorized is off):
+ * a certificate that is sent must chain to `tls.ca_file`, so refuse it here.
+ */
+function refusesPeer(s: TLSSocket, mode: string): boolean {
+  if (mode !== 'request' || s.authorized) return false;
+  const cert = s.getPeerCertificate();
+  return cert !== null && Object.keys(cert).length > 0;
+}
+
 export class MqttServer {
   readonly broker: Broker;
   readonly #listeners: Listener[] = [];
@@ -145,10 +156,18 @@ export class MqttServer {
       bound.mqtt_ws = await server.#listenWs('mqtt_ws', l.mqtt_ws, createHttpServer());
       const tls = server.#tlsOptions();
       if (tls) {
+        const mode = config.tls.client_cert;
         bound.mqtt_tls = await server.#listen('mqtt_tls', l.mqtt_tls, (onConn) =>
-          createTlsServer(tls, (s) => onConn(s)),
+          createTlsServer(tls, (s) => {
+            if (refusesPeer(s, mode)) s.destroy();
+            else onConn(s);
+          }),
         );
-        bound.mqtt_wss = await server.#listenWs('mqtt_wss', l.mqtt_wss, createHttpsServer(tls));
+        const https = createHttpsServer(tls);
+        https.on('secureConnection', (s: TLSSocket) => {
+          if (refusesPeer(s, mode)) s.destroy();
+        });
+        bound.mqtt_wss = await server.#listenWs('mqtt_wss', l.mqtt_wss, https);
       }
     } catch (err) {
       await server.close();

@@ -67,7 +67,8 @@ async function sign(dir: string, name: string, subject: string, ext: string): Pr
   ]);
 }
 
-async function generate(): Promise<TestPki> {
+/** A new, independent PKI (another CA): for certificates the broker must not trust. */
+export async function generate(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'ferrymq-pki-'));
   await openssl(dir, [
     'req',
