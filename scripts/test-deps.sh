@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Installs what the MQTT conformance suite (ts/test/mqtt) needs beyond
-# npm: the reference broker and CLI clients (mosquitto, mosquitto-clients),
-# openssl for test certificates, and a Python venv with paho-mqtt at
-# ~/.cache/ferrymq/venv. Idempotent; prints nothing when all is present;
-# exits non-zero with a message on failure.
+# Installs the test peers beyond npm: for the MQTT conformance suite
+# (ts/test/mqtt) the reference broker and CLI clients (mosquitto,
+# mosquitto-clients) and openssl for test certificates; for the Kafka client
+# matrix (ts/test/kafka/clients) kcat (Debian's, an old librdkafka) and a
+# Java runtime; and a Python venv at ~/.cache/ferrymq/venv with paho-mqtt,
+# confluent-kafka, kafka-python and kafka-python's codec libraries (lz4,
+# python-snappy over cramjam, zstandard), all pinned. Idempotent; prints
+# nothing when all is present; exits non-zero with a message on failure.
 set -euo pipefail
 
 PAHO_VERSION="2.1.0"
+# name==version, checked against the installed distributions as a whole.
+PY_PINS=(
+  "paho-mqtt==$PAHO_VERSION"
+  "confluent-kafka==2.16.1"
+  "kafka-python==3.0.12"
+  "lz4==4.4.5"
+  "python-snappy==0.7.3"
+  "cramjam==2.14.0"
+  "zstandard==0.25.0"
+)
 VENV="${FERRYMQ_TEST_VENV:-$HOME/.cache/ferrymq/venv}"
 
 fail() {
@@ -15,9 +28,11 @@ fail() {
 }
 
 need=()
-for pkg in mosquitto mosquitto-clients openssl python3-venv; do
+for pkg in mosquitto mosquitto-clients openssl python3-venv kcat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# Any Java 17+ will do for the Kafka tools; install Debian's only when none is on PATH.
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 if ((${#need[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,7 +43,7 @@ if ((${#need[@]})); then
     || { cat "$log" >&2; fail "apt-get install ${need[*]} failed"; }
 fi
 # Debian starts a system mosquitto on 1883 after install; the suite never uses it.
-for bin in mosquitto mosquitto_pub mosquitto_sub openssl; do
+for bin in mosquitto mosquitto_pub mosquitto_sub openssl kcat java; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || fail "$bin not found after install"
 done
 
@@ -37,7 +52,20 @@ if ! [ -x "$PY" ]; then
   mkdir -p "$(dirname "$VENV")"
   python3 -m venv "$VENV" >/dev/null 2>&1 || fail "python3 -m venv $VENV failed"
 fi
-if ! "$PY" -c "import paho.mqtt, sys; sys.exit(0 if paho.mqtt.__version__ == '$PAHO_VERSION' else 1)" >/dev/null 2>&1; then
-  "$PY" -m pip install -q --disable-pip-version-check "paho-mqtt==$PAHO_VERSION" >/dev/null 2>&1 \
-    || fail "pip install paho-mqtt==$PAHO_VERSION into $VENV failed"
+pins_met() {
+  "$PY" - "${PY_PINS[@]}" <<'EOF' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    if version(name) != want:
+        sys.exit(1)
+EOF
+}
+if ! pins_met; then
+  log="$(mktemp)"
+  "$PY" -m pip install -q --disable-pip-version-check "${PY_PINS[@]}" >"$log" 2>&1 \
+    || { tail -n 20 "$log" >&2; rm -f "$log"; fail "pip install ${PY_PINS[*]} into $VENV failed"; }
+  rm -f "$log"
+  pins_met || fail "pip installed, but the venv at $VENV still does not match ${PY_PINS[*]}"
 fi
