@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mosquittoPub, mosquittoSubStarted } from '../helpers/cli-clients.ts';
-import { sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
+import { MOSQUITTO, sleep, useTarget, utopic } from '../helpers/mqtt-target.ts';
 
 describe('subscribe', () => {
   const { target, clients } = useTarget();
@@ -100,6 +100,33 @@ describe('subscribe', () => {
     r.send({ cmd: 'puback', messageId: p.messageId });
     await r.expectNothing(250, 'publish');
   });
+
+  // Mosquitto 2.0.11 sends a single copy at the QoS of the first filter it matched (QoS 0 here).
+  it.skipIf(MOSQUITTO)(
+    '[MQTT-3.3.5-1] 3.1.1 overlapping subscriptions: delivered at the highest QoS of the matching filters',
+    async () => {
+      const t = utopic();
+      const r = await clients.raw(4);
+      await r.connect();
+      r.send({
+        cmd: 'subscribe',
+        messageId: 1,
+        subscriptions: [
+          { topic: `${t}/+`, qos: 0 },
+          { topic: `${t}/#`, qos: 1 },
+        ],
+      });
+      await r.expect('suback');
+      const pub = await clients.connect();
+      await pub.publishAsync(`${t}/a`, 'max-qos', { qos: 1 });
+      const first = await r.expect('publish');
+      // Further copies are allowed, one per extra subscription at its own QoS (Mosquitto sends them).
+      await new Promise((res) => setTimeout(res, 250));
+      const copies = [first, ...r.received.filter((x) => x.cmd === 'publish')];
+      expect(copies.map((c) => c.qos)).toContain(1);
+      for (const c of copies) expect(c.qos).toBeLessThanOrEqual(1);
+    },
+  );
 
   it('[MQTT-3.10.4-1] [MQTT-3.10.4-4] UNSUBSCRIBE stops delivery; UNSUBACK has its packet id', async () => {
     const t = utopic();
