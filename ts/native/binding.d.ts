@@ -27,7 +27,9 @@ export declare class NativeStore {
   /**
    * Append back-to-back magic-2 batches. `batches` is validated, then
    * patched in place with the assigned base offsets; the promise resolves
-   * once the shard's durability policy is met.
+   * once the shard's durability policy is met. Every append method takes
+   * its shard's next ticket when called, so offsets follow call order even
+   * with many appends in flight; promises may still settle out of order.
    */
   append(id: number, batches: Buffer, leaderEpoch: number): Promise<JsAppendResult>
   /**
@@ -47,6 +49,8 @@ export declare class NativeStore {
    * and no thread hop, so a one-record append costs microseconds. The
    * Shard adapter calls it only for shards it created with
    * `engine: "memory"`; on other engines it would block the JS thread.
+   * It also waits (on the JS thread) for async appends of the shard
+   * called before it, so the adapter calls it only with none in flight.
    */
   appendPackedSync(id: number, packed: Uint8Array, leaderEpoch: number): JsAppendResult
   /** Synchronous `read`, for memory-engine shards only (see `appendPackedSync`). */

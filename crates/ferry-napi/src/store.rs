@@ -7,7 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use ferry_storage::{AppendResult, Durability, EngineKind, KvOp, ShardConfig, ShardLog, Store};
+use ferry_storage::{
+    AppendResult, Durability, EngineKind, KvOp, ShardConfig, ShardLog, Store, Ticket,
+};
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
@@ -197,6 +199,16 @@ impl NativeStore {
             .shard(to_u64("shard id", id)?)
             .map_err(storage_error)
     }
+
+    /// The shard and its next append ticket, taken now, on the JS thread:
+    /// appends get their offsets in the order JavaScript called, however
+    /// many are in flight. The job is queued in the same call, so ticket
+    /// order is also the libuv pool's FIFO order (see `order.rs`).
+    fn shard_ticket(&self, id: f64) -> napi::Result<(Arc<dyn ShardLog>, Ticket)> {
+        self.store()?
+            .shard_ticket(to_u64("shard id", id)?)
+            .map_err(storage_error)
+    }
 }
 
 #[napi]
@@ -244,7 +256,9 @@ impl NativeStore {
 
     /// Append back-to-back magic-2 batches. `batches` is validated, then
     /// patched in place with the assigned base offsets; the promise resolves
-    /// once the shard's durability policy is met.
+    /// once the shard's durability policy is met. Every append method takes
+    /// its shard's next ticket when called, so offsets follow call order even
+    /// with many appends in flight; promises may still settle out of order.
     #[napi(ts_return_type = "Promise<JsAppendResult>")]
     pub fn append(
         &self,
@@ -252,9 +266,10 @@ impl NativeStore {
         mut batches: Buffer,
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
-        let log = self.shard(id)?;
+        let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(Job::new(move || {
-            log.append(&mut batches, leader_epoch).map(Into::into)
+            log.append_in_turn(&mut batches, leader_epoch, &mut ticket)
+                .map(Into::into)
         })))
     }
 
@@ -267,9 +282,10 @@ impl NativeStore {
         packed: Buffer,
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
-        let log = self.shard(id)?;
+        let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(Job::new(move || {
-            log.append_packed(&packed, leader_epoch).map(Into::into)
+            log.append_packed_in_turn(&packed, leader_epoch, &mut ticket)
+                .map(Into::into)
         })))
     }
 
@@ -283,9 +299,9 @@ impl NativeStore {
         group_bytes: Vec<u32>,
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
-        let log = self.shard(id)?;
+        let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(Job::new(move || {
-            log.append_packed_groups(&packed, &group_bytes, leader_epoch)
+            log.append_packed_groups_in_turn(&packed, &group_bytes, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
     }
@@ -299,8 +315,8 @@ impl NativeStore {
         group_bytes: Vec<u32>,
         leader_epoch: i32,
     ) -> napi::Result<JsAppendResult> {
-        let log = self.shard(id)?;
-        log.append_packed_groups(packed, &group_bytes, leader_epoch)
+        let (log, mut ticket) = self.shard_ticket(id)?;
+        log.append_packed_groups_in_turn(packed, &group_bytes, leader_epoch, &mut ticket)
             .map(Into::into)
             .map_err(storage_error)
     }
@@ -309,6 +325,8 @@ impl NativeStore {
     /// and no thread hop, so a one-record append costs microseconds. The
     /// Shard adapter calls it only for shards it created with
     /// `engine: "memory"`; on other engines it would block the JS thread.
+    /// It also waits (on the JS thread) for async appends of the shard
+    /// called before it, so the adapter calls it only with none in flight.
     #[napi]
     pub fn append_packed_sync(
         &self,
@@ -316,8 +334,8 @@ impl NativeStore {
         packed: &[u8],
         leader_epoch: i32,
     ) -> napi::Result<JsAppendResult> {
-        let log = self.shard(id)?;
-        log.append_packed(packed, leader_epoch)
+        let (log, mut ticket) = self.shard_ticket(id)?;
+        log.append_packed_in_turn(packed, leader_epoch, &mut ticket)
             .map(Into::into)
             .map_err(storage_error)
     }

@@ -13,6 +13,9 @@
 //! - Engines: [`MemoryLog`] (bounded ring), [`SegmentLog`] (segment files,
 //!   sparse offset/time indexes, group commit, torn-tail recovery),
 //!   [`RocksLog`] (rows in RocksDB, for many small shards).
+//! - [`AppendOrder`] (order.rs): per-shard tickets, so appends submitted
+//!   concurrently get offsets in submission order while one append's write
+//!   overlaps the previous one's fdatasync.
 //!
 //! **Architecture invariants.** No engine returns bytes that failed their
 //! CRC (checked before write and after read). Offsets are contiguous per
@@ -44,6 +47,7 @@ mod group;
 pub mod kv;
 pub mod log;
 pub mod memory;
+pub mod order;
 pub mod rocks_log;
 pub mod segment;
 pub mod store;
@@ -53,6 +57,7 @@ pub use error::{IoClass, Result, StorageError};
 pub use kv::{Kv, KvOp};
 pub use log::{AppendResult, LogStats, ReadResult, ShardLog, TimestampOffset};
 pub use memory::MemoryLog;
+pub use order::{AppendOrder, Ticket, Turn, Unordered};
 pub use rocks_log::RocksLog;
 pub use segment::SegmentLog;
 pub use store::{ShardInfo, Store};

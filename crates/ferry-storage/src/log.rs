@@ -8,6 +8,7 @@ use ferry_frame::record_batch::{self, RECORD_BATCH_HEADER_LEN};
 use ferry_frame::records;
 
 use crate::error::{Result, StorageError};
+use crate::order::{Turn, Unordered};
 
 /// What one append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +67,40 @@ pub trait ShardLog: Send + Sync {
     /// durability policy is met.
     fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult>;
 
+    /// [`ShardLog::append`] in its ticket's turn (see `order.rs`): validate
+    /// without the turn, [`Turn::wait`] before offsets are assigned,
+    /// [`Turn::release`] once written, then wait for durability. Engines that
+    /// cannot overlap a write with the previous sync keep the turn for the
+    /// whole append (this default).
+    fn append_in_turn(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
+        turn.wait();
+        let r = self.append(batches, leader_epoch);
+        turn.release();
+        r
+    }
+
     /// Encode packed records (format in `ferry_frame::records`) into one
     /// uncompressed batch and append it: the MQTT / internal-API path.
     fn append_packed(&self, packed: &[u8], leader_epoch: i32) -> Result<AppendResult> {
+        self.append_packed_in_turn(packed, leader_epoch, &mut Unordered)
+    }
+
+    /// [`ShardLog::append_packed`] in its ticket's turn; the encoding runs
+    /// before the turn.
+    fn append_packed_in_turn(
+        &self,
+        packed: &[u8],
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
         let mut batch = Vec::with_capacity(packed.len() + RECORD_BATCH_HEADER_LEN);
         records::encode_packed(packed, &mut batch)?;
-        self.append(&mut batch, leader_epoch)
+        self.append_in_turn(&mut batch, leader_epoch, turn)
     }
 
     /// Several groups of packed records in one call: `group_bytes[i]` bytes
@@ -83,6 +112,18 @@ pub trait ShardLog: Send + Sync {
         packed: &[u8],
         group_bytes: &[u32],
         leader_epoch: i32,
+    ) -> Result<AppendResult> {
+        self.append_packed_groups_in_turn(packed, group_bytes, leader_epoch, &mut Unordered)
+    }
+
+    /// [`ShardLog::append_packed_groups`] in its ticket's turn; the encoding
+    /// runs before the turn.
+    fn append_packed_groups_in_turn(
+        &self,
+        packed: &[u8],
+        group_bytes: &[u32],
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
     ) -> Result<AppendResult> {
         let mut batches =
             Vec::with_capacity(packed.len() + group_bytes.len() * RECORD_BATCH_HEADER_LEN);
@@ -102,7 +143,7 @@ pub trait ShardLog: Send + Sync {
                 "packed group lengths do not cover the buffer",
             ));
         }
-        self.append(&mut batches, leader_epoch)
+        self.append_in_turn(&mut batches, leader_epoch, turn)
     }
 
     /// Whole batches starting with the one that contains `from_offset`

@@ -42,6 +42,7 @@ use crate::error::{Result, StorageError};
 use crate::kv::{cf, open_db, write_opts, Kv, CF_SHARDS};
 use crate::log::ShardLog;
 use crate::memory::MemoryLog;
+use crate::order::{AppendOrder, Ticket};
 use crate::rocks_log::{purge, RocksLog};
 use crate::segment::{segment_stem, SegmentLog};
 
@@ -53,6 +54,8 @@ struct Entry {
     engine: EngineKind,
     config: ShardConfig,
     log: Arc<dyn ShardLog>,
+    /// Tickets for ordered, pipelined appends (order.rs).
+    order: Arc<AppendOrder>,
 }
 
 /// Description of one shard, as listed by [`Store::shards`].
@@ -107,6 +110,7 @@ impl Store {
                     engine,
                     config,
                     log,
+                    order: AppendOrder::new(),
                 },
             );
         }
@@ -175,6 +179,7 @@ impl Store {
                 engine,
                 config,
                 log: log.clone(),
+                order: AppendOrder::new(),
             },
         );
         Ok(log)
@@ -187,6 +192,17 @@ impl Store {
             .read()
             .get(&id)
             .map(|e| e.log.clone())
+            .ok_or(StorageError::ShardNotFound(id))
+    }
+
+    /// The open shard `id` and the next ticket in its append order: take
+    /// it when the append is submitted, pass it to `append_*_in_turn`.
+    pub fn shard_ticket(&self, id: u64) -> Result<(Arc<dyn ShardLog>, Ticket)> {
+        self.check_open()?;
+        self.shards
+            .read()
+            .get(&id)
+            .map(|e| (e.log.clone(), e.order.ticket()))
             .ok_or(StorageError::ShardNotFound(id))
     }
 

@@ -27,6 +27,9 @@
 //! (group commit, `sync` state: at most one fdatasync in flight; an append
 //! under [`Durability::Always`] waits until a sync that started after its
 //! write completes, and if someone already synced past it, returns at once).
+//! With a ticket ([`ShardLog::append_in_turn`], `order.rs`) the offsets
+//! and the write happen in ticket order, and the turn passes on before the
+//! fdatasync: append N+1 writes while N's sync runs.
 //! Reads snapshot (file, size, index position) under `inner` for a few
 //! instructions, then `pread` without it. Truncation and deletion take
 //! `rewrite` exclusively; reads hold it shared, so a read never sees a file
@@ -77,6 +80,7 @@ use crate::log::{
     now_ms, offset_in_batch, patch_offsets, validate, verify_read, walk, AppendResult, LogStats,
     ReadResult, ShardLog, TimestampOffset,
 };
+use crate::order::{Turn, Unordered};
 use file::Segment;
 use scan::{locate, Snapshot};
 
@@ -222,8 +226,22 @@ impl SegmentLog {
 }
 impl ShardLog for SegmentLog {
     fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
+        self.append_in_turn(batches, leader_epoch, &mut Unordered)
+    }
+
+    /// Validation (CRC work) runs before the turn; offsets, the write and
+    /// the index update in it; the turn is released before the fdatasync, so
+    /// the next ticket's write overlaps this sync, which group commit then
+    /// shares. The ack still waits for a sync that covers this append.
+    fn append_in_turn(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
         let v = validate(batches, self.config.batch_bytes_max)?;
         let len = batches.len() as u64;
+        turn.wait();
         let (result, end) = {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -273,6 +291,7 @@ impl ShardLog for SegmentLog {
             };
             (r, next)
         };
+        turn.release();
         match self.config.durability {
             Durability::Always => self.sync_to(end)?,
             Durability::Interval { .. } => self.sync_if_due()?,
