@@ -1,0 +1,192 @@
+/**
+ * Runs Apache Kafka's own perf tools (from the scripts/kafka-jars.sh jars)
+ * as child JVMs and parses their summary lines:
+ *
+ *  - org.apache.kafka.tools.ProducerPerformance (kafka-producer-perf-test)
+ *  - org.apache.kafka.tools.ConsumerPerformance (kafka-consumer-perf-test;
+ *    needs the consumer group APIs)
+ *  - bench/lib/AssignConsumerPerf.java (the Java consumer in assign mode,
+ *    for brokers without groups)
+ *
+ * The tools print MB as MiB (records × size / 1024 / 1024); the figures are
+ * passed on as they print them.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface ProducerResult {
+  /** Records counted in the figures (the steady-state part when warm-up records were given). */
+  records: number;
+  recordsPerS: number;
+  mbPerS: number;
+  avgMs: number;
+  maxMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** The summary line as printed. */
+  line: string;
+}
+
+export interface ConsumerResult {
+  records: number;
+  recordsPerS: number;
+  mbPerS: number;
+  elapsedMs: number;
+  tool: ConsumerTool;
+  line: string;
+}
+
+export type ConsumerTool = 'ConsumerPerformance' | 'AssignConsumerPerf';
+
+const ASSIGN_CONSUMER = fileURLToPath(new URL('./AssignConsumerPerf.java', import.meta.url));
+
+/** Run `java -cp <libs>/* <main> args`; resolves with stdout, rejects with the tail of both streams. */
+export function runJava(libs: string, main: string, args: string[], timeoutMs = 300_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('java', ['-cp', `${libs}/*`, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      if (err.length < 256 * 1024) err += d.toString();
+    });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.once('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    p.once('exit', (code, signal) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out);
+      else
+        reject(
+          new Error(
+            `${main} ${signal ? `killed (${signal}${signal === 'SIGKILL' ? `, timeout ${timeoutMs} ms` : ''})` : `exited ${code}`}:\n${out.slice(-2000)}\n${err.slice(-3000)}`,
+          ),
+        );
+    });
+  });
+}
+
+// "200000 records sent, 221729.49 records/sec (21.15 MB/sec), 480.21 ms avg latency, 546.00 ms max
+// latency, 504 ms 50th, 529 ms 95th, 542 ms 99th, 546 ms 99.9th." — with warm-up records the
+// steady-state line says "steady state records sent".
+const SUMMARY =
+  /^(\d+) (?:steady state )?records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th/;
+
+export function parseProducerSummary(out: string, steadyState: boolean): ProducerResult {
+  const lines = out.split('\n').filter((l) => SUMMARY.test(l) && l.includes('steady state') === steadyState);
+  const line = lines.at(-1);
+  const m = line ? SUMMARY.exec(line) : null;
+  if (!line || !m) throw new Error(`ProducerPerformance printed no summary line:\n${out.slice(-2000)}`);
+  return {
+    records: Number(m[1]),
+    recordsPerS: Number(m[2]),
+    mbPerS: Number(m[3]),
+    avgMs: Number(m[4]),
+    maxMs: Number(m[5]),
+    p50Ms: Number(m[6]),
+    p95Ms: Number(m[7]),
+    p99Ms: Number(m[8]),
+    line,
+  };
+}
+
+export interface ProduceRun {
+  libs: string;
+  bootstrap: string;
+  topic: string;
+  records: number;
+  /** Leading records left out of the figures (JIT and connection warm-up of the tool's JVM). */
+  warmupRecords: number;
+  recordSize: number;
+  acks: '1' | 'all';
+  /** Producer properties beyond bootstrap.servers and acks. */
+  props: Record<string, string>;
+}
+
+/** The ProducerPerformance arguments of a run (printed in the doc as the exact command). */
+export function producerArgs(r: ProduceRun): string[] {
+  return [
+    '--topic',
+    r.topic,
+    '--num-records',
+    String(r.records),
+    ...(r.warmupRecords > 0 ? ['--warmup-records', String(r.warmupRecords)] : []),
+    '--record-size',
+    String(r.recordSize),
+    '--throughput',
+    '-1',
+    '--command-property',
+    `bootstrap.servers=${r.bootstrap}`,
+    `acks=${r.acks}`,
+    ...Object.entries(r.props).map(([k, v]) => `${k}=${v}`),
+  ];
+}
+
+export async function runProducerPerformance(r: ProduceRun): Promise<ProducerResult> {
+  const out = await runJava(r.libs, 'org.apache.kafka.tools.ProducerPerformance', producerArgs(r));
+  return parseProducerSummary(out, r.warmupRecords > 0);
+}
+
+export interface ConsumeRun {
+  libs: string;
+  bootstrap: string;
+  topic: string;
+  records: number;
+  tool: ConsumerTool;
+}
+
+export async function runConsumer(r: ConsumeRun): Promise<ConsumerResult> {
+  if (r.tool === 'AssignConsumerPerf') {
+    const out = await runJava(r.libs, ASSIGN_CONSUMER, [r.bootstrap, r.topic, String(r.records), '60000']);
+    const m = /records=(\d+) bytes=(\d+) elapsed_ms=(\d+)/.exec(out);
+    if (!m) throw new Error(`AssignConsumerPerf printed no result:\n${out.slice(-2000)}`);
+    const [records, bytes, ms] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    return {
+      records,
+      recordsPerS: records / (ms / 1000),
+      mbPerS: bytes / 1024 / 1024 / (ms / 1000),
+      elapsedMs: ms,
+      tool: r.tool,
+      line: m[0],
+    };
+  }
+  const out = await runJava(r.libs, 'org.apache.kafka.tools.ConsumerPerformance', [
+    '--bootstrap-server',
+    r.bootstrap,
+    '--topic',
+    r.topic,
+    '--num-records',
+    String(r.records),
+    '--group',
+    `ferrymq-bench-${r.topic}`,
+    '--timeout',
+    '60000',
+    '--hide-header',
+  ]);
+  // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
+  // rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+  const line = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.split(', ').length === 10)
+    .at(-1);
+  if (!line) throw new Error(`ConsumerPerformance printed no result line:\n${out.slice(-2000)}`);
+  const f = line.split(', ');
+  const records = Number(f[4]);
+  if (records < r.records)
+    throw new Error(`ConsumerPerformance consumed ${records} of ${r.records} records:\n${out.slice(-2000)}`);
+  // The fetch.* columns leave out the group join (rebalance.time.ms), as AssignConsumerPerf has none.
+  return {
+    records,
+    recordsPerS: Number(f[9]),
+    mbPerS: Number(f[8]),
+    elapsedMs: Number(f[7]),
+    tool: r.tool,
+    line,
+  };
+}
