@@ -301,7 +301,7 @@ async function main(): Promise<void> {
             });
             push(consumed, `${c.size.bytes}|${b.name}`, r);
             console.log(
-              `  consume ${tag}: ${fmt(r.recordsPerS)} records/s, ${fmt(r.mbPerS, 2)} MB/s (${r.tool})`,
+              `  consume ${tag}: ${fmt(r.recordsPerS)} records/s, ${fmt(r.mbPerS, 2)} MB/s (${r.tool}${r.detail ? `; ${r.detail}` : ''})`,
             );
           } catch (e) {
             failures.push(`consume ${tag}: ${(e as Error).message.split('\n')[0]}`);

@@ -8,16 +8,19 @@
 //
 //   java -cp "<kafka libs>/*" bench/lib/AssignConsumerPerf.java <bootstrap> <topic> <records> [timeout ms]
 //
-// Prints one line: "records=<n> bytes=<n> elapsed_ms=<n>", from the first
-// poll to the last record counted. Exits 2 if fewer records arrive before the
+// Prints "records=<n> bytes=<n> elapsed_ms=<n>" (from the first poll to the
+// last record counted), then the consumer's fetch metrics on a second line. Exits 2 if fewer records arrive before the
 // timeout (default 60 s) without a record.
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
@@ -72,6 +75,21 @@ public class AssignConsumerPerf {
         lastRecordAt = now;
       }
       System.out.printf("records=%d bytes=%d elapsed_ms=%d%n", records, bytes, last - start);
+      printFetchMetrics(consumer);
     }
+  }
+
+  /** The consumer's own view of the fetches: why two brokers' figures differ. */
+  private static void printFetchMetrics(KafkaConsumer<byte[], byte[]> consumer) {
+    StringBuilder line = new StringBuilder("fetch-metrics");
+    for (String name : List.of("fetch-size-avg", "records-per-request-avg", "fetch-latency-avg", "fetch-rate")) {
+      for (Map.Entry<MetricName, ? extends Metric> e : consumer.metrics().entrySet()) {
+        MetricName m = e.getKey();
+        if (m.group().equals("consumer-fetch-manager-metrics") && m.name().equals(name) && m.tags().size() == 1) {
+          line.append(' ').append(name).append('=').append(e.getValue().metricValue());
+        }
+      }
+    }
+    System.out.println(line);
   }
 }

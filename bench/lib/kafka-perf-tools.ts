@@ -35,6 +35,8 @@ export interface ConsumerResult {
   elapsedMs: number;
   tool: ConsumerTool;
   line: string;
+  /** AssignConsumerPerf: the consumer's fetch metrics (fetch-size-avg, records-per-request-avg, ...). */
+  detail: string;
 }
 
 export type ConsumerTool = 'ConsumerPerformance' | 'AssignConsumerPerf';
@@ -153,6 +155,7 @@ export async function runConsumer(r: ConsumeRun): Promise<ConsumerResult> {
       elapsedMs: ms,
       tool: r.tool,
       line: m[0],
+      detail: /^fetch-metrics (.*)$/m.exec(out)?.[1] ?? '',
     };
   }
   const out = await runJava(r.libs, 'org.apache.kafka.tools.ConsumerPerformance', [
@@ -188,5 +191,6 @@ export async function runConsumer(r: ConsumeRun): Promise<ConsumerResult> {
     elapsedMs: Number(f[7]),
     tool: r.tool,
     line,
+    detail: '',
   };
 }
