@@ -12,9 +12,11 @@
  * Writes are buffered until `sync()`. A crash loses everything after the last
  * `sync()` at most; `sync()` makes all earlier writes durable at once.
  *
- * The interface is synchronous; the native store (a later part) keeps the log
- * tail in memory and makes `sync()` a group-committed fdatasync driven by the
- * node's Ready loop.
+ * Reads and writes are synchronous: every store keeps the log after its
+ * snapshot in memory. Only `sync()` may be asynchronous: the memory store
+ * syncs at once, the native store (ts/meta/native-log-store.ts) returns a
+ * Promise that resolves once its one atomic KV batch is fsynced, and the
+ * driver awaits it before sending the Ready's messages.
  */
 import type { HardState, Index, LogEntry, Snapshot, Term } from './types.ts';
 
@@ -41,8 +43,8 @@ export interface LogStore {
    * (compaction); otherwise the whole log is replaced (snapshot install).
    */
   saveSnapshot(snapshot: Snapshot): void;
-  /** Makes every earlier write durable. */
-  sync(): void;
+  /** Makes every earlier write durable (at once, or when the Promise resolves). */
+  sync(): void | Promise<void>;
 }
 
 export type PersistOp =
