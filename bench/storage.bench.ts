@@ -3,7 +3,7 @@
  * engines, as the broker uses it, plus the cost of crossing N-API and a
  * fsync comparison against the raw disk.
  *
- * Run: npm run bench:storage      (node bench/storage.bench.ts [--quick] [--no-doc])
+ * Run: npm run bench:storage      (node bench/storage.bench.ts [--quick] [--no-doc] [--sync-only])
  *
  * Sections (each figure is the median of RUNS runs; p50/p99 are latencies of
  * single calls pooled over all runs):
@@ -22,7 +22,10 @@
  *  4. Group-committed segment appends under durability "always" (1 MiB
  *     appends, several in flight) against a raw sequential write of the same
  *     size to the same disk (fio if installed, dd, and a Node
- *     writeSync+fdatasync loop), interleaved in the same runs.
+ *     writeSync+fdatasync loop), interleaved in the same runs. The adapter
+ *     rows use the configured storage.append_calls_in_flight_max, plus one
+ *     row per value in BENCH_CALLS_IN_FLIGHT (default "1": the unpipelined
+ *     adapter, for comparison). --sync-only runs this section alone (no doc).
  *  5. Memory-engine one-record appends in µs: adapter and appendPackedSync.
  *
  * Scratch files go to BENCH_DIR or the OS temp dir (refused if tmpfs: a
@@ -30,7 +33,8 @@
  * instead) and are removed at the end. Unless --no-doc is given, the figures
  * are also written to the "Storage" section of docs/benchmarks.md.
  *
- * Env: BENCH_DIR, BENCH_RUNS (5), BENCH_CELL_MS (400), BENCH_SYNC_MIB (256).
+ * Env: BENCH_DIR, BENCH_RUNS (5), BENCH_CELL_MS (400), BENCH_SYNC_MIB (256),
+ * BENCH_CALLS_IN_FLIGHT (1).
  * No assertions: this prints figures.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -70,11 +74,16 @@ import {
 
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has('--quick');
-const WRITE_DOC = !argv.has('--no-doc') && !QUICK;
+const SYNC_ONLY = argv.has('--sync-only');
+const WRITE_DOC = !argv.has('--no-doc') && !QUICK && !SYNC_ONLY;
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 3 : 5));
 const CELL_MS = Number(process.env.BENCH_CELL_MS ?? (QUICK ? 150 : 400));
 const WARMUP_MS = Math.min(150, CELL_MS / 2);
 const SYNC_MIB = Number(process.env.BENCH_SYNC_MIB ?? (QUICK ? 64 : 256));
+const EXTRA_CALLS_IN_FLIGHT = (process.env.BENCH_CALLS_IN_FLIGHT ?? '1')
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map(Number);
 const CONCURRENCY = 256;
 const READ_FILL_MIB = QUICK ? 16 : 64;
 const MIB = 1 << 20;
@@ -573,6 +582,26 @@ interface SyncSummary {
 }
 
 async function groupCommitBench(storage: Storage, store: NativeStore): Promise<SyncSummary> {
+  const k = config.append_calls_in_flight_max;
+  const extra: { k: number; storage: Storage }[] = [];
+  for (const x of EXTRA_CALLS_IN_FLIGHT.filter((x) => x !== k))
+    extra.push({
+      k: x,
+      storage: await Storage.open(join(DIR, `adapter-k${x}`), { ...config, append_calls_in_flight_max: x }),
+    });
+  try {
+    return await groupCommitRuns(storage, store, extra);
+  } finally {
+    for (const e of extra) await e.storage.close();
+  }
+}
+
+async function groupCommitRuns(
+  storage: Storage,
+  store: NativeStore,
+  extra: { k: number; storage: Storage }[],
+): Promise<SyncSummary> {
+  const k = config.append_calls_in_flight_max;
   const hasFio = fioAvailable();
   if (!hasFio)
     console.log('  note: fio not installed (apt-get install -y fio); the raw reference is dd only');
@@ -604,9 +633,14 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
         run: () => rawNodeBuffered(join(DIR, 'raw.buffered'), mib),
       },
       ...[1, 8, 32].map((w) => ({
-        name: `segment/always via adapter, ${w} × 1 MiB appends in flight`,
+        name: `segment/always via adapter (${k} calls in flight), ${w} × 1 MiB appends in flight`,
         kind: 'adapter' as const,
         run: () => segmentAdapter(storage, w, mib),
+      })),
+      ...extra.map((e) => ({
+        name: `segment/always via adapter (${e.k} call${e.k === 1 ? '' : 's'} in flight), 32 × 1 MiB appends in flight`,
+        kind: 'adapter' as const,
+        run: () => segmentAdapter(e.storage, 32, mib),
       })),
       ...[1, 8, 32].map((w) => ({
         name: `segment/always via native appendPacked directly, ${w} in flight`,
@@ -645,7 +679,7 @@ async function groupCommitBench(storage: Storage, store: NativeStore): Promise<S
     notes: [
       `Median of ${RUNS} interleaved runs (order rotated per run). Segment MB/s counts stored bytes (one ~1 MiB batch per append).`,
       `Raw reference: ${hasFio ? `${execFileSync('fio', ['--version'], { encoding: 'utf8' }).trim()} (psync, iodepth 1, MB/s as fio reports it)` : 'dd (fio not installed)'}; the node rows write buffered, like the segment engine.`,
-      'The adapter keeps one native append in flight per shard (offsets stay in submission order) and sends everything queued behind it in the next call, up to storage.append_call_bytes_max (2 MiB) as several batches: one write and one fdatasync per call. The native rows call appendPacked concurrently and let the engine group-commit (no ordering guarantee between the calls).',
+      `The adapter keeps up to storage.append_calls_in_flight_max (${k}) native appends in flight per shard, each carrying what queued (up to storage.append_call_bytes_max, 2 MiB, as several batches); tickets keep offsets in call order and let call N+1 write while call N fdatasyncs. The "1 call in flight" row is the unpipelined adapter. The native rows call appendPacked concurrently (each call takes a ticket too) and let the engine group-commit.`,
     ],
   });
   const pick = (kind: 'adapter' | 'native') => {
@@ -800,6 +834,14 @@ async function main(): Promise<void> {
   const storage = await Storage.open(join(DIR, 'adapter'), config, metrics);
   const store = await native.NativeStore.open(join(DIR, 'native'));
   try {
+    if (SYNC_ONLY) {
+      console.log('\n[4/5] durable appends vs raw disk (--sync-only)');
+      const sync = await groupCommitBench(storage, store);
+      console.log(
+        `adapter ${fmt((sync.bestAdapter.mbps / sync.rawMbps) * 100, 0)}% of ${sync.raw}, native ${fmt((sync.bestNative.mbps / sync.rawMbps) * 100, 0)}%`,
+      );
+      return;
+    }
     console.log('\n[3/5] N-API crossing');
     await napiBench(store);
     console.log('\n[5/5] memory one-record appends');

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ShardMetrics } from './storage/shard.ts';
 
 /**
@@ -44,7 +44,14 @@ function storageMetrics(registry: Registry): ShardMetrics {
     labelNames: ['engine', 'code'],
     registers: [registry],
   });
+  const callsInFlight = new Gauge({
+    name: 'ferrymq_storage_append_calls_in_flight',
+    help: 'Native append calls in flight (at most storage.append_calls_in_flight_max per shard)',
+    labelNames: ['engine'],
+    registers: [registry],
+  });
   return {
+    appendCallsInFlight: (engine, delta) => callsInFlight.inc({ engine }, delta),
     readErrors: (engine, code) => readErrors.inc({ engine, code }),
     appendCalls: (engine, n) => calls.inc({ engine }, n),
     appendedRecords: (engine, n) => records.inc({ engine }, n),

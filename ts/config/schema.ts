@@ -44,6 +44,7 @@ export interface StorageConfig {
   memory_batches_max: number;
   append_queue_bytes_max: number;
   append_call_bytes_max: number;
+  append_calls_in_flight_max: number;
   read_waiters_max: number;
 }
 
@@ -319,7 +320,7 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
   {
     key: 'storage.append_queue_bytes_max',
     default: 64 * 1024 * 1024,
-    doc: 'Per shard: bytes of appends queued behind the one in flight; beyond it appends fail with FERRY_ERR_OVERLOADED',
+    doc: 'Per shard: bytes of appends queued behind the calls in flight; beyond it appends fail with FERRY_ERR_OVERLOADED',
     parse: integer(1024, Number.MAX_SAFE_INTEGER),
   },
   {
@@ -329,6 +330,13 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 2 * 1024 * 1024,
     doc: 'Per shard: bytes of queued appends one native call (one write, one fsync) may carry; at least batch_bytes_max',
     parse: integer(1024, 1 << 30),
+  },
+  {
+    key: 'storage.append_calls_in_flight_max',
+    // Measured (bench:storage): see docs/benchmarks.md, Storage notes.
+    default: 3,
+    doc: 'Per shard: record-append native calls in flight at once (offsets stay in call order; call N+1 writes while N fsyncs); gauge ferrymq_storage_append_calls_in_flight',
+    parse: integer(1, 64),
   },
   {
     key: 'storage.read_waiters_max',

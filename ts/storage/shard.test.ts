@@ -244,6 +244,65 @@ describe('Storage', () => {
     expect(ok).toEqual(Array.from({ length: ok.length }, (_, i) => i));
   });
 
+  it.each(['segment', 'rocks'] as Engine[])(
+    'pipelines %s appends under "always": calls in flight, resolved in order, offsets in call order, kept after reopen',
+    async (engine) => {
+      const dir = await tempDir('ferrymq-storage-');
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const { metrics } = countingMetrics();
+      metrics.appendCallsInFlight = (_e, d) => {
+        inFlight += d;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+      };
+      const K = 4;
+      const first = await openStorage(dir, { append_calls_in_flight_max: K }, metrics);
+      const shard = await first.createShard(1, { engine, durability: 'always' });
+      const resolved: number[] = [];
+      const pending: Promise<{ i: number; baseOffset: number; lastOffset: number }>[] = [];
+      let i = 0;
+      for (let burst = 0; burst < 30; burst++) {
+        // A few appends per tick (one call), then yield so the next burst
+        // goes down while earlier calls still wait for their fdatasync.
+        for (let k = 0; k < 1 + (burst % 4); k++) {
+          const n = i++;
+          const records = Array.from({ length: 1 + (n % 3) }, (_, j) => rec(`v${n}.${j}`));
+          pending.push(
+            shard.append(records).then((r) => {
+              resolved.push(n);
+              return { i: n, ...r };
+            }),
+          );
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const results = await Promise.all(pending);
+      expect(resolved).toEqual(results.map((r) => r.i));
+      let next = 0;
+      for (const r of results) {
+        expect(r.baseOffset).toBe(next);
+        expect(r.lastOffset - r.baseOffset).toBe(r.i % 3);
+        next = r.lastOffset + 1;
+      }
+      expect(maxInFlight).toBeGreaterThanOrEqual(2);
+      expect(maxInFlight).toBeLessThanOrEqual(K);
+      expect(inFlight).toBe(0);
+      await first.close();
+      const second = await openStorage(dir);
+      const got: string[] = [];
+      let at = 0;
+      while (at < next) {
+        const recs = decodeBatches((await second.shard(1).read(at, { maxBytes: 1 << 20 })).bytes, at);
+        for (const r of recs) got.push(`${r.offset}:${r.value?.toString()}`);
+        at = (recs.at(-1)?.offset ?? at) + 1;
+      }
+      const want = results.flatMap((r) =>
+        Array.from({ length: (r.i % 3) + 1 }, (_, j) => `${r.baseOffset + j}:v${r.i}.${j}`),
+      );
+      expect(got).toEqual(want);
+    },
+  );
+
   it('keeps segment and rocks shards across a reopen; memory shards restart empty', async () => {
     const dir = await tempDir('ferrymq-storage-');
     const first = await openStorage(dir);

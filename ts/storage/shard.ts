@@ -2,16 +2,27 @@
  * The Shard adapter: one partition's log as TypeScript sees it, and (with
  * storage.ts) the only code that calls native storage.
  *
- * Appends are **group-committed**: while one native append of a shard is in
- * flight, later appends queue; when it returns, everything queued (up to
- * `append_call_bytes_max`) goes down in one call: one write and, under the
- * `always` policy, one fdatasync. Records of consecutive callers share a
- * batch up to `batch_bytes_max`, then the next batch starts; Kafka batches
- * are concatenated. Under light load that is one call per append; under
- * heavy load calls grow on their own, with no timer. One call in flight per
- * shard keeps offsets in submission order (Kafka's per-partition order).
- * If a combined call is refused for bad input, each part is retried alone,
- * so one client's bad batch never fails another client's append.
+ * Appends are **group-committed and pipelined**: appends queue; a native
+ * call takes everything queued (up to `append_call_bytes_max`) as one write
+ * and, under the `always` policy, one fdatasync. Up to
+ * `append_calls_in_flight_max` record-append calls per shard are in flight
+ * at once: the binding gives each call a ticket when it is made, the engine
+ * assigns offsets and writes in ticket order and lets the next call write
+ * while this one's fdatasync runs (crates/ferry-storage/src/order.rs). So
+ * offsets follow submission order (Kafka's per-partition order) and the disk
+ * never idles while JavaScript prepares the next call. Callers are resolved
+ * strictly in call order, each once its own call is durable. Records of
+ * consecutive callers share a batch up to `batch_bytes_max` (by a worst-case
+ * encoded size, so a combined call is never refused for size), then the
+ * next batch starts. Under light load that is one call per append; under
+ * heavy load calls grow on their own, with no timer.
+ *
+ * Kafka batches (`appendBatches`) keep one call in flight, alone: producer
+ * bytes can be bad, and if a combined call is refused for bad input each
+ * part is retried alone, in order, before anything else goes down, so one
+ * client's bad batch never fails another client's append nor reorders it.
+ * The memory engine keeps one call in flight too (its calls are short, and
+ * small ones run synchronously).
  *
  * Reads long-poll without polling: a read at the log end parks a waiter
  * that the next append on this shard wakes (or its timeout / abort ends).
@@ -54,6 +65,8 @@ export interface ShardLimits {
   batchBytesMax: number;
   /** Bytes one native append call may carry (several batches). */
   callBytesMax: number;
+  /** Record-append calls in flight per shard (segment and rocks engines; memory and Kafka batches use 1). */
+  callsInFlightMax: number;
   /** Bytes of appends queued behind the one in flight; above it appends fail with FERRY_ERR_OVERLOADED. */
   appendQueueBytesMax: number;
   /** Parked long-poll reads; above it reads fail with FERRY_ERR_OVERLOADED. */
@@ -66,6 +79,8 @@ export interface ShardMetrics {
   appendedBytes(engine: Engine, n: number): void;
   appendErrors(engine: Engine, code: string): void;
   readErrors(engine: Engine, code: string): void;
+  /** Native append calls in flight went up (+1) or down (-1). */
+  appendCallsInFlight?(engine: Engine, delta: number): void;
 }
 
 interface Pending {
@@ -73,10 +88,20 @@ interface Pending {
   records?: readonly Record[];
   batches?: Buffer;
   bytes: number;
+  /** Records: the most bytes their encoded form can take (batches: = bytes). */
+  bound: number;
   /** Offsets this append consumes (record count). */
   count: number;
+  /** Goes down in a call of its own (a retry after a refused combined call, or one near batch_bytes_max). */
+  alone?: boolean;
   resolve: (r: AppendOffsets) => void;
   reject: (e: unknown) => void;
+}
+
+/** One native call in flight; settled calls wait for the ones before them. */
+interface Call {
+  group: Pending[];
+  outcome?: { ok: true; baseOffset: number; appendTimeMs: number } | { ok: false; error: FerryError };
 }
 
 interface Waiter {
@@ -93,6 +118,20 @@ const MEMORY_SYNC_BYTES_MAX = 64 * 1024;
 
 /** Bytes a record batch adds around packed records (its fixed header). */
 const BATCH_OVERHEAD_BYTES = 61;
+/**
+ * Most bytes a record's encoded form can exceed its packed form by: packed
+ * spends 20 bytes on timestamp and lengths, the encoded record up to 36
+ * (length, attributes, timestamp delta, offset delta, key and value lengths,
+ * header count as varints); per header packed 8, encoded up to 10.
+ */
+const RECORD_SLACK_BYTES = 16;
+const HEADER_SLACK_BYTES = 2;
+
+function encodedBound(records: readonly Record[], packed: number): number {
+  let headers = 0;
+  for (const r of records) headers += r.headers?.length ?? 0;
+  return packed + RECORD_SLACK_BYTES * records.length + HEADER_SLACK_BYTES * headers;
+}
 const INPUT_ERRORS = new Set([
   'FERRY_ERR_INVALID_BATCH',
   'FERRY_ERR_RECORD_TOO_LARGE',
@@ -107,7 +146,9 @@ export class Shard {
   readonly #metrics: ShardMetrics | undefined;
   #queue: Pending[] = [];
   #queuedBytes = 0;
-  #inFlight = false;
+  /** Native calls in flight, in call (= ticket = offset) order. */
+  #calls: Call[] = [];
+  #flushScheduled = false;
   #waiters = new Set<Waiter>();
   #deleted = false;
 
@@ -123,7 +164,14 @@ export class Shard {
   append(records: readonly Record[]): Promise<AppendOffsets> {
     if (records.length === 0)
       return Promise.reject(new FerryError('FERRY_ERR_INVALID_BATCH', 'no records to append'));
-    return this.#enqueue({ kind: 'records', records, bytes: packedSize(records), count: records.length });
+    const bytes = packedSize(records);
+    return this.#enqueue({
+      kind: 'records',
+      records,
+      bytes,
+      bound: encodedBound(records, bytes),
+      count: records.length,
+    });
   }
 
   /**
@@ -140,7 +188,7 @@ export class Shard {
     }
     if (count <= 0)
       return Promise.reject(new FerryError('FERRY_ERR_INVALID_BATCH', 'no record batch to append'));
-    return this.#enqueue({ kind: 'batches', batches, bytes: batches.length, count });
+    return this.#enqueue({ kind: 'batches', batches, bytes: batches.length, bound: batches.length, count });
   }
 
   #enqueue(p: Omit<Pending, 'resolve' | 'reject'>): Promise<AppendOffsets> {
@@ -150,9 +198,11 @@ export class Shard {
       return Promise.reject(refused);
     }
     return new Promise<AppendOffsets>((resolve, reject) => {
-      this.#queue.push({ ...p, resolve, reject });
+      const alone = p.kind === 'records' && p.bound + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax;
+      this.#queue.push({ ...p, alone, resolve, reject });
       this.#queuedBytes += p.bytes;
-      if (!this.#inFlight) this.#flush();
+      if (this.#calls.length === 0) this.#flush();
+      else this.#scheduleFlush();
     });
   }
 
@@ -164,7 +214,7 @@ export class Shard {
         `append of ${p.bytes} bytes exceeds batch_bytes_max ${this.#limits.batchBytesMax}`,
       );
     }
-    if (this.#inFlight && this.#queuedBytes + p.bytes > this.#limits.appendQueueBytesMax) {
+    if (this.#calls.length > 0 && this.#queuedBytes + p.bytes > this.#limits.appendQueueBytesMax) {
       return new FerryError(
         'FERRY_ERR_OVERLOADED',
         `shard ${this.id}: ${this.#queuedBytes} bytes already queued (append_queue_bytes_max ${this.#limits.appendQueueBytesMax})`,
@@ -173,16 +223,40 @@ export class Shard {
     return undefined;
   }
 
+  /**
+   * With calls in flight, wait for the end of the current tick before the
+   * next call, so appends made together go down together.
+   */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Whether a call starting with `p` may go down now. */
+  #mayCall(p: Pending): boolean {
+    if (this.#calls.length === 0) return true;
+    if (p.kind === 'batches' || this.engine === 'memory') return false;
+    const inFlight = this.#calls[0]?.group[0]?.kind;
+    return inFlight === 'records' && this.#calls.length < this.#limits.callsInFlightMax;
+  }
+
   /** Take the longest run of same-kind appends that fits one call. */
   #takeGroup(): Pending[] {
     const first = this.#queue[0] as Pending;
     let bytes = 0;
     let n = 0;
-    for (const p of this.#queue) {
-      if (p.kind !== first.kind) break;
-      if (n > 0 && bytes + p.bytes + BATCH_OVERHEAD_BYTES > this.#limits.callBytesMax) break;
-      bytes += p.bytes + BATCH_OVERHEAD_BYTES;
-      n++;
+    if (first.alone) n = 1;
+    else {
+      for (const p of this.#queue) {
+        if (p.kind !== first.kind || p.alone) break;
+        if (n > 0 && bytes + p.bound + BATCH_OVERHEAD_BYTES > this.#limits.callBytesMax) break;
+        bytes += p.bound + BATCH_OVERHEAD_BYTES;
+        n++;
+      }
     }
     const group = this.#queue.splice(0, n);
     for (const p of group) this.#queuedBytes -= p.bytes;
@@ -190,34 +264,60 @@ export class Shard {
   }
 
   #flush(): void {
-    if (this.#queue.length === 0) return;
-    this.#inFlight = true;
-    const group = this.#takeGroup();
-    this.#appendGroup(group).finally(() => {
-      this.#inFlight = false;
-      this.#flush();
-    });
+    while (this.#queue.length > 0 && this.#mayCall(this.#queue[0] as Pending)) {
+      const call: Call = { group: this.#takeGroup() };
+      this.#calls.push(call);
+      this.#metrics?.appendCallsInFlight?.(this.engine, 1);
+      // #appendNative makes its native call (and so takes its ticket) before
+      // its first await: call order is ticket order.
+      this.#appendNative(call.group).then(
+        (r) => {
+          call.outcome = { ok: true, ...r };
+          this.#settle();
+        },
+        (err: unknown) => {
+          call.outcome = { ok: false, error: fromNative(err) };
+          this.#settle();
+        },
+      );
+    }
   }
 
-  async #appendGroup(group: Pending[]): Promise<void> {
-    try {
-      const r = await this.#appendNative(group);
-      let offset = r.baseOffset;
-      for (const p of group) {
-        p.resolve({ baseOffset: offset, lastOffset: offset + p.count - 1, appendTimeMs: r.appendTimeMs });
-        offset += p.count;
+  /** Answer settled calls from the oldest on, stopping at the first still in flight. */
+  #settle(): void {
+    let wrote = false;
+    while (this.#calls[0]?.outcome) {
+      const { group, outcome } = this.#calls.shift() as Required<Call>;
+      this.#metrics?.appendCallsInFlight?.(this.engine, -1);
+      if (outcome.ok) {
+        let offset = outcome.baseOffset;
+        for (const p of group) {
+          p.resolve({
+            baseOffset: offset,
+            lastOffset: offset + p.count - 1,
+            appendTimeMs: outcome.appendTimeMs,
+          });
+          offset += p.count;
+        }
+        wrote = true;
+      } else if (group.length > 1 && INPUT_ERRORS.has(outcome.error.code)) {
+        // Isolate the bad part: every append alone, in order, first in line.
+        // For Kafka batches nothing else was in flight, so order holds; a
+        // combined record call is never refused for size (bound above), so
+        // only a packing bug could land here, and then calls already in
+        // flight keep the offsets they got before these retries.
+        for (const p of group) {
+          p.alone = true;
+          this.#queuedBytes += p.bytes;
+        }
+        this.#queue.unshift(...group);
+      } else {
+        this.#metrics?.appendErrors(this.engine, outcome.error.code);
+        for (const p of group) p.reject(outcome.error);
       }
-      this.#wakeReaders();
-    } catch (err) {
-      const e = fromNative(err);
-      if (group.length > 1 && INPUT_ERRORS.has(e.code)) {
-        // Isolate the bad part: every append alone, in order.
-        for (const p of group) await this.#appendGroup([p]);
-        return;
-      }
-      this.#metrics?.appendErrors(this.engine, e.code);
-      for (const p of group) p.reject(e);
     }
+    if (wrote) this.#wakeReaders();
+    this.#flush();
   }
 
   async #appendNative(group: Pending[]): Promise<{ baseOffset: number; appendTimeMs: number }> {
@@ -232,16 +332,21 @@ export class Shard {
       const groupBytes: number[] = [];
       let batchBytes = 0;
       let at = 0;
+      let batchBound = 0;
       for (const p of group) {
-        if (batchBytes > 0 && batchBytes + p.bytes + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax) {
+        if (batchBytes > 0 && batchBound + p.bound + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax) {
           groupBytes.push(batchBytes);
           batchBytes = 0;
+          batchBound = 0;
         }
         at = packInto(p.records as readonly Record[], packed, at, now);
         batchBytes += p.bytes;
+        batchBound += p.bound;
       }
       groupBytes.push(batchBytes);
-      const sync = this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX;
+      // Synchronous only with nothing else in flight: the native call waits
+      // for earlier tickets, and must never do that on the JS thread.
+      const sync = this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX && this.#calls.length <= 1;
       if (groupBytes.length === 1) {
         r = sync
           ? this.#native.appendPackedSync(this.id, packed, -1)
@@ -274,7 +379,12 @@ export class Shard {
 
   #wakeReaders(): void {
     if (this.#waiters.size === 0) return;
-    const next = this.#native.offsets(this.id).next;
+    let next = Number.POSITIVE_INFINITY;
+    try {
+      next = this.#native.offsets(this.id).next;
+    } catch {
+      // Shard or store gone: wake everyone; their re-read reports it.
+    }
     for (const w of this.#waiters) if (w.fromOffset < next) w.wake();
   }
 

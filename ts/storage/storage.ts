@@ -70,6 +70,7 @@ export class Storage {
       {
         batchBytesMax: this.#config.batch_bytes_max,
         callBytesMax: Math.max(this.#config.append_call_bytes_max, this.#config.batch_bytes_max),
+        callsInFlightMax: this.#config.append_calls_in_flight_max,
         appendQueueBytesMax: this.#config.append_queue_bytes_max,
         readWaitersMax: this.#config.read_waiters_max,
       },
