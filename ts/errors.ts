@@ -34,6 +34,11 @@ export const ErrorCodes = {
   FERRY_ERR_INVALID_ARGUMENT:
     'A value passed to the native core is out of range (e.g. an offset above 2^53-1).',
   FERRY_ERR_NATIVE: 'The native core reported an error without a FerryMQ code.',
+  FERRY_ERR_TOPIC_EXISTS: 'A Kafka topic with this name already exists.',
+  FERRY_ERR_TOPIC_NOT_FOUND: 'No Kafka topic has this name or id.',
+  FERRY_ERR_TOPIC_CONFIG_INVALID:
+    'A Kafka topic config is unknown, has a bad value, or cannot change after the topic was created.',
+  FERRY_ERR_TOPIC_LIMIT: 'Creating the topic or partitions would pass kafka.topics_max or kafka.partitions_per_topic_max.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

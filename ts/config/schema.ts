@@ -74,6 +74,9 @@ export interface KafkaConfig {
   frame_bytes_max: number;
   connections_max: number;
   auto_create_topics: boolean;
+  default_partition_count: number;
+  topics_max: number;
+  partitions_per_topic_max: number;
 }
 
 /** `[tls]`: certificate for the mqtt_tls and mqtt_wss listeners (both stay off without one). */
@@ -451,6 +454,24 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: true,
     doc: 'Create an unknown topic (1 partition) when a client asks for it in Metadata or Produce',
     parse: bool,
+  },
+  {
+    key: 'kafka.default_partition_count',
+    default: 1,
+    doc: 'Partitions of an auto-created topic, and of CreateTopics without a count (Kafka num.partitions)',
+    parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'kafka.topics_max',
+    default: 10_000,
+    doc: 'Kafka topics this node holds; creating one more is refused with POLICY_VIOLATION (gauge ferrymq_kafka_topics)',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'kafka.partitions_per_topic_max',
+    default: 1_000,
+    doc: 'Partitions one Kafka topic may have; CreateTopics / CreatePartitions above it get INVALID_PARTITIONS (gauge ferrymq_kafka_partitions)',
+    parse: integer(1, 1_000_000),
   },
   {
     key: 'tls.cert_file',

@@ -8,10 +8,18 @@
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
+import { handleAlterConfigs, handleIncrementalAlterConfigs } from './apis/alter-configs.ts';
 import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
+import { handleCreatePartitions } from './apis/create-partitions.ts';
+import { handleCreateTopics } from './apis/create-topics.ts';
+import { handleDeleteRecords } from './apis/delete-records.ts';
+import { handleDeleteTopics } from './apis/delete-topics.ts';
+import { handleDescribeCluster } from './apis/describe-cluster.ts';
+import { handleDescribeConfigs } from './apis/describe-configs.ts';
 import { handleFetch } from './apis/fetch.ts';
 import { handleListOffsets } from './apis/list-offsets.ts';
 import { handleMetadata } from './apis/metadata.ts';
+import { handleOffsetForLeaderEpoch } from './apis/offset-for-leader-epoch.ts';
 import { handleProduce } from './apis/produce.ts';
 import {
   ApiKey,
@@ -56,6 +64,20 @@ export const SERVED_APIS: readonly ServedApi[] = [
   { apiKey: ApiKey.ListOffsets, minVersion: 1, maxVersion: 6, handle: handleListOffsets },
   { apiKey: ApiKey.Metadata, minVersion: 0, maxVersion: 13, handle: handleMetadata },
   { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 4, handle: handleApiVersions },
+  { apiKey: ApiKey.OffsetForLeaderEpoch, minVersion: 2, maxVersion: 4, handle: handleOffsetForLeaderEpoch },
+  { apiKey: ApiKey.CreateTopics, minVersion: 2, maxVersion: 7, handle: handleCreateTopics },
+  { apiKey: ApiKey.DeleteTopics, minVersion: 1, maxVersion: 6, handle: handleDeleteTopics },
+  { apiKey: ApiKey.CreatePartitions, minVersion: 0, maxVersion: 3, handle: handleCreatePartitions },
+  { apiKey: ApiKey.DescribeConfigs, minVersion: 1, maxVersion: 4, handle: handleDescribeConfigs },
+  { apiKey: ApiKey.AlterConfigs, minVersion: 0, maxVersion: 2, handle: handleAlterConfigs },
+  {
+    apiKey: ApiKey.IncrementalAlterConfigs,
+    minVersion: 0,
+    maxVersion: 1,
+    handle: handleIncrementalAlterConfigs,
+  },
+  { apiKey: ApiKey.DescribeCluster, minVersion: 0, maxVersion: 2, handle: handleDescribeCluster },
+  { apiKey: ApiKey.DeleteRecords, minVersion: 0, maxVersion: 2, handle: handleDeleteRecords },
 ];
 
 const BY_KEY = new Map(SERVED_APIS.map((a) => [a.apiKey, a]));

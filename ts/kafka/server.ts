@@ -147,7 +147,7 @@ export class KafkaServer {
     storage: Storage,
     registry?: Registry,
   ): Promise<{ server: KafkaServer; bound: string }> {
-    const topics = await TopicRegistry.load(storage);
+    const topics = await TopicRegistry.load(storage, config, registry);
     const refused = new Counter({
       name: 'ferrymq_kafka_refused_connections_total',
       help: 'Kafka connections closed on accept because kafka.connections_max were open',

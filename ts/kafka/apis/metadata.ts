@@ -1,6 +1,6 @@
 /**
  * Metadata: this node is the only broker and the controller; every
- * partition is led by it. Unknown topics are created with one partition when
+ * partition is led by it. Unknown topics are created with kafka.default_partition_count when
  * `kafka.auto_create_topics` is on and the client allows it (v4+).
  */
 import type { KafkaContext } from '../dispatch.ts';
@@ -47,7 +47,7 @@ export async function handleMetadata(ctx: KafkaContext, version: number, r: Kafk
         if (!isValidTopicName(name)) return failed(name, KafkaError.INVALID_TOPIC_EXCEPTION);
         if (!allowCreate) return failed(name, KafkaError.UNKNOWN_TOPIC_OR_PARTITION);
         try {
-          return describe(ctx, await ctx.topics.create(name, 1));
+          return describe(ctx, await ctx.topics.create(name));
         } catch {
           return failed(name, KafkaError.KAFKA_STORAGE_ERROR);
         }

@@ -17,9 +17,8 @@ function failed(index: number, errorCode: number, message: string | null = null)
   return { ...Produce.defaultPartitionProduceResponse(), index, errorCode, errorMessage: message };
 }
 
-/** Checks the stored format needs before the native append: whole magic-2 batches within the size limit. */
-function precheck(ctx: KafkaContext, records: Buffer): number {
-  const max = ctx.config.storage.batch_bytes_max;
+/** Checks the stored format needs before the native append: whole magic-2 batches within the topic's max.message.bytes. */
+function precheck(ctx: KafkaContext, records: Buffer, max = ctx.config.storage.batch_bytes_max): number {
   try {
     let n = 0;
     for (const [start, end] of batchSpans(records)) {
@@ -39,7 +38,7 @@ async function resolveTopic(ctx: KafkaContext, name: string): Promise<Topic | nu
   if (!isValidTopicName(name)) return KafkaError.INVALID_TOPIC_EXCEPTION;
   if (!ctx.config.kafka.auto_create_topics) return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
   try {
-    return await ctx.topics.create(name, 1);
+    return await ctx.topics.create(name);
   } catch {
     return KafkaError.KAFKA_STORAGE_ERROR;
   }
@@ -55,7 +54,7 @@ async function append(
     return failed(p.index, KafkaError.UNKNOWN_TOPIC_OR_PARTITION);
   if (!p.records || p.records.length === 0)
     return failed(p.index, KafkaError.CORRUPT_MESSAGE, 'no record batches');
-  const check = precheck(ctx, p.records);
+  const check = precheck(ctx, p.records, topic.settings.maxMessageBytes);
   if (check !== KafkaError.NONE) return failed(p.index, check);
   try {
     const shard = ctx.storage.shard(shardId);

@@ -1,0 +1,135 @@
+/**
+ * Topic retention: every `storage.retention_check_ms` (and right after a
+ * topic's configs change) each partition's log start moves up through the
+ * Shard adapter's deleteBefore, by the topic's retention.ms and
+ * retention.bytes. Kafka topics' shards are created with storage retention
+ * off, so the topic's current configs are the only rule and may change in
+ * either direction.
+ *
+ * retention.ms: everything before the first record whose timestamp is within
+ * the window goes. retention.bytes: the oldest whole batches go until the
+ * partition stores at most that many bytes. Stored size comes from the
+ * shard's stats, which count whole files for the segment engine; the bytes
+ * deleteBefore leaves in a file until the file goes are tracked here, so
+ * they are not counted twice. After a restart that tracking starts at zero,
+ * so the first pass may delete up to one segment's dead prefix more.
+ */
+import { Counter, type Registry } from 'prom-client';
+import { batchSpans } from '../storage/records.ts';
+import type { Shard } from '../storage/shard.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { TopicSettings } from './topic-config.ts';
+
+/** Bytes one read of the retention.bytes walk asks for. */
+const WALK_READ_BYTES = 1 << 20;
+
+interface TopicSource {
+  all(): { shards: number[]; settings: TopicSettings }[];
+}
+
+export class TopicRetention {
+  readonly #topics: TopicSource;
+  readonly #storage: Storage;
+  readonly #timer: NodeJS.Timeout;
+  /** Per shard: bytes stats still count that are before the log start. */
+  readonly #dead = new Map<number, number>();
+  readonly #errors: Counter | undefined;
+  readonly #deleted: Counter | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(topics: TopicSource, storage: Storage, intervalMs: number, registry?: Registry) {
+    this.#topics = topics;
+    this.#storage = storage;
+    if (registry) {
+      this.#errors = new Counter({
+        name: 'ferrymq_kafka_retention_errors_total',
+        help: 'Kafka partitions whose retention pass failed (retried next pass)',
+        registers: [registry],
+      });
+      this.#deleted = new Counter({
+        name: 'ferrymq_kafka_retention_deleted_offsets_total',
+        help: 'Offsets removed from the start of Kafka partitions by retention.ms / retention.bytes',
+        registers: [registry],
+      });
+    }
+    this.#timer = setInterval(() => this.runSoon(), intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Start a pass now, or another one right after the pass in progress. */
+  runSoon(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.runOnce().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.runSoon();
+      }
+    });
+  }
+
+  /** One pass over every partition; errors are counted and retried next pass, never thrown. */
+  async runOnce(now = Date.now()): Promise<void> {
+    for (const topic of this.#topics.all()) {
+      for (const id of topic.shards) {
+        if (this.#closed) return;
+        if (!this.#storage.has(id)) continue;
+        try {
+          const shard = this.#storage.shard(id);
+          const before = shard.offsets().earliest;
+          await this.#enforce(shard, topic.settings, now);
+          this.#deleted?.inc(shard.offsets().earliest - before);
+        } catch {
+          // A shard deleted under the pass, or an I/O error: the next pass retries.
+          this.#errors?.inc();
+        }
+      }
+    }
+  }
+
+  async #enforce(shard: Shard, s: TopicSettings, now: number): Promise<void> {
+    const { earliest, latest } = shard.offsets();
+    let target = earliest;
+    if (s.retentionMs !== null) {
+      const found = await shard.offsetForTimestamp(now - s.retentionMs);
+      target = Math.max(target, found ? found.offset : latest);
+    }
+    if (s.retentionBytes === null) {
+      this.#dead.delete(shard.id);
+      if (target > earliest) await shard.deleteBefore(target);
+      return;
+    }
+    const stored = shard.stats().bytes - (this.#dead.get(shard.id) ?? 0);
+    const excess = stored - s.retentionBytes;
+    // Walk the batches that go: up to the time target, then on until the excess is freed.
+    let freed = 0;
+    let at = earliest;
+    while (at < latest && (at < target || freed < excess)) {
+      const r = await shard.read(at, { maxBytes: WALK_READ_BYTES });
+      let moved = false;
+      for (const [start, end] of batchSpans(r.bytes)) {
+        const next = Number(r.bytes.readBigInt64BE(start)) + r.bytes.readInt32BE(start + 23) + 1;
+        if (next <= at) continue;
+        if (at >= target && freed >= excess) break;
+        freed += end - start;
+        at = next;
+        moved = true;
+      }
+      if (!moved) break;
+    }
+    if (at <= earliest) return;
+    await shard.deleteBefore(at);
+    this.#dead.set(shard.id, Math.max(0, shard.stats().bytes - (stored - freed)));
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+}
