@@ -39,6 +39,14 @@ export const ErrorCodes = {
   FERRY_ERR_TOPIC_CONFIG_INVALID:
     'A Kafka topic config is unknown, has a bad value, or cannot change after the topic was created.',
   FERRY_ERR_TOPIC_LIMIT: 'Creating the topic or partitions would pass kafka.topics_max or kafka.partitions_per_topic_max.',
+  FERRY_ERR_NOT_LEADER:
+    'This node does not lead the Raft group and could not forward the request (no leader known, or the leader did not answer).',
+  FERRY_ERR_RAFT_TIMEOUT:
+    'A Raft proposal or read was not committed or confirmed within meta.request_timeout_ms (no quorum, or leadership changed); a proposal may still take effect.',
+  FERRY_ERR_RAFT_DROPPED:
+    'A proposal’s log entry was replaced by another leader’s entry; it did not take effect.',
+  FERRY_ERR_CLUSTER_CHANGE:
+    'A membership change was refused: another change is still uncommitted, the leader is new, or the member is unknown or the last voter.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

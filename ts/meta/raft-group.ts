@@ -1,0 +1,436 @@
+/**
+ * The driver of one Raft group on one node: owns the `RaftNode` (the pure
+ * core in ts/raft/), its durable `LogStore`, a `StateMachine`, a timer that
+ * turns wall time into ticks, and the Ready loop, in the order the core
+ * documents:
+ *
+ *   1. persist: apply the Ready's ops to the store and await its sync (one
+ *      fsynced KV batch), so a vote, a term or an entry is durable before any
+ *      message that depends on it leaves;
+ *   2. send the messages;
+ *   3. restore a received snapshot, apply committed entries in order (and
+ *      answer the proposers waiting on them), then serve confirmed reads;
+ *   4. compact when `snapshotEntries` entries were applied since the last
+ *      snapshot.
+ *
+ * One loop runs at a time; inputs (ticks, messages, proposals) that arrive
+ * while a sync is on the disk go into the next Ready, which is how proposals
+ * get batched into one append and one fsync under load.
+ *
+ * API for the rest of the node: `propose` resolves with the state machine's
+ * result once the entry is committed and applied here; `read` is
+ * linearizable through read-index; both are local only and fail with
+ * `FERRY_ERR_NOT_LEADER` (carrying the leader's id) on a follower. Forwarding
+ * to the leader is the meta service's business (`service.ts`). Everything
+ * waiting is bounded (`pendingMax`) and times out (`requestTimeoutMs`).
+ *
+ * A failed sync or an assertion inside the core stops the group (its memory
+ * is then ahead of its disk): every waiter is rejected and the group stays
+ * down until the node restarts.
+ */
+import { randomInt } from 'node:crypto';
+import { FerryError } from '../errors.ts';
+import { type Clock, type Random, SeededRandom, systemClock, Ticker } from '../raft/clock.ts';
+import { applyPersist, type LogStore } from '../raft/log-store.ts';
+import { RaftNode } from '../raft/node.ts';
+import type { Index, LogEntry, Message, NodeId, RoleKind, Term } from '../raft/types.ts';
+import type { StateMachine } from './state-machine.ts';
+
+export interface GroupTransport {
+  send(group: number, messages: readonly Message[]): void;
+}
+
+export interface RaftGroupOptions {
+  nodeId: NodeId;
+  groupId: number;
+  name: string;
+  store: LogStore;
+  stateMachine: StateMachine;
+  transport: GroupTransport;
+  /** Voters of a brand-new cluster; [] for a node that joins an existing one. */
+  initialVoters: readonly NodeId[];
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Take a snapshot and compact the log after this many applied entries. */
+  snapshotEntries: number;
+  requestTimeoutMs: number;
+  /** Proposals plus reads waiting at once; more get FERRY_ERR_OVERLOADED. */
+  pendingMax: number;
+  clock?: Clock;
+  random?: Random;
+  /** Called when the group stops on a disk error or a core assertion. */
+  onFailure?: (err: unknown) => void;
+}
+
+export class NotLeaderError extends FerryError {
+  readonly leader: NodeId;
+  constructor(group: string, leader: NodeId) {
+    super(
+      'FERRY_ERR_NOT_LEADER',
+      leader === 0 ? `raft group ${group}: no leader known` : `raft group ${group}: node ${leader} leads`,
+    );
+    this.leader = leader;
+  }
+}
+
+export interface GroupStatus {
+  group: number;
+  name: string;
+  role: RoleKind | 'failed' | 'stopped';
+  leader: NodeId;
+  term: Term;
+  commitIndex: Index;
+  appliedIndex: Index;
+  lastIndex: Index;
+  snapshotIndex: Index;
+  voters: readonly NodeId[];
+}
+
+interface Waiter<T> {
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingProposal extends Waiter<Uint8Array> {
+  term: Term;
+}
+
+interface PendingRead extends Waiter<Uint8Array> {
+  query: Uint8Array;
+}
+
+export class RaftGroup {
+  readonly groupId: number;
+  readonly name: string;
+  readonly #opts: RaftGroupOptions;
+  readonly #node: RaftNode;
+  readonly #store: LogStore;
+  readonly #sm: StateMachine;
+  readonly #ticker: Ticker;
+  readonly #timer: NodeJS.Timeout;
+  readonly #proposals = new Map<Index, PendingProposal>();
+  readonly #reads = new Map<number, PendingRead>();
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  #readsToServe: { id: number; index: Index }[] = [];
+  #nextReadId = 1;
+  #applied: Index;
+  #snapshotIndex: Index;
+  #draining = false;
+  #state: 'running' | 'failed' | 'stopped' = 'running';
+  #wasLeader = false;
+
+  constructor(opts: RaftGroupOptions) {
+    this.#opts = opts;
+    this.groupId = opts.groupId;
+    this.name = opts.name;
+    this.#store = opts.store;
+    this.#sm = opts.stateMachine;
+    const snapshot = opts.store.snapshot();
+    if (snapshot) opts.stateMachine.restore(snapshot.data);
+    this.#applied = snapshot?.meta.index ?? 0;
+    this.#snapshotIndex = this.#applied;
+    this.#node = new RaftNode({
+      id: opts.nodeId,
+      electionTicks: opts.electionTicks,
+      heartbeatTicks: opts.heartbeatTicks,
+      random: opts.random ?? new SeededRandom(randomInt(2 ** 31)),
+      initialVoters: opts.initialVoters,
+      restored: {
+        hardState: opts.store.hardState(),
+        snapshot,
+        entries: opts.store.entries(opts.store.firstIndex(), opts.store.lastIndex() + 1),
+      },
+      // The driver applies what it gets at once; larger Readies mean fewer fsyncs.
+      committedPerReadyMax: 1024,
+      readsPendingMax: opts.pendingMax,
+    });
+    this.#ticker = new Ticker(opts.clock ?? systemClock, opts.tickMs);
+    this.#timer = setInterval(() => this.#onTimer(), opts.tickMs);
+    this.#timer.unref();
+  }
+
+  // ---- inputs ----
+
+  /** A message from a peer, already checked by the transport to be for this node and group. */
+  step(m: Message): void {
+    if (this.#state !== 'running') return;
+    this.#guard(() => this.#node.step(m));
+  }
+
+  propose(command: Uint8Array): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const refused = this.#refuseNew();
+      if (refused) return reject(refused);
+      const r = this.#node.propose(command);
+      if (!r.ok) {
+        if (r.reason === 'not-leader' || r.reason === 'transferring') {
+          return reject(new NotLeaderError(this.name, r.reason === 'transferring' ? 0 : r.leader));
+        }
+        return reject(new FerryError('FERRY_ERR_OVERLOADED', `raft group ${this.name}: ${r.reason}`));
+      }
+      this.#proposals.set(r.index, {
+        term: r.term,
+        resolve,
+        reject,
+        timer: this.#timeout(() => this.#proposals.delete(r.index), reject, 'proposal'),
+      });
+      this.#kick();
+    });
+  }
+
+  /** Linearizable read: confirmed by a read-index round, answered once that index is applied. */
+  read(query: Uint8Array): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const refused = this.#refuseNew();
+      if (refused) return reject(refused);
+      if (this.#node.role !== 'leader') return reject(new NotLeaderError(this.name, this.#node.leader));
+      const id = this.#nextReadId++;
+      if (!this.#node.readIndex(id)) {
+        return reject(
+          new FerryError('FERRY_ERR_OVERLOADED', `raft group ${this.name}: too many reads pending`),
+        );
+      }
+      this.#reads.set(id, {
+        query,
+        resolve,
+        reject,
+        timer: this.#timeout(() => this.#reads.delete(id), reject, 'read'),
+      });
+      this.#kick();
+    });
+  }
+
+  /**
+   * Adds or removes one voter (single-server change). Resolves once the
+   * config entry is committed and applied here; an add of a voter already
+   * present, or a remove of one absent, resolves at once.
+   */
+  changeMembers(change: { add: NodeId } | { remove: NodeId }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const refused = this.#refuseNew();
+      if (refused) return reject(refused);
+      if ('remove' in change && this.#node.voters.length === 1 && this.#node.voters[0] === change.remove) {
+        return reject(new FerryError('FERRY_ERR_CLUSTER_CHANGE', 'cannot remove the last voter'));
+      }
+      const r = this.#node.proposeConfigChange(change);
+      if (!r.ok) {
+        if (r.reason === 'not-leader') return reject(new NotLeaderError(this.name, r.leader));
+        return reject(new FerryError('FERRY_ERR_CLUSTER_CHANGE', `raft group ${this.name}: ${r.reason}`));
+      }
+      if (r.index <= this.#applied) return resolve();
+      this.#proposals.set(r.index, {
+        term: r.term,
+        resolve: () => resolve(),
+        reject,
+        timer: this.#timeout(() => this.#proposals.delete(r.index), reject, 'membership change'),
+      });
+      this.#kick();
+    });
+  }
+
+  transferLeadership(target: NodeId): boolean {
+    if (this.#state !== 'running') return false;
+    const ok = this.#node.transferLeadership(target);
+    this.#kick();
+    return ok;
+  }
+
+  status(): GroupStatus {
+    const n = this.#node;
+    return {
+      group: this.groupId,
+      name: this.name,
+      role: this.#state === 'running' ? n.role : this.#state,
+      leader: n.leader,
+      term: n.term,
+      commitIndex: n.commitIndex,
+      appliedIndex: this.#applied,
+      lastIndex: n.lastIndex,
+      snapshotIndex: this.#snapshotIndex,
+      voters: n.voters,
+    };
+  }
+
+  get leader(): NodeId {
+    return this.#node.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.#state === 'running' && this.#node.role === 'leader';
+  }
+
+  /** Stops ticking and fails every waiter; the store is left as synced. */
+  stop(): void {
+    if (this.#state === 'running') this.#state = 'stopped';
+    clearInterval(this.#timer);
+    this.#rejectAll(new FerryError('FERRY_ERR_CLOSED', `raft group ${this.name} stopped`));
+  }
+
+  // ---- the loop ----
+
+  #onTimer(): void {
+    if (this.#state !== 'running') return;
+    const n = this.#ticker.due();
+    if (n === 0) return;
+    this.#guard(() => {
+      for (let i = 0; i < n; i++) this.#node.tick();
+    });
+  }
+
+  #refuseNew(): FerryError | undefined {
+    if (this.#state !== 'running') {
+      return new FerryError('FERRY_ERR_CLOSED', `raft group ${this.name} is ${this.#state}`);
+    }
+    if (this.#proposals.size + this.#reads.size >= this.#opts.pendingMax) {
+      return new FerryError(
+        'FERRY_ERR_OVERLOADED',
+        `raft group ${this.name}: ${this.#opts.pendingMax} requests pending`,
+      );
+    }
+    return undefined;
+  }
+
+  #timeout(forget: () => void, reject: (err: unknown) => void, what: string): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      forget();
+      reject(
+        new FerryError(
+          'FERRY_ERR_RAFT_TIMEOUT',
+          `raft group ${this.name}: ${what} not done within ${this.#opts.requestTimeoutMs} ms`,
+        ),
+      );
+    }, this.#opts.requestTimeoutMs);
+    t.unref();
+    return t;
+  }
+
+  /** Runs a core input; an assertion failure there is a bug and stops the group. */
+  #guard(input: () => void): void {
+    try {
+      input();
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    this.#afterRoleChange();
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#draining || this.#state !== 'running') return;
+    this.#draining = true;
+    this.#drain().then(
+      () => {
+        this.#draining = false;
+      },
+      (err: unknown) => {
+        this.#draining = false;
+        this.#fail(err);
+      },
+    );
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#state === 'running' && this.#node.hasReady()) {
+      const rd = this.#node.ready();
+      if (rd.persist.length > 0) {
+        applyPersist(this.#store, rd.persist);
+        await this.#store.sync();
+        if (this.#state !== 'running') return;
+      }
+      if (rd.messages.length > 0) this.#opts.transport.send(this.groupId, rd.messages);
+      if (rd.snapshot) {
+        this.#sm.restore(rd.snapshot.data);
+        this.#applied = rd.snapshot.meta.index;
+        this.#snapshotIndex = rd.snapshot.meta.index;
+      }
+      for (const e of rd.committed) this.#apply(e);
+      for (const rs of rd.readStates) this.#readsToServe.push({ id: rs.ctx as number, index: rs.index });
+      this.#serveReads();
+      this.#afterRoleChange();
+      if (this.#applied - this.#snapshotIndex >= this.#opts.snapshotEntries) {
+        this.#node.compact(this.#applied, this.#sm.snapshot());
+        this.#snapshotIndex = this.#applied;
+      }
+    }
+  }
+
+  #apply(e: LogEntry): void {
+    let result: Uint8Array = new Uint8Array(0);
+    if (e.type === 'command') result = this.#sm.apply(e.index, e.data);
+    this.#applied = e.index;
+    const p = this.#proposals.get(e.index);
+    if (!p) return;
+    this.#proposals.delete(e.index);
+    clearTimeout(p.timer);
+    if (p.term === e.term) p.resolve(result);
+    else {
+      p.reject(
+        new FerryError(
+          'FERRY_ERR_RAFT_DROPPED',
+          `raft group ${this.name}: entry ${e.index} of term ${p.term} was replaced by term ${e.term}`,
+        ),
+      );
+    }
+  }
+
+  #serveReads(): void {
+    if (this.#readsToServe.length === 0) return;
+    const later: { id: number; index: Index }[] = [];
+    for (const r of this.#readsToServe) {
+      if (r.index > this.#applied) {
+        later.push(r);
+        continue;
+      }
+      const read = this.#reads.get(r.id);
+      if (!read) continue;
+      this.#reads.delete(r.id);
+      clearTimeout(read.timer);
+      try {
+        read.resolve(this.#sm.query(read.query));
+      } catch (err) {
+        read.reject(err);
+      }
+    }
+    this.#readsToServe = later;
+  }
+
+  /** Reads pending on a leader that stepped down will never be confirmed: fail them now. */
+  #afterRoleChange(): void {
+    const leader = this.#node.role === 'leader';
+    if (this.#wasLeader && !leader) {
+      const err = new NotLeaderError(this.name, this.#node.leader);
+      for (const [id, r] of this.#reads) {
+        this.#reads.delete(id);
+        clearTimeout(r.timer);
+        r.reject(err);
+      }
+      this.#readsToServe = [];
+    }
+    this.#wasLeader = leader;
+  }
+
+  #rejectAll(err: unknown): void {
+    for (const p of this.#proposals.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    for (const r of this.#reads.values()) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    this.#proposals.clear();
+    this.#reads.clear();
+    this.#readsToServe = [];
+  }
+
+  #fail(err: unknown): void {
+    if (this.#state !== 'running') return;
+    this.#state = 'failed';
+    clearInterval(this.#timer);
+    this.#rejectAll(new FerryError('FERRY_ERR_CLOSED', `raft group ${this.name} failed`, { cause: err }));
+    this.#opts.onFailure?.(err);
+  }
+}
