@@ -74,6 +74,9 @@ export interface KafkaConfig {
   frame_bytes_max: number;
   connections_max: number;
   auto_create_topics: boolean;
+  producer_states_max: number;
+  producer_id_expiration_ms: number;
+  producer_recovery_bytes_max: number;
   default_partition_count: number;
   topics_max: number;
   partitions_per_topic_max: number;
@@ -454,6 +457,24 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: true,
     doc: 'Create an unknown topic (1 partition) when a client asks for it in Metadata or Produce',
     parse: bool,
+  },
+  {
+    key: 'kafka.producer_states_max',
+    default: 100_000,
+    doc: 'Idempotent-producer states kept, one per (partition, producer id); past it the least recently used is dropped and that producer is unknown again (gauge ferrymq_kafka_producer_states, ferrymq_kafka_producer_states_evicted_total)',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'kafka.producer_id_expiration_ms',
+    default: 86_400_000,
+    doc: 'A producer state is dropped after this long without a produce to its partition (Kafka producer.id.expiration.ms)',
+    parse: integer(1_000, 2_147_483_647),
+  },
+  {
+    key: 'kafka.producer_recovery_bytes_max',
+    default: 16 * 1024 * 1024,
+    doc: 'Log bytes read back per partition, on its first idempotent produce after a start, to rebuild producer state (0: none; ferrymq_kafka_producer_recovery_bytes_total)',
+    parse: integer(0, 1 << 30),
   },
   {
     key: 'kafka.default_partition_count',

@@ -17,10 +17,12 @@ import { handleDeleteTopics } from './apis/delete-topics.ts';
 import { handleDescribeCluster } from './apis/describe-cluster.ts';
 import { handleDescribeConfigs } from './apis/describe-configs.ts';
 import { handleFetch } from './apis/fetch.ts';
+import { handleInitProducerId } from './apis/init-producer-id.ts';
 import { handleListOffsets } from './apis/list-offsets.ts';
 import { handleMetadata } from './apis/metadata.ts';
 import { handleOffsetForLeaderEpoch } from './apis/offset-for-leader-epoch.ts';
 import { handleProduce } from './apis/produce.ts';
+import type { Producers } from './producers/producers.ts';
 import {
   ApiKey,
   decodeRequestHeader,
@@ -35,6 +37,8 @@ export interface KafkaContext {
   config: Config;
   storage: Storage;
   topics: TopicRegistry;
+  /** Producer ids and idempotent-producer state (producers/). */
+  producers: Producers;
   /** The address the client connected to: what Metadata advertises. */
   host: string;
   port: number;
@@ -49,21 +53,28 @@ export interface ServedApi {
   apiKey: number;
   minVersion: number;
   maxVersion: number;
+  /** Versions from minVersion below this are advertised but refused (closing the connection). */
+  servedFrom?: number;
   handle: Handler;
 }
 
 /**
  * What this broker serves (and ApiVersions advertises). Fetch stops at 12:
  * v13+ addresses topics by id only. ListOffsets stops at 6: v7+ lets clients
- * ask for the max-timestamp offset, not served yet. Produce starts at 3
- * (magic-2 batches only).
+ * ask for the max-timestamp offset, not served yet. Produce is advertised
+ * from 0 but served from 3 (magic-2 batches only), as Kafka 4 does
+ * (KAFKA-18659: librdkafka turns compression off unless the advertised
+ * range starts at 0); a v0-2 request closes the connection, which is
+ * what Kafka 4's socket server does with it. InitProducerId serves
+ * idempotent producers only (no transactional ids).
  */
 export const SERVED_APIS: readonly ServedApi[] = [
-  { apiKey: ApiKey.Produce, minVersion: 3, maxVersion: 12, handle: handleProduce },
+  { apiKey: ApiKey.Produce, minVersion: 0, servedFrom: 3, maxVersion: 12, handle: handleProduce },
   { apiKey: ApiKey.Fetch, minVersion: 4, maxVersion: 12, handle: handleFetch },
   { apiKey: ApiKey.ListOffsets, minVersion: 1, maxVersion: 6, handle: handleListOffsets },
   { apiKey: ApiKey.Metadata, minVersion: 0, maxVersion: 13, handle: handleMetadata },
   { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 4, handle: handleApiVersions },
+  { apiKey: ApiKey.InitProducerId, minVersion: 0, maxVersion: 5, handle: handleInitProducerId },
   { apiKey: ApiKey.OffsetForLeaderEpoch, minVersion: 2, maxVersion: 4, handle: handleOffsetForLeaderEpoch },
   { apiKey: ApiKey.CreateTopics, minVersion: 2, maxVersion: 7, handle: handleCreateTopics },
   { apiKey: ApiKey.DeleteTopics, minVersion: 1, maxVersion: 6, handle: handleDeleteTopics },
@@ -111,6 +122,9 @@ export async function dispatch(ctx: KafkaContext, request: Buffer): Promise<Buff
       return frame(encodeResponseHeader(0, { correlationId }), unsupportedApiVersions());
     }
     throw new KafkaConnectionError(`API key ${apiKey} version ${version} is not served`);
+  }
+  if (api.servedFrom !== undefined && version < api.servedFrom) {
+    throw new KafkaConnectionError(`API key ${apiKey} version ${version} is advertised but refused`);
   }
   const r = new KafkaReader(request);
   decodeRequestHeader(requestHeaderVersion(apiKey, version), r);

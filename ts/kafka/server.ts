@@ -12,6 +12,7 @@ import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
+import { Producers } from './producers/producers.ts';
 import { TopicRegistry } from './topics.ts';
 
 /** Requests in flight on one connection before it stops reading (backpressure). */
@@ -153,7 +154,8 @@ export class KafkaServer {
       help: 'Kafka connections closed on accept because kafka.connections_max were open',
       registers: registry ? [registry] : [],
     });
-    const base = { config, storage, topics };
+    const producers = new Producers(config.kafka, storage.kv, { logger, ...(registry ? { registry } : {}) });
+    const base = { config, storage, topics, producers };
     const net = createServer();
     const server = new KafkaServer(net);
     net.on('connection', (socket) => {

@@ -3,6 +3,11 @@
  * fetch offset. When nothing is there it long-polls (shard.read's maxWaitMs)
  * on every requested partition until one has data, max_wait_ms passes or the
  * connection closes. Fetch sessions are declined: the session id is always 0.
+ *
+ * Isolation levels: no transaction is ever open here, so the last stable
+ * offset is the high watermark and read_committed reads exactly what
+ * read_uncommitted does. As in Kafka, read_committed gets an empty list of
+ * aborted transactions and read_uncommitted none (null).
  */
 import { FerryError } from '../../errors.ts';
 import type { Shard } from '../../storage/shard.ts';
@@ -10,6 +15,8 @@ import type { KafkaContext } from '../dispatch.ts';
 import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
 import { Fetch } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
+
+const READ_COMMITTED = 1;
 
 interface Wanted {
   topic: string;
@@ -129,7 +136,7 @@ export async function handleFetch(ctx: KafkaContext, version: number, r: KafkaRe
       highWatermark: hw,
       lastStableOffset: hw,
       logStartOffset: start,
-      abortedTransactions: [],
+      abortedTransactions: req.isolationLevel === READ_COMMITTED ? [] : null,
       records: w.errorCode === KafkaError.NONE ? (w.records ?? Buffer.alloc(0)) : Buffer.alloc(0),
     });
   }

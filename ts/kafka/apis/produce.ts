@@ -1,12 +1,18 @@
 /**
  * Produce: each partition's magic-2 batches are appended as they came
- * (CRC-checked and offset-patched natively) through the Shard adapter. On
- * one node acks -1 means the same as acks 1; acks 0 gets no response.
+ * (CRC-checked and offset-patched natively, never decompressed: the
+ * attributes, codec bits included, are stored as sent) through the Shard
+ * adapter. Batches with a producer id go through the idempotent producer's
+ * checks first (producers/idempotence.ts): a retried batch is answered with
+ * its original offset and appends nothing. On one node acks -1 means the
+ * same as acks 1; acks 0 gets no response. Versions 0-2 never reach here:
+ * dispatch.ts closes the connection, as Kafka 4 does.
  */
 import { FerryError } from '../../errors.ts';
 import { batchSpans } from '../../storage/records.ts';
 import type { KafkaContext } from '../dispatch.ts';
 import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
+import { hasIdempotentBatch } from '../producers/idempotence.ts';
 import { Produce } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
 import { isValidTopicName, type Topic } from '../topics.ts';
@@ -58,11 +64,20 @@ async function append(
   if (check !== KafkaError.NONE) return failed(p.index, check);
   try {
     const shard = ctx.storage.shard(shardId);
-    const res = await shard.appendBatches(p.records);
+    const records = p.records;
+    const spans = [...batchSpans(records)];
+    let baseOffset: number;
+    if (hasIdempotentBatch(records, spans)) {
+      const out = await ctx.producers.idempotence.append(shard, records, spans);
+      if (!out.ok) return failed(p.index, out.errorCode, out.message);
+      baseOffset = out.baseOffset;
+    } else {
+      baseOffset = (await shard.appendBatches(records)).baseOffset;
+    }
     return {
       ...Produce.defaultPartitionProduceResponse(),
       index: p.index,
-      baseOffset: BigInt(res.baseOffset),
+      baseOffset: BigInt(baseOffset),
       // CreateTime topics answer -1 (the producer's timestamps are kept).
       logAppendTimeMs: -1n,
       logStartOffset: BigInt(shard.offsets().earliest),
