@@ -74,6 +74,12 @@ export interface KafkaConfig {
   frame_bytes_max: number;
   connections_max: number;
   auto_create_topics: boolean;
+  groups_max: number;
+  group_members_max: number;
+  group_session_timeout_ms_min: number;
+  group_session_timeout_ms_max: number;
+  group_initial_rebalance_delay_ms: number;
+  offset_metadata_bytes_max: number;
   producer_states_max: number;
   producer_id_expiration_ms: number;
   producer_recovery_bytes_max: number;
@@ -457,6 +463,42 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: true,
     doc: 'Create an unknown topic (1 partition) when a client asks for it in Metadata or Produce',
     parse: bool,
+  },
+  {
+    key: 'kafka.groups_max',
+    default: 10_000,
+    doc: 'Consumer groups (with members or committed offsets) the coordinator holds; a JoinGroup or simple OffsetCommit creating one more gets POLICY_VIOLATION (gauge ferrymq_kafka_groups)',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'kafka.group_members_max',
+    default: 1_000,
+    doc: 'Members (with pending two-step joins) of one consumer group; one more gets GROUP_MAX_SIZE_REACHED (Kafka group.max.size; gauge ferrymq_kafka_group_members)',
+    parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'kafka.group_session_timeout_ms_min',
+    default: 6_000,
+    doc: 'Smallest session timeout a JoinGroup may ask for, else INVALID_SESSION_TIMEOUT (Kafka group.min.session.timeout.ms)',
+    parse: integer(1, 86_400_000),
+  },
+  {
+    key: 'kafka.group_session_timeout_ms_max',
+    default: 1_800_000,
+    doc: 'Largest session timeout a JoinGroup may ask for, else INVALID_SESSION_TIMEOUT (Kafka group.max.session.timeout.ms)',
+    parse: integer(1, 86_400_000),
+  },
+  {
+    key: 'kafka.group_initial_rebalance_delay_ms',
+    default: 3_000,
+    doc: 'How long the first rebalance of an empty group waits for more members (extended while they keep arriving, up to the rebalance timeout); Kafka group.initial.rebalance.delay.ms',
+    parse: integer(0, 300_000),
+  },
+  {
+    key: 'kafka.offset_metadata_bytes_max',
+    default: 4_096,
+    doc: 'Largest metadata string (UTF-8 bytes) an OffsetCommit may attach to an offset, else OFFSET_METADATA_TOO_LARGE (Kafka offset.metadata.max.bytes)',
+    parse: integer(0, 1_048_576),
   },
   {
     key: 'kafka.producer_states_max',

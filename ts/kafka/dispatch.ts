@@ -12,21 +12,33 @@ import { handleAlterConfigs, handleIncrementalAlterConfigs } from './apis/alter-
 import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
 import { handleCreatePartitions } from './apis/create-partitions.ts';
 import { handleCreateTopics } from './apis/create-topics.ts';
+import { handleDeleteGroups } from './apis/delete-groups.ts';
 import { handleDeleteRecords } from './apis/delete-records.ts';
 import { handleDeleteTopics } from './apis/delete-topics.ts';
 import { handleDescribeCluster } from './apis/describe-cluster.ts';
 import { handleDescribeConfigs } from './apis/describe-configs.ts';
+import { handleDescribeGroups } from './apis/describe-groups.ts';
 import { handleFetch } from './apis/fetch.ts';
+import { handleFindCoordinator } from './apis/find-coordinator.ts';
+import { handleHeartbeat } from './apis/heartbeat.ts';
 import { handleInitProducerId } from './apis/init-producer-id.ts';
+import { handleJoinGroup } from './apis/join-group.ts';
+import { handleLeaveGroup } from './apis/leave-group.ts';
+import { handleListGroups } from './apis/list-groups.ts';
 import { handleListOffsets } from './apis/list-offsets.ts';
 import { handleMetadata } from './apis/metadata.ts';
+import { handleOffsetCommit } from './apis/offset-commit.ts';
+import { handleOffsetFetch } from './apis/offset-fetch.ts';
 import { handleOffsetForLeaderEpoch } from './apis/offset-for-leader-epoch.ts';
 import { handleProduce } from './apis/produce.ts';
+import { handleSyncGroup } from './apis/sync-group.ts';
+import type { GroupCoordinator } from './groups/coordinator.ts';
 import type { Producers } from './producers/producers.ts';
 import {
   ApiKey,
   decodeRequestHeader,
   encodeResponseHeader,
+  type RequestHeader,
   requestHeaderVersion,
   responseHeaderVersion,
 } from './protocol/generated/index.ts';
@@ -37,17 +49,26 @@ export interface KafkaContext {
   config: Config;
   storage: Storage;
   topics: TopicRegistry;
+  /** The group coordinator: this node coordinates every group. */
+  groups: GroupCoordinator;
   /** Producer ids and idempotent-producer state (producers/). */
   producers: Producers;
   /** The address the client connected to: what Metadata advertises. */
   host: string;
   port: number;
+  /** The client's address as Kafka reports it (DescribeGroups), e.g. "/127.0.0.1". */
+  clientHost: string;
   /** Aborted when the connection or the server closes (ends long polls). */
   signal: AbortSignal;
 }
 
 /** A handler decodes its body from `r`, and returns the encoded body, or null for no response. */
-export type Handler = (ctx: KafkaContext, version: number, r: KafkaReader) => Promise<Buffer | null>;
+export type Handler = (
+  ctx: KafkaContext,
+  version: number,
+  r: KafkaReader,
+  header: RequestHeader,
+) => Promise<Buffer | null>;
 
 export interface ServedApi {
   apiKey: number;
@@ -67,6 +88,10 @@ export interface ServedApi {
  * range starts at 0); a v0-2 request closes the connection, which is
  * what Kafka 4's socket server does with it. InitProducerId serves
  * idempotent producers only (no transactional ids).
+ * The group APIs serve Kafka 4.0's whole ranges (JoinGroup and
+ * OffsetCommit from 2, OffsetFetch from 1: KIP-896); OffsetCommit and
+ * OffsetFetch end at 9 there, so topics go by name (ids come with v10,
+ * Kafka 4.1).
  */
 export const SERVED_APIS: readonly ServedApi[] = [
   { apiKey: ApiKey.Produce, minVersion: 0, servedFrom: 3, maxVersion: 12, handle: handleProduce },
@@ -74,6 +99,16 @@ export const SERVED_APIS: readonly ServedApi[] = [
   { apiKey: ApiKey.ListOffsets, minVersion: 1, maxVersion: 6, handle: handleListOffsets },
   { apiKey: ApiKey.Metadata, minVersion: 0, maxVersion: 13, handle: handleMetadata },
   { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 4, handle: handleApiVersions },
+  { apiKey: ApiKey.FindCoordinator, minVersion: 0, maxVersion: 6, handle: handleFindCoordinator },
+  { apiKey: ApiKey.JoinGroup, minVersion: 2, maxVersion: 9, handle: handleJoinGroup },
+  { apiKey: ApiKey.SyncGroup, minVersion: 0, maxVersion: 5, handle: handleSyncGroup },
+  { apiKey: ApiKey.Heartbeat, minVersion: 0, maxVersion: 4, handle: handleHeartbeat },
+  { apiKey: ApiKey.LeaveGroup, minVersion: 0, maxVersion: 5, handle: handleLeaveGroup },
+  { apiKey: ApiKey.OffsetCommit, minVersion: 2, maxVersion: 9, handle: handleOffsetCommit },
+  { apiKey: ApiKey.OffsetFetch, minVersion: 1, maxVersion: 9, handle: handleOffsetFetch },
+  { apiKey: ApiKey.ListGroups, minVersion: 0, maxVersion: 5, handle: handleListGroups },
+  { apiKey: ApiKey.DescribeGroups, minVersion: 0, maxVersion: 6, handle: handleDescribeGroups },
+  { apiKey: ApiKey.DeleteGroups, minVersion: 0, maxVersion: 2, handle: handleDeleteGroups },
   { apiKey: ApiKey.InitProducerId, minVersion: 0, maxVersion: 5, handle: handleInitProducerId },
   { apiKey: ApiKey.OffsetForLeaderEpoch, minVersion: 2, maxVersion: 4, handle: handleOffsetForLeaderEpoch },
   { apiKey: ApiKey.CreateTopics, minVersion: 2, maxVersion: 7, handle: handleCreateTopics },
@@ -127,8 +162,8 @@ export async function dispatch(ctx: KafkaContext, request: Buffer): Promise<Buff
     throw new KafkaConnectionError(`API key ${apiKey} version ${version} is advertised but refused`);
   }
   const r = new KafkaReader(request);
-  decodeRequestHeader(requestHeaderVersion(apiKey, version), r);
-  const body = await api.handle(ctx, version, r);
+  const header = decodeRequestHeader(requestHeaderVersion(apiKey, version), r);
+  const body = await api.handle(ctx, version, r, header);
   if (body === null) return null;
   return frame(encodeResponseHeader(responseHeaderVersion(apiKey, version), { correlationId }), body);
 }

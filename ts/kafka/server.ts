@@ -12,6 +12,7 @@ import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
+import { GroupCoordinator } from './groups/coordinator.ts';
 import { Producers } from './producers/producers.ts';
 import { TopicRegistry } from './topics.ts';
 
@@ -32,7 +33,7 @@ class Connection {
 
   constructor(
     socket: Socket,
-    base: Omit<KafkaContext, 'signal' | 'host' | 'port'>,
+    base: Omit<KafkaContext, 'signal' | 'host' | 'port' | 'clientHost'>,
     frameMax: number,
     logger: Logger,
   ) {
@@ -43,6 +44,7 @@ class Connection {
       ...base,
       host: socket.localAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
       port: socket.localPort ?? 0,
+      clientHost: `/${socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''}`,
       signal: this.#abort.signal,
     };
     socket.on('data', (d: Buffer) => this.#onData(d));
@@ -135,6 +137,7 @@ class Connection {
 export class KafkaServer {
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
+  #groups: GroupCoordinator | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(server: Server) {
@@ -155,9 +158,23 @@ export class KafkaServer {
       registers: registry ? [registry] : [],
     });
     const producers = new Producers(config.kafka, storage.kv, { logger, ...(registry ? { registry } : {}) });
-    const base = { config, storage, topics, producers };
+    const { coordinator: groups, skipped } = await GroupCoordinator.load(
+      storage.kv,
+      {
+        groupsMax: config.kafka.groups_max,
+        groupMembersMax: config.kafka.group_members_max,
+        sessionTimeoutMsMin: config.kafka.group_session_timeout_ms_min,
+        sessionTimeoutMsMax: config.kafka.group_session_timeout_ms_max,
+        initialRebalanceDelayMs: config.kafka.group_initial_rebalance_delay_ms,
+        offsetMetadataBytesMax: config.kafka.offset_metadata_bytes_max,
+      },
+      registry,
+    );
+    if (skipped > 0) logger.warn({ skipped }, 'unreadable committed offsets skipped');
+    const base = { config, storage, topics, groups, producers };
     const net = createServer();
     const server = new KafkaServer(net);
+    server.#groups = groups;
     net.on('connection', (socket) => {
       if (server.#connections.size >= config.kafka.connections_max) {
         refused.inc();
@@ -201,6 +218,7 @@ export class KafkaServer {
   /** Stop accepting, close every connection (ending long polls); idempotent. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
+      this.#groups?.close();
       for (const c of this.#connections) c.close('server closing');
       this.#connections.clear();
       if (!this.#server.listening) return resolve();
