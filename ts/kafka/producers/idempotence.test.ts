@@ -102,7 +102,7 @@ describe('idempotent append', () => {
     const shard = await s.createShard(1, { engine: 'memory' });
     const { i } = idempotence();
     const bad = buildBatch(b(0, ['a']));
-    bad[bad.length - 1] ^= 0xff;
+    bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 0xff, bad.length - 1);
     const res = await i.append(shard, bad, [...batchSpans(bad)]);
     expect(res).toMatchObject({ ok: false, errorCode: 2 });
     expect(await send(i, shard, b(0, ['a']))).toMatchObject({ ok: true, baseOffset: 0 });
