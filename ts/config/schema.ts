@@ -76,8 +76,8 @@ export interface KafkaConfig {
   auto_create_topics: boolean;
   groups_max: number;
   group_members_max: number;
-  group_session_timeout_ms_min: number;
-  group_session_timeout_ms_max: number;
+  group_min_session_timeout_ms: number;
+  group_max_session_timeout_ms: number;
   group_initial_rebalance_delay_ms: number;
   offset_metadata_bytes_max: number;
   producer_states_max: number;
@@ -477,13 +477,13 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     parse: integer(1, 1_000_000),
   },
   {
-    key: 'kafka.group_session_timeout_ms_min',
+    key: 'kafka.group_min_session_timeout_ms',
     default: 6_000,
     doc: 'Smallest session timeout a JoinGroup may ask for, else INVALID_SESSION_TIMEOUT (Kafka group.min.session.timeout.ms)',
     parse: integer(1, 86_400_000),
   },
   {
-    key: 'kafka.group_session_timeout_ms_max',
+    key: 'kafka.group_max_session_timeout_ms',
     default: 1_800_000,
     doc: 'Largest session timeout a JoinGroup may ask for, else INVALID_SESSION_TIMEOUT (Kafka group.max.session.timeout.ms)',
     parse: integer(1, 86_400_000),

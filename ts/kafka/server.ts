@@ -163,8 +163,8 @@ export class KafkaServer {
       {
         groupsMax: config.kafka.groups_max,
         groupMembersMax: config.kafka.group_members_max,
-        sessionTimeoutMsMin: config.kafka.group_session_timeout_ms_min,
-        sessionTimeoutMsMax: config.kafka.group_session_timeout_ms_max,
+        sessionTimeoutMsMin: config.kafka.group_min_session_timeout_ms,
+        sessionTimeoutMsMax: config.kafka.group_max_session_timeout_ms,
         initialRebalanceDelayMs: config.kafka.group_initial_rebalance_delay_ms,
         offsetMetadataBytesMax: config.kafka.offset_metadata_bytes_max,
       },
