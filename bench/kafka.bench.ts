@@ -49,6 +49,7 @@ import {
   advertisedApis,
   type FerrymqKafkaOptions,
   type KafkaBrokerName,
+  machineBusySeconds,
   type RunningKafkaBroker,
   startApacheKafka,
   startFerrymqKafka,
@@ -89,6 +90,7 @@ const FERRY: FerrymqKafkaOptions = {
   durability: (process.env.BENCH_FERRYMQ_DURABILITY ?? 'none') as FerrymqKafkaOptions['durability'],
 };
 const CONSUMER_CHOICE = process.env.BENCH_CONSUMER ?? 'auto';
+const BROKERS: KafkaBrokerName[] = ['FerryMQ', 'Kafka'];
 
 // Kafka API keys: InitProducerId, and what ConsumerPerformance's group consumer needs.
 const INIT_PRODUCER_ID = 22;
@@ -110,6 +112,9 @@ const CELLS: Cell[] = SIZES.flatMap((size) => ACKS.map((acks) => ({ size, acks }
 
 interface ProduceSample extends ProducerResult {
   brokerCpuPct: number;
+  toolCpuPct: number;
+  /** Every other process on the machine (the idle other broker included). */
+  othersCpuPct: number;
 }
 
 const ratio = (a: number, b: number): string =>
@@ -128,10 +133,18 @@ async function produce(
   props: Record<string, string>,
 ): Promise<ProduceSample> {
   const c0 = b.cpuSeconds();
+  const m0 = machineBusySeconds();
   const t0 = performance.now();
   const r = await runProducerPerformance(produceRun(libs, b.bootstrap, c, topic, props));
   const secs = (performance.now() - t0) / 1000;
-  return { ...r, brokerCpuPct: ((b.cpuSeconds() - c0) / secs) * 100 };
+  const broker = b.cpuSeconds() - c0;
+  const machine = machineBusySeconds() - m0;
+  return {
+    ...r,
+    brokerCpuPct: (broker / secs) * 100,
+    toolCpuPct: (r.toolCpuSeconds / secs) * 100,
+    othersCpuPct: ((machine - broker - r.toolCpuSeconds) / secs) * 100,
+  };
 }
 
 function produceRun(
@@ -283,7 +296,7 @@ async function main(): Promise<void> {
             const r = await produce(b, libs, c, topic, props);
             push(produced, cellKey(c, b.name), r);
             console.log(
-              `  produce ${tag}: ${fmt(r.recordsPerS)} records/s, ${fmt(r.mbPerS, 2)} MB/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, broker CPU ${fmt(r.brokerCpuPct)}%`,
+              `  produce ${tag}: ${fmt(r.recordsPerS)} records/s, ${fmt(r.mbPerS, 2)} MB/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, broker CPU ${fmt(r.brokerCpuPct)}%, tool CPU ${fmt(r.toolCpuPct)}%, other processes ${fmt(r.othersCpuPct)}%`,
             );
           } catch (e) {
             failures.push(`produce ${tag}: ${(e as Error).message.split('\n')[0]}`);
@@ -411,16 +424,28 @@ async function main(): Promise<void> {
     ],
   };
   const cpu: Table = {
-    title: 'Kafka produce runs: broker CPU (median; 100% = one core, the machine has 2)',
-    columns: ['record', 'acks', 'FerryMQ', 'Kafka'],
+    title: 'Kafka produce runs: CPU (median; 100% = one core, the machine has 2)',
+    columns: [
+      'record',
+      'acks',
+      'FerryMQ broker',
+      'FerryMQ run: tool',
+      'FerryMQ run: others',
+      'Kafka broker',
+      'Kafka run: tool',
+      'Kafka run: others',
+    ],
     rows: CELLS.map((c) => [
       c.size.label,
       c.acks,
-      `${fmt(pm(c, 'FerryMQ', (r) => r.brokerCpuPct))}%`,
-      `${fmt(pm(c, 'Kafka', (r) => r.brokerCpuPct))}%`,
+      ...BROKERS.flatMap((b) => [
+        `${fmt(pm(c, b, (r) => r.brokerCpuPct))}%`,
+        `${fmt(pm(c, b, (r) => r.toolCpuPct))}%`,
+        `${fmt(pm(c, b, (r) => r.othersCpuPct))}%`,
+      ]),
     ]),
     notes: [
-      'Broker process CPU (all threads, /proc/<pid>/stat) over the whole ProducerPerformance run, JVM start-up of the tool included; the tool’s own JVM shares the same 2 cores.',
+      'Over the whole ProducerPerformance run (the tool’s JVM start-up and warm-up records included). broker: the broker process, all threads (/proc/<pid>/stat); tool: ProducerPerformance’s JVM (bash `times`); others: the rest of the machine (/proc/stat busy time minus both), the idle other broker and other users of this shared machine included.',
     ],
   };
   const worst = CELLS.map((c) => ({

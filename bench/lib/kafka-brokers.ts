@@ -185,3 +185,15 @@ export async function advertisedApis(bootstrap: string): Promise<Map<number, [nu
   }
   return apis;
 }
+
+/** Busy CPU seconds of the whole machine (all processes, all cores) from /proc/stat (USER_HZ = 100). */
+export function machineBusySeconds(): number {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+  return busy / 100;
+}

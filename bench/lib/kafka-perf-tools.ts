@@ -26,6 +26,8 @@ export interface ProducerResult {
   p99Ms: number;
   /** The summary line as printed. */
   line: string;
+  /** CPU seconds the tool's JVM used (it shares the machine with the broker). */
+  toolCpuSeconds: number;
 }
 
 export interface ConsumerResult {
@@ -43,30 +45,82 @@ export type ConsumerTool = 'ConsumerPerformance' | 'AssignConsumerPerf';
 
 const ASSIGN_CONSUMER = fileURLToPath(new URL('./AssignConsumerPerf.java', import.meta.url));
 
-/** Run `java -cp <libs>/* <main> args`; resolves with stdout, rejects with the tail of both streams. */
-export function runJava(libs: string, main: string, args: string[], timeoutMs = 300_000): Promise<string> {
+export interface JavaRun {
+  stdout: string;
+  /** User + system CPU seconds of the JVM (bash's `times` for its child). */
+  cpuSeconds: number;
+}
+
+const toolGroups = new Set<number>();
+process.on('exit', () => {
+  for (const pgid of toolGroups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** "0m2.431s" → 2.431 */
+function bashSeconds(x: string | undefined): number {
+  const m = /^(\d+)m([\d.]+)s$/.exec(x ?? '');
+  return m ? Number(m[1]) * 60 + Number(m[2]) : Number.NaN;
+}
+
+/**
+ * Run `java -cp <libs>/* <main> args` under bash, which reports the JVM's CPU
+ * time on fd 3 (`times`); the JVM gets its own process group so a timeout
+ * kills it, not only bash. Rejects with the tail of both streams.
+ */
+export function runJava(libs: string, main: string, args: string[], timeoutMs = 300_000): Promise<JavaRun> {
   return new Promise((resolve, reject) => {
-    const p = spawn('java', ['-cp', `${libs}/*`, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      'bash',
+      ['-c', 'java "$@"; rc=$?; times >&3; exit $rc', 'java', '-cp', `${libs}/*`, main, ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
+    const pgid = p.pid as number;
+    toolGroups.add(pgid);
     let out = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => {
+    let times = '';
+    p.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    p.stderr.on('data', (d: Buffer) => {
+    p.stderr?.on('data', (d: Buffer) => {
       if (err.length < 256 * 1024) err += d.toString();
     });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    (p.stdio[3] as NodeJS.ReadableStream | null)?.on('data', (d: Buffer) => {
+      times += d.toString();
+    });
+    let timedOut = false;
+    const t = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
     p.once('error', (e) => {
       clearTimeout(t);
+      toolGroups.delete(pgid);
       reject(e);
     });
-    p.once('exit', (code, signal) => {
+    p.once('close', (code, signal) => {
       clearTimeout(t);
-      if (code === 0) resolve(out);
+      toolGroups.delete(pgid);
+      // Second line of `times`: user and system time of the shell's children (the JVM).
+      const [user, sys] = (times.split('\n')[1] ?? '').trim().split(/\s+/);
+      if (code === 0) resolve({ stdout: out, cpuSeconds: bashSeconds(user) + bashSeconds(sys) });
       else
         reject(
           new Error(
-            `${main} ${signal ? `killed (${signal}${signal === 'SIGKILL' ? `, timeout ${timeoutMs} ms` : ''})` : `exited ${code}`}:\n${out.slice(-2000)}\n${err.slice(-3000)}`,
+            `${main} ${timedOut ? `killed after ${timeoutMs} ms` : signal ? `killed (${signal})` : `exited ${code}`}:\n${out.slice(-2000)}\n${err.slice(-3000)}`,
           ),
         );
     });
@@ -79,7 +133,10 @@ export function runJava(libs: string, main: string, args: string[], timeoutMs = 
 const SUMMARY =
   /^(\d+) (?:steady state )?records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th/;
 
-export function parseProducerSummary(out: string, steadyState: boolean): ProducerResult {
+export function parseProducerSummary(
+  out: string,
+  steadyState: boolean,
+): Omit<ProducerResult, 'toolCpuSeconds'> {
   const lines = out.split('\n').filter((l) => SUMMARY.test(l) && l.includes('steady state') === steadyState);
   const line = lines.at(-1);
   const m = line ? SUMMARY.exec(line) : null;
@@ -130,8 +187,8 @@ export function producerArgs(r: ProduceRun): string[] {
 }
 
 export async function runProducerPerformance(r: ProduceRun): Promise<ProducerResult> {
-  const out = await runJava(r.libs, 'org.apache.kafka.tools.ProducerPerformance', producerArgs(r));
-  return parseProducerSummary(out, r.warmupRecords > 0);
+  const run = await runJava(r.libs, 'org.apache.kafka.tools.ProducerPerformance', producerArgs(r));
+  return { ...parseProducerSummary(run.stdout, r.warmupRecords > 0), toolCpuSeconds: run.cpuSeconds };
 }
 
 export interface ConsumeRun {
@@ -144,7 +201,12 @@ export interface ConsumeRun {
 
 export async function runConsumer(r: ConsumeRun): Promise<ConsumerResult> {
   if (r.tool === 'AssignConsumerPerf') {
-    const out = await runJava(r.libs, ASSIGN_CONSUMER, [r.bootstrap, r.topic, String(r.records), '60000']);
+    const { stdout: out } = await runJava(r.libs, ASSIGN_CONSUMER, [
+      r.bootstrap,
+      r.topic,
+      String(r.records),
+      '60000',
+    ]);
     const m = /records=(\d+) bytes=(\d+) elapsed_ms=(\d+)/.exec(out);
     if (!m) throw new Error(`AssignConsumerPerf printed no result:\n${out.slice(-2000)}`);
     const [records, bytes, ms] = [Number(m[1]), Number(m[2]), Number(m[3])];
@@ -158,7 +220,7 @@ export async function runConsumer(r: ConsumeRun): Promise<ConsumerResult> {
       detail: /^fetch-metrics (.*)$/m.exec(out)?.[1] ?? '',
     };
   }
-  const out = await runJava(r.libs, 'org.apache.kafka.tools.ConsumerPerformance', [
+  const { stdout: out } = await runJava(r.libs, 'org.apache.kafka.tools.ConsumerPerformance', [
     '--bootstrap-server',
     r.bootstrap,
     '--topic',
