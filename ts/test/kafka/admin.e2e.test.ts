@@ -564,6 +564,9 @@ describe('kafka topic configs and bounds across a restart', () => {
       expect(configOf(t, 'retention.bytes')).toMatchObject({ value: '123456', configSource: 1 });
       expect(configOf(t, 'flush.messages')).toMatchObject({ value: '1', configSource: 1, readOnly: true });
       expect((await metadataNames(raw, ['keep']))[0]?.partitions).toHaveLength(2);
+      const metrics = await (await fetch(`${broker.adminUrl()}/metrics`)).text();
+      expect(metrics).toMatch(/^ferrymq_kafka_topics({[^}]*})? 2$/m);
+      expect(metrics).toMatch(/^ferrymq_kafka_partitions({[^}]*})? 3$/m);
       // max.message.bytes still applies after the restart.
       const kafka = kafkaFor(broker.listeners().kafka as string);
       await expect(produce(kafka, 'keep', 1, 8000)).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' });
