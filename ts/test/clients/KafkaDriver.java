@@ -10,7 +10,7 @@
  * Ops:
  *   versions {}
  *   produce  {topic, compression, messages: [{key, value, headers, partition?}],
- *             idempotence? (off unless asked)}
+ *             idempotence? (the client's default, on, unless given)}
  *   consume  {topic, count, group?, commit?, timeoutMs?}
  *            without group: every partition assigned from the beginning;
  *            with group: subscribe, read `count`, commitSync if `commit`, close.
@@ -68,10 +68,11 @@ public class KafkaDriver {
     Properties p = new Properties();
     p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, step.path("compression").asText("none"));
-    p.put(ProducerConfig.ACKS_CONFIG, "all");
     p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
-    // The Java client turns idempotence on by default since 3.0; a spec says whether it wants it.
-    p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, String.valueOf(step.path("idempotence").asBoolean(false)));
+    // Left at the client's default (on since 3.0, KIP-679) unless the spec says otherwise.
+    if (step.has("idempotence")) {
+      p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, String.valueOf(step.get("idempotence").asBoolean()));
+    }
     p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "20000");
     p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
     ArrayNode delivered = JSON.createArrayNode();
@@ -126,9 +127,13 @@ public class KafkaDriver {
         c.assign(tps);
         c.seekToBeginning(tps);
       }
+      // What was handed to the caller, per partition: the offsets a commit covers (a poll may return more).
+      Map<TopicPartition, OffsetAndMetadata> consumed = new java.util.HashMap<>();
       long deadline = System.currentTimeMillis() + step.path("timeoutMs").asLong(20000);
       while (messages.size() < count && System.currentTimeMillis() < deadline) {
         for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+          if (messages.size() >= count) break;
+          consumed.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
           ObjectNode m = JSON.createObjectNode();
           m.put("partition", r.partition());
           m.put("offset", r.offset());
@@ -143,7 +148,7 @@ public class KafkaDriver {
         }
       }
       if (group != null) {
-        if (step.path("commit").asBoolean(false)) c.commitSync();
+        if (step.path("commit").asBoolean(false)) c.commitSync(consumed);
         TreeSet<Integer> parts = new TreeSet<>();
         for (JsonNode m : messages) parts.add(m.get("partition").asInt());
         java.util.Set<TopicPartition> tps = new java.util.HashSet<>();

@@ -9,7 +9,7 @@ Spec: {"client": "confluent" | "kafka-python", "bootstrap": "host:port",
        "steps": [{"op": ..., ...}]}
 Ops:
   produce  {topic, compression, messages: [{key, value, headers, partition?}],
-            acks?, idempotence? (kafka-python only; off unless asked)}
+            acks?, idempotence? (both left at the library's default unless given)}
   consume  {topic, count, group?, commit?, timeout_s?, reset?}
            without group: every partition is assigned from the beginning;
            with group: subscribe, read `count`, commit synchronously if
@@ -63,7 +63,10 @@ class Confluent:
     def produce(self, step):
         conf = dict(self.base)
         conf["compression.type"] = step.get("compression", "none")
-        conf["acks"] = str(step.get("acks", "all"))
+        if "acks" in step:
+            conf["acks"] = str(step["acks"])
+        if "idempotence" in step:
+            conf["enable.idempotence"] = bool(step["idempotence"])
         conf["linger.ms"] = 5
         p = self.ck.Producer(conf)
         delivered = []
@@ -202,15 +205,18 @@ class KafkaPython:
 
     def produce(self, step):
         codec = step.get("compression", "none")
-        acks = step.get("acks", "all")
+        opts = {}
+        if "acks" in step:
+            opts["acks"] = step["acks"] if step["acks"] == "all" else int(step["acks"])
+        # Left at the library's default (on since 3.0, KIP-679) unless the spec says otherwise.
+        if "idempotence" in step:
+            opts["enable_idempotence"] = bool(step["idempotence"])
         p = self.k.KafkaProducer(
             bootstrap_servers=self.bootstrap,
             compression_type=None if codec == "none" else codec,
-            acks=acks if acks == "all" else int(acks),
             linger_ms=5,
             request_timeout_ms=15000,
-            # kafka-python 3 turns idempotence on by default (KIP-679); a spec says whether it wants it.
-            enable_idempotence=bool(step.get("idempotence", False)),
+            **opts,
         )
         try:
             futures = []

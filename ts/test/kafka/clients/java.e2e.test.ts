@@ -1,9 +1,9 @@
 /**
  * The Apache Kafka Java client and command-line tools 4.3.1 (Maven Central
- * jars from scripts/kafka-jars.sh, on the machine's JDK), unchanged apart
- * from the settings named below, against FerryMQ's Kafka listener. The
- * client driver (ts/test/clients/KafkaDriver.java) runs every codec in one
- * JVM; the console producer and consumer run as the tools they are.
+ * jars from scripts/kafka-jars.sh, on the machine's JDK), with their
+ * defaults (the idempotent producer included), against FerryMQ's Kafka
+ * listener. The client driver (ts/test/clients/KafkaDriver.java) runs every
+ * codec in one JVM; the console producer and consumer run as the tools they are.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,9 +85,6 @@ describe('Java client and console tools 4.3.1: every codec, keys and headers', (
           'parse.key=true',
           '--reader-property',
           'parse.headers=true',
-          // Idempotence is the Java producer's default; the broker does not serve InitProducerId yet.
-          '--command-property',
-          'enable.idempotence=false',
         ],
         { stdin: `${lines.join('\n')}\n` },
       ),

@@ -1,0 +1,131 @@
+/**
+ * Consumer groups with clients no one here wrote, against FerryMQ's group
+ * coordinator: confluent-kafka 2.16.1, kafka-python 3.0.12 and the Java
+ * client 4.3.1 subscribe, read part of a topic, commit, and a later member
+ * of the same group resumes from the committed offset (also across client
+ * libraries); the Java console consumer 4.3.1 reads with --group and
+ * kafka-consumer-groups 4.3.1 lists the groups and describes the offsets
+ * and lag it committed.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrokerProcess, spawnBroker } from '../../helpers/broker.ts';
+import {
+  type ConsumeResult,
+  type DriverStep,
+  javaKafka,
+  kafkaLibs,
+  kafkaTool,
+  kcatProduce,
+  ok,
+  type PyClient,
+  pyKafka,
+  sampleMessages,
+} from '../../helpers/kafka-clients.ts';
+
+const CONSOLE_CONSUMER = 'org.apache.kafka.tools.consumer.ConsoleConsumer';
+const CONSUMER_GROUPS = 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand';
+
+/** Produce 10, read 6 and commit, then resume: a new member reads exactly the other 4. */
+function subscribeCommitResume(topic: string, group: string): DriverStep[] {
+  return [
+    { op: 'produce', topic, compression: 'zstd', messages: sampleMessages(topic, 10) },
+    { op: 'consume', topic, group, count: 6, commit: true },
+    { op: 'consume', topic, group, count: 4, commit: true },
+  ];
+}
+
+function checkResume(results: unknown[]): void {
+  const first = results[1] as ConsumeResult;
+  const second = results[2] as ConsumeResult;
+  expect(first.messages.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(first.committed).toEqual({ '0': 6 });
+  expect(second.messages.map((m) => m.offset)).toEqual([6, 7, 8, 9]);
+  expect(second.committed).toEqual({ '0': 10 });
+}
+
+describe('consumer groups: subscribe, commit, resume; console consumer and kafka-consumer-groups', () => {
+  let broker: BrokerProcess;
+  let addr: string;
+  const run = randomUUID().slice(0, 8);
+
+  beforeAll(async () => {
+    kafkaLibs();
+    // A group's first join waits for more members (Kafka's default: 3 s); every join here is alone.
+    broker = await spawnBroker({ env: { FERRYMQ_KAFKA__GROUP_INITIAL_REBALANCE_DELAY_MS: '0' } });
+    await broker.ready;
+    addr = broker.listeners().kafka as string;
+  });
+
+  afterAll(async () => {
+    broker?.signal('SIGTERM');
+    await broker?.exited;
+  });
+
+  it.each<PyClient>(['confluent', 'kafka-python'])('%s subscribes, commits and resumes', async (client) => {
+    const topic = `grp-${client}-${run}`;
+    checkResume(await pyKafka(client, addr, subscribeCommitResume(topic, `g-${client}-${run}`), 90_000));
+  });
+
+  it('the Java client subscribes, commits and resumes', async () => {
+    checkResume(await javaKafka(addr, subscribeCommitResume(`grp-java-${run}`, `g-java-${run}`)));
+  });
+
+  it('a group committed by confluent-kafka resumes in kafka-python', async () => {
+    const topic = `grp-handover-${run}`;
+    const group = `g-handover-${run}`;
+    const [, first] = (await pyKafka('confluent', addr, [
+      { op: 'produce', topic, compression: 'gzip', messages: sampleMessages(topic, 8) },
+      { op: 'consume', topic, group, count: 5, commit: true },
+    ])) as [unknown, ConsumeResult];
+    expect(first.committed).toEqual({ '0': 5 });
+    const [second] = (await pyKafka('kafka-python', addr, [
+      { op: 'consume', topic, group, count: 3, commit: true },
+    ])) as [ConsumeResult];
+    expect(second.messages.map((m) => m.offset)).toEqual([5, 6, 7]);
+    expect(second.committed).toEqual({ '0': 8 });
+  });
+
+  it('the console consumer reads with --group; kafka-consumer-groups lists it and describes its offsets', async () => {
+    const topic = `grp-console-${run}`;
+    const group = `g-console-${run}`;
+    const messages = Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: `console ${i}` }));
+    await kcatProduce(addr, topic, 'snappy', messages);
+    const r = ok(
+      await kafkaTool(CONSOLE_CONSUMER, [
+        '--bootstrap-server',
+        addr,
+        '--topic',
+        topic,
+        '--group',
+        group,
+        '--from-beginning',
+        '--max-messages',
+        String(messages.length),
+        '--timeout-ms',
+        '30000',
+        '--formatter-property',
+        'print.key=true',
+      ]),
+      'console consumer --group',
+    );
+    expect(r.stdout.split('\n').filter((l) => l.length > 0)).toEqual(
+      messages.map((m) => `${m.key}\t${m.value}`),
+    );
+
+    const list = ok(await kafkaTool(CONSUMER_GROUPS, ['--bootstrap-server', addr, '--list']), '--list');
+    expect(list.stdout.split('\n')).toContain(group);
+
+    const describe = ok(
+      await kafkaTool(CONSUMER_GROUPS, ['--bootstrap-server', addr, '--describe', '--group', group]),
+      '--describe',
+    );
+    // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+    const row = describe.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((cols) => cols[0] === group && cols[1] === topic);
+    expect(row, describe.stdout).toBeDefined();
+    expect(row?.slice(2, 6)).toEqual(['0', '12', '12', '0']);
+  });
+});
