@@ -248,8 +248,16 @@ async function main(): Promise<void> {
   const sigint = (): void => process.exit(130);
   process.once('SIGINT', sigint);
   process.once('SIGTERM', sigint);
-  brokers.push(await startFerrymqKafka(repoRoot, FERRY));
-  brokers.push(await startApacheKafka());
+  // Time to ready and idle RSS (2 s after ready), then RSS after all runs.
+  const life = new Map<KafkaBrokerName, { readyMs: number; idleKiB: number; endKiB: number }>();
+  for (const start of [() => startFerrymqKafka(repoRoot, FERRY), startApacheKafka]) {
+    const t0 = performance.now();
+    const b = await start();
+    brokers.push(b);
+    life.set(b.name, { readyMs: performance.now() - t0, idleKiB: Number.NaN, endKiB: Number.NaN });
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const b of brokers) (life.get(b.name) as { idleKiB: number }).idleKiB = b.rssKiB();
   const versions = Object.fromEntries(brokers.map((b) => [b.name, b.version])) as Record<
     KafkaBrokerName,
     string
@@ -324,7 +332,11 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const b of brokers) await b.stop();
+    for (const b of brokers) {
+      const l = life.get(b.name);
+      if (l) l.endKiB = b.rssKiB();
+      await b.stop();
+    }
   }
 
   const pm = (c: Cell, b: KafkaBrokerName, f: (r: ProduceSample) => number): number =>
@@ -448,6 +460,22 @@ async function main(): Promise<void> {
       'Over the whole ProducerPerformance run (the tool’s JVM start-up and warm-up records included). broker: the broker process, all threads (/proc/<pid>/stat); tool: ProducerPerformance’s JVM (bash `times`); others: the rest of the machine (/proc/stat busy time minus both), the idle other broker and other users of this shared machine included.',
     ],
   };
+  const lifeTable: Table = {
+    title: 'Kafka brokers: start-up and memory',
+    columns: ['broker', 'time to ready (ms)', 'RSS idle (MiB)', 'RSS after the runs (MiB)'],
+    rows: BROKERS.map((b) => {
+      const l = life.get(b);
+      return [
+        b,
+        fmt(l?.readyMs ?? Number.NaN),
+        fmt((l?.idleKiB ?? Number.NaN) / 1024, 1),
+        fmt((l?.endKiB ?? Number.NaN) / 1024, 1),
+      ];
+    }),
+    notes: [
+      'time to ready: from spawning to ready (FerryMQ: its JSON ready line; Kafka: `kafka-storage format` plus start until the log says "Kafka Server started"); RSS from /proc/<pid>/status, 2 s after ready and after the last run. Kafka runs with -Xms1G, as its start script sets.',
+    ],
+  };
   const worst = CELLS.map((c) => ({
     name: `${c.size.label} acks=${c.acks}`,
     r: pm(c, 'FerryMQ', (r) => r.recordsPerS) / pm(c, 'Kafka', (r) => r.recordsPerS),
@@ -465,7 +493,7 @@ async function main(): Promise<void> {
       ],
     ],
   };
-  for (const t of [goals, tput, lat, cons, cpu]) console.log(renderText(t));
+  for (const t of [goals, tput, lat, cons, cpu, lifeTable]) console.log(renderText(t));
   if (failures.length) {
     console.log('\nfailures:');
     for (const f of failures) console.log(`  ${f}`);
@@ -506,6 +534,7 @@ async function main(): Promise<void> {
       renderMarkdown(lat),
       renderMarkdown(cons),
       renderMarkdown(cpu),
+      renderMarkdown(lifeTable),
       prof ? renderMarkdown(prof.table) : '',
     ].join('\n');
     writeDoc(body);
