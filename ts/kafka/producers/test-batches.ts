@@ -3,6 +3,7 @@
  * idempotence tests (unit and end to end) with the real CRC-32C, so they
  * pass the native checks exactly as a client's batches would.
  */
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { loadNative } from '../../native/load.ts';
 
 export interface TestBatch {
@@ -10,8 +11,10 @@ export interface TestBatch {
   producerEpoch: number;
   baseSequence: number;
   values: string[];
-  /** Attribute bits (codec, transactional 0x10, control 0x20); 0 by default. */
+  /** Attribute bits (transactional 0x10, control 0x20); 0 by default. */
   attributes?: number;
+  /** Compress the records (sets the codec bits: gzip 1, zstd 4). */
+  codec?: 'gzip' | 'zstd';
   timestampMs?: number;
 }
 
@@ -41,16 +44,18 @@ function record(offsetDelta: number, value: string): Buffer {
   return Buffer.concat([varint(body.length), body]);
 }
 
-/** One batch; `values` become its records (uncompressed, so the attributes' codec bits must be 0 to be readable). */
+/** One batch; `values` become its records. */
 export function buildBatch(b: TestBatch): Buffer {
-  const records = Buffer.concat(b.values.map((v, i) => record(i, v)));
+  const plain = Buffer.concat(b.values.map((v, i) => record(i, v)));
+  const records = b.codec === 'gzip' ? gzipSync(plain) : b.codec === 'zstd' ? zstdCompressSync(plain) : plain;
+  const codecBits = b.codec === 'gzip' ? 1 : b.codec === 'zstd' ? 4 : 0;
   const head = Buffer.alloc(61);
   const ts = BigInt(b.timestampMs ?? Date.now());
   head.writeBigInt64BE(0n, 0);
   head.writeInt32BE(61 - 12 + records.length, 8);
   head.writeInt32BE(-1, 12); // partition leader epoch
   head.writeInt8(2, 16);
-  head.writeInt16BE(b.attributes ?? 0, 21);
+  head.writeInt16BE((b.attributes ?? 0) | codecBits, 21);
   head.writeInt32BE(b.values.length - 1, 23);
   head.writeBigInt64BE(ts, 27);
   head.writeBigInt64BE(ts, 35);
