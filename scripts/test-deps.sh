@@ -2,11 +2,12 @@
 # Installs the test peers beyond npm: for the MQTT conformance suite
 # (ts/test/mqtt) the reference broker and CLI clients (mosquitto,
 # mosquitto-clients) and openssl for test certificates; for the Kafka client
-# matrix (ts/test/kafka/clients) kcat (Debian's, an old librdkafka) and a
-# Java runtime; and a Python venv at ~/.cache/ferrymq/venv with paho-mqtt,
-# confluent-kafka, kafka-python and kafka-python's codec libraries (lz4,
-# python-snappy over cramjam, zstandard), all pinned. Idempotent; prints
-# nothing when all is present; exits non-zero with a message on failure.
+# matrix (ts/test/kafka/clients) kcat (Debian's, an old librdkafka), a Java
+# runtime and Apache Kafka's jars (scripts/kafka-jars.sh); and a Python venv
+# at ~/.cache/ferrymq/venv with paho-mqtt, confluent-kafka, kafka-python and
+# kafka-python's codec libraries (lz4, python-snappy over cramjam,
+# zstandard), all pinned. Idempotent; prints nothing when all is present;
+# exits non-zero with a message on failure.
 set -euo pipefail
 
 PAHO_VERSION="2.1.0"
@@ -69,3 +70,7 @@ if ! pins_met; then
   rm -f "$log"
   pins_met || fail "pip installed, but the venv at $VENV still does not match ${PY_PINS[*]}"
 fi
+
+# Apache Kafka's Java client and tools for the client matrix (and bench:kafka):
+# fetched once from Maven Central into ~/.cache/ferrymq/kafka; prints only on failure.
+bash "$(dirname "$0")/kafka-jars.sh" >/dev/null || fail "scripts/kafka-jars.sh could not provide the Kafka jars"
