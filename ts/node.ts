@@ -7,9 +7,11 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from './admin/app.ts';
+import { Bridge } from './bridge/bridge.ts';
 import type { Config } from './config/schema.ts';
 import { FerryError } from './errors.ts';
 import { KafkaServer } from './kafka/server.ts';
+import { TopicRegistry } from './kafka/topics.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { MqttServer } from './mqtt/server.ts';
@@ -53,6 +55,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   let storage: Storage | undefined;
   let mqtt: MqttServer | undefined;
   let kafka: KafkaServer | undefined;
+  let bridge: Bridge | undefined;
   try {
     admin = buildAdminApp({ logger, node: info, metrics });
     const { host, port } = config.listeners.admin;
@@ -78,7 +81,19 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       mqtt = started.server;
       for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
       if (storage) {
-        const k = await KafkaServer.start(config, logger, storage, metrics.registry);
+        // One registry for the Kafka listener and the bridge: both see a topic the other creates.
+        const topics = await TopicRegistry.load(storage, config, metrics.registry);
+        // Before the Kafka listener accepts: the bridge's readers start at the log ends as they are now.
+        if (config.bridge.enabled) {
+          bridge = Bridge.start(config, {
+            topics,
+            storage,
+            broker: mqtt.broker,
+            logger,
+            registry: metrics.registry,
+          });
+        }
+        const k = await KafkaServer.start(config, logger, storage, topics, metrics.registry);
         kafka = k.server;
         if (k.bound) bound.kafka = k.bound;
       }
@@ -86,6 +101,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   } catch (err) {
     await kafka?.close().catch(() => {});
     await mqtt?.close().catch(() => {});
+    await bridge?.close().catch(() => {});
     await admin?.close().catch(() => {});
     await storage?.close().catch(() => {});
     lock.release();
@@ -98,6 +114,8 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       // Stop accepting first, then drain what is in flight, flush storage, then give up the lock.
       try {
         await mqtt?.close();
+        // After MQTT: no publish reaches it any more; before storage: its readers end first.
+        await bridge?.close();
         await kafka?.close();
         await admin?.close();
         await storage?.close();

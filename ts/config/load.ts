@@ -107,6 +107,13 @@ function checkCrossKey(config: Config): void {
       `invalid config: tls.client_cert = "${tls.client_cert}" needs tls.ca_file`,
     );
   }
+  if (config.bridge.enabled && !(config.roles.includes('broker') && config.roles.includes('engine'))) {
+    // The bridge joins the MQTT broker to the shards: without either there is nothing to join.
+    throw new FerryError(
+      'FERRY_ERR_CONFIG_INVALID',
+      'invalid config: bridge.enabled = true needs the broker and engine roles',
+    );
+  }
   const seen = new Map<string, string>();
   for (const [name, addr] of Object.entries(config.listeners)) {
     if (addr.port === 0) continue;

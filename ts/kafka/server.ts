@@ -14,7 +14,7 @@ import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { Producers } from './producers/producers.ts';
-import { TopicRegistry } from './topics.ts';
+import type { TopicRegistry } from './topics.ts';
 
 /** Requests in flight on one connection before it stops reading (backpressure). */
 const IN_FLIGHT_MAX = 64;
@@ -144,14 +144,14 @@ export class KafkaServer {
     this.#server = server;
   }
 
-  /** Load the topic registry, bind `listeners.kafka`; resolves with the server and its bound address. */
+  /** Bind `listeners.kafka` over `topics` (loaded by the node, shared with the bridge); resolves with the server and its bound address. */
   static async start(
     config: Config,
     logger: Logger,
     storage: Storage,
+    topics: TopicRegistry,
     registry?: Registry,
   ): Promise<{ server: KafkaServer; bound: string }> {
-    const topics = await TopicRegistry.load(storage, config, registry);
     const refused = new Counter({
       name: 'ferrymq_kafka_refused_connections_total',
       help: 'Kafka connections closed on accept because kafka.connections_max were open',

@@ -37,6 +37,16 @@ export interface PublishResult {
   delivered: number;
   /** Settles once persistent sessions have stored it (undefined if none had to). */
   saved: Promise<void> | undefined;
+  /** The MQTT → Kafka append of a QoS > 0 message, when the bridge took it (never rejects). */
+  appended?: Promise<BridgeOutcome> | undefined;
+}
+
+export type BridgeOutcome = { ok: true } | { ok: false; quota: boolean; reason: string };
+
+/** The MQTT → Kafka bridge as the broker sees it (ts/bridge/mqtt-to-kafka.ts). */
+export interface BridgeTap {
+  /** Undefined when the message is not bridged or is QoS 0 (fire-and-forget). */
+  append(message: Message, nowMs: number): Promise<BridgeOutcome> | undefined;
 }
 
 export class Broker {
@@ -52,6 +62,8 @@ export class Broker {
   readonly #store: SessionStore | undefined;
   /** Sessions written to the store at least once; only those cost I/O when they end. */
   readonly #persisted = new WeakSet<Session>();
+  /** Set by the node when the MQTT ↔ Kafka bridge runs: sees every message routed here. */
+  bridge: BridgeTap | undefined;
 
   constructor(retained: RetainedStore, limits: BrokerLimits, metrics: BrokerMetrics, store?: SessionStore) {
     this.retained = retained;
@@ -243,13 +255,15 @@ export class Broker {
 
   /**
    * Route a message to its subscribers and, if it is retained, update the
-   * retained store. Returns how many sessions it went to.
+   * retained store. Returns how many sessions it went to. `bridged` marks a
+   * message the bridge read from Kafka: it is not appended again.
    */
-  publish(message: Message, nowMs: number): PublishResult {
+  publish(message: Message, nowMs: number, opts?: { bridged?: boolean }): PublishResult {
     this.messagesReceived++;
     this.#metrics.received(message.payload.length);
+    const appended = opts?.bridged ? undefined : this.bridge?.append(message, nowMs);
     if (message.retain) this.retained.set(message);
-    if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined };
+    if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined, appended };
     // Per session: max QoS and all subscription ids of its matching subscriptions.
     const perSession = new Map<
       Session,
@@ -295,7 +309,11 @@ export class Broker {
       }
     }
     this.#metrics.routed(perSession.size);
-    return { delivered: perSession.size, saved: saves ? Promise.all(saves).then(() => {}) : undefined };
+    return {
+      delivered: perSession.size,
+      saved: saves ? Promise.all(saves).then(() => {}) : undefined,
+      appended,
+    };
   }
 
   /** Retained messages for a new subscription [MQTT-3.3.1-9], honouring expiry. */

@@ -12,6 +12,7 @@ import type {
   IPubrecPacket,
   IPubrelPacket,
 } from 'mqtt-packet';
+import type { BridgeOutcome } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import { messageFromPublish } from '../message.ts';
 import { Reason } from '../reason-codes.ts';
@@ -87,13 +88,42 @@ export function handlePublish(conn: Connection, session: Session, packet: IPubli
   }
   const now = Date.now();
   const message = messageFromPublish({ ...packet, topic, payload }, session.clientId, now);
-  const { delivered, saved } = broker.publish(message, now);
+  const { delivered, saved, appended } = broker.publish(message, now);
   if (packet.qos === 0) return;
   const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
   if (packet.qos === 2) session.incomingQoS2.add(id);
+  const ack: IPubackPacket | IPubrecPacket = {
+    cmd: packet.qos === 1 ? 'puback' : 'pubrec',
+    messageId: id,
+    reasonCode,
+  };
   // The acknowledgement waits until persistent subscribers have stored the
-  // message, and acknowledgements leave in the order PUBLISHes came [MQTT-4.6.0-2].
-  conn.acknowledge(saved, { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: id, reasonCode });
+  // message (and the bridge has appended it to Kafka), and acknowledgements
+  // leave in the order PUBLISHes came [MQTT-4.6.0-2].
+  conn.acknowledge(appended ? afterAppend(conn, session, ack, saved, appended) : saved, ack);
+}
+
+/**
+ * Wait for the bridge's Kafka append too. If it failed, an MQTT 5 client
+ * gets the acknowledgement with 0x97 (quota) or 0x80 instead [MQTT-3.4.2-1];
+ * a 3.1.1 client, which has no negative acknowledgement, is disconnected
+ * without one: with a session it sends the message again on reconnect
+ * [MQTT-4.4.0-1].
+ */
+function afterAppend(
+  conn: Connection,
+  session: Session,
+  ack: IPubackPacket | IPubrecPacket,
+  saved: Promise<void> | undefined,
+  appended: Promise<BridgeOutcome>,
+): Promise<void> {
+  return Promise.all([saved, appended]).then(([, outcome]) => {
+    if (outcome.ok) return;
+    // A refused PUBREC ends the QoS 2 exchange: the packet id is free again.
+    if (ack.cmd === 'pubrec') session.incomingQoS2.delete(ack.messageId as number);
+    if (conn.isV5) ack.reasonCode = outcome.quota ? Reason.QuotaExceeded : Reason.UnspecifiedError;
+    else conn.disconnect(Reason.UnspecifiedError, `kafka append failed: ${outcome.reason}`);
+  });
 }
 
 export function handlePubrel(conn: Connection, session: Session, packet: IPubrelPacket): void {
