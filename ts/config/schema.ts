@@ -123,6 +123,23 @@ export interface BridgeConfig {
   discovery_ms: number;
 }
 
+/** `[meta]`: the Raft meta service (ts/meta/, docs/raft.md). */
+export interface MetaConfig {
+  join: boolean;
+  tick_ms: number;
+  election_ticks: number;
+  heartbeat_ticks: number;
+  shard_groups: number;
+  snapshot_entries: number;
+  request_timeout_ms: number;
+  pending_max: number;
+  peer_queue_max: number;
+  rpc_bytes_max: number;
+  watch_queue_max: number;
+  kv_keys_max: number;
+  kv_value_bytes_max: number;
+}
+
 export interface Config {
   node_id: number;
   roles: Role[];
@@ -143,6 +160,7 @@ export interface Config {
   mqtt: MqttConfig;
   kafka: KafkaConfig;
   tls: TlsConfig;
+  meta: MetaConfig;
   bridge: BridgeConfig;
 }
 
@@ -667,6 +685,84 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     doc: 'Kafka → MQTT: how often new Kafka topics and partitions are looked for (read from their first record)',
     parse: integer(10, 3_600_000),
   },  {
+    key: 'meta.join',
+    default: false,
+    doc: 'Start as a new member of an existing cluster: no voters until a member adds this node (POST /api/v1/cluster/members); off means cluster.members are the first voters',
+    parse: bool,
+  },
+  {
+    key: 'meta.tick_ms',
+    default: 50,
+    doc: 'Raft tick length; election and heartbeat intervals are counted in ticks',
+    parse: integer(1, 10_000),
+  },
+  {
+    key: 'meta.election_ticks',
+    default: 10,
+    doc: 'Minimum election timeout in ticks (the actual one is random in [n, 2n)); also the check-quorum period',
+    parse: integer(2, 10_000),
+  },
+  {
+    key: 'meta.heartbeat_ticks',
+    default: 2,
+    doc: 'Leader heartbeat interval in ticks (less than meta.election_ticks)',
+    parse: integer(1, 10_000),
+  },
+  {
+    key: 'meta.shard_groups',
+    default: 2,
+    doc: 'Raft groups each for "sessions" and "offsets" data, sharded by key hash; with "metadata" the node runs 1 + 2n groups',
+    parse: integer(1, 1000),
+  },
+  {
+    key: 'meta.snapshot_entries',
+    default: 10_000,
+    doc: 'A group snapshots its state machine and drops its log after this many applied entries',
+    parse: integer(10, 100_000_000),
+  },
+  {
+    key: 'meta.request_timeout_ms',
+    default: 5000,
+    doc: 'Bound on a proposal, read or forwarded call (FERRY_ERR_RAFT_TIMEOUT), and on one inter-node RPC',
+    parse: integer(100, 600_000),
+  },
+  {
+    key: 'meta.pending_max',
+    default: 10_000,
+    doc: 'Per group: proposals and reads waiting at once; more get FERRY_ERR_OVERLOADED (gauge ferrymq_meta_pending_requests)',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'meta.peer_queue_max',
+    default: 4096,
+    doc: 'Raft messages queued per peer while a call is in flight; beyond it new ones are dropped (ferrymq_meta_peer_dropped_messages_total)',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'meta.rpc_bytes_max',
+    default: 64 * 1024 * 1024,
+    doc: 'Largest inter-node gRPC message sent or received (a batch of Raft messages or a snapshot)',
+    parse: integer(64 * 1024, 1 << 30),
+  },
+  {
+    key: 'meta.watch_queue_max',
+    default: 1000,
+    doc: 'Changes queued per watcher; a watcher that falls this far behind is ended with FERRY_ERR_OVERLOADED and must re-read',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'meta.kv_keys_max',
+    default: 100_000,
+    doc: 'Keys the cluster KV (PUT /api/v1/cluster/kv/...) may hold; a put of a new key beyond it gets 429',
+    parse: integer(1, 100_000_000),
+  },
+  {
+    key: 'meta.kv_value_bytes_max',
+    default: 64 * 1024,
+    doc: 'Largest key plus value in the cluster KV, in UTF-8 bytes (413 beyond it)',
+    parse: integer(64, 16 * 1024 * 1024),
+  },
+  {
     key: 'log.level',
     default: 'info',
     doc: `Log level: ${LOG_LEVELS.join(', ')}`,

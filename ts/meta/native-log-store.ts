@@ -186,7 +186,10 @@ export class NativeLogStore implements LogStore {
     if (this.#pending.length === 0) return this.#lastWrite;
     const ops = this.#pending;
     this.#pending = [];
-    this.#lastWrite = this.#writer.write(ops);
-    return this.#lastWrite;
+    const write = this.#writer.write(ops);
+    // Kept for a later empty sync(); the caller of this one handles its failure.
+    write.catch(() => {});
+    this.#lastWrite = write;
+    return write;
   }
 }

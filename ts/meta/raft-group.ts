@@ -257,6 +257,11 @@ export class RaftGroup {
     return this.#node.leader;
   }
 
+  /** Proposals and reads waiting for an answer. */
+  get pending(): number {
+    return this.#proposals.size + this.#reads.size;
+  }
+
   get isLeader(): boolean {
     return this.#state === 'running' && this.#node.role === 'leader';
   }

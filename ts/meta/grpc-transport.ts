@@ -1,0 +1,437 @@
+/**
+ * Raft between nodes over gRPC (proto/raft.proto, @grpc/grpc-js, loaded at
+ * run time by @grpc/proto-loader). One `Step` call carries a batch of Raft
+ * messages of every group from this node to one peer; `Forward` carries a
+ * request to a group's leader.
+ *
+ * Sending: per peer, a bounded queue (`meta.peer_queue_max` messages) and one
+ * `Step` call in flight; whatever queued meanwhile goes in the next call (up
+ * to `batchMax` messages), which batches heartbeats and appends of all
+ * groups. A full queue drops the new message (counted in
+ * `ferrymq_meta_peer_dropped_messages_total`): Raft tolerates loss and
+ * resends. A failed call drops its batch and waits `retryMs` before the next,
+ * so a dead peer costs a bounded queue and no busy loop.
+ *
+ * Receiving: the request bytes are decoded here (not by grpc-js) so that
+ * bytes that do not decode get INVALID_ARGUMENT, like a message that does
+ * not validate (wire.ts). A sender that is not a member gets
+ * PERMISSION_DENIED; a batch for another node id FAILED_PRECONDITION. The
+ * sender's id is claimed, not proven (no mTLS yet): the cluster listener
+ * must sit on a trusted network. Stale terms are the core's business.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { type ErrorCode, FerryError, isErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import { messageFromPb, messageToPb, type PbMessage, WireError } from './wire.ts';
+
+export const PROTO_PATH = fileURLToPath(new URL('../../proto/raft.proto', import.meta.url));
+const SERVICE = 'ferrymq.raft.v1.Raft';
+const NODE_HEADER = 'x-ferrymq-node';
+const ERROR_HEADER = 'x-ferrymq-error';
+const LEADER_HEADER = 'x-ferrymq-leader';
+
+export type ForwardKind = 'PROPOSE' | 'READ' | 'ADD_VOTER' | 'REMOVE_VOTER';
+
+export interface ForwardRequest {
+  from: NodeId;
+  group: number;
+  kind: ForwardKind;
+  payload: Uint8Array;
+  node: NodeId;
+}
+
+export interface TransportHandlers {
+  isMember(id: NodeId): boolean;
+  addressOf(id: NodeId): string | undefined;
+  /** Hands a checked message to its group; false when this node has no such group. */
+  deliver(group: number, message: Message): boolean;
+  /** Runs a forwarded request on this node (never forwards again). */
+  forward(req: ForwardRequest): Promise<Uint8Array>;
+}
+
+export interface TransportOptions {
+  nodeId: NodeId;
+  host: string;
+  port: number;
+  queueMax: number;
+  batchMax: number;
+  rpcTimeoutMs: number;
+  retryMs: number;
+  messageBytesMax: number;
+  logger: Logger;
+  registry?: Registry;
+}
+
+export interface PeerStatus {
+  id: NodeId;
+  address: string;
+  /** Last Step call answered OK (ms since process start), or null. */
+  lastOkMs: number | null;
+  lastError: string | null;
+  queued: number;
+  dropped: number;
+}
+
+interface StepBatch {
+  from: number;
+  to: number;
+  messages: PbMessage[];
+}
+
+interface PbForward {
+  from: number;
+  group: number;
+  kind: string;
+  payload: Buffer;
+  node: number;
+}
+
+type RaftClient = grpc.Client & {
+  Step(
+    req: StepBatch,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null) => void,
+  ): grpc.ClientUnaryCall;
+  Forward(
+    req: Omit<PbForward, 'payload'> & { payload: Uint8Array },
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { result: Buffer }) => void,
+  ): grpc.ClientUnaryCall;
+};
+
+function loadService(): grpc.ServiceDefinition {
+  const def = protoLoader.loadSync(PROTO_PATH, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    arrays: true,
+  });
+  return def[SERVICE] as grpc.ServiceDefinition;
+}
+
+/** A gRPC error that carries a FerryError's code across the wire. */
+function toStatus(status: grpc.status, err: unknown, leader?: NodeId): Partial<grpc.StatusObject> {
+  const md = new grpc.Metadata();
+  const code = err instanceof FerryError ? err.code : 'FERRY_ERR_NATIVE';
+  md.set(ERROR_HEADER, code);
+  if (leader) md.set(LEADER_HEADER, String(leader));
+  return { code: status, details: err instanceof Error ? err.message : String(err), metadata: md };
+}
+
+export class ForwardError extends FerryError {
+  readonly leader: NodeId;
+  constructor(code: ErrorCode, message: string, leader: NodeId) {
+    super(code, message);
+    this.leader = leader;
+  }
+}
+
+class Peer {
+  readonly id: NodeId;
+  readonly address: string;
+  readonly client: RaftClient;
+  queue: PbMessage[] = [];
+  inFlight = false;
+  lastOkMs: number | null = null;
+  lastError: string | null = null;
+  dropped = 0;
+  constructor(id: NodeId, address: string, client: RaftClient) {
+    this.id = id;
+    this.address = address;
+    this.client = client;
+  }
+}
+
+export class GrpcTransport {
+  readonly #opts: TransportOptions;
+  readonly #handlers: TransportHandlers;
+  readonly #server: grpc.Server;
+  readonly #ClientCtor: grpc.ServiceClientConstructor;
+  readonly #peers = new Map<NodeId, Peer>();
+  readonly #dropped: Counter | undefined;
+  readonly #refused: Counter | undefined;
+  readonly #queued: Gauge | undefined;
+  #closed = false;
+  boundAddress = '';
+
+  private constructor(opts: TransportOptions, handlers: TransportHandlers) {
+    this.#opts = opts;
+    this.#handlers = handlers;
+    const service = loadService();
+    this.#ClientCtor = grpc.makeGenericClientConstructor(service, 'Raft');
+    const raw = Object.fromEntries(
+      Object.entries(service).map(([name, m]) => [name, { ...m, requestDeserialize: (b: Buffer) => b }]),
+    ) as grpc.ServiceDefinition;
+    this.#server = new grpc.Server({
+      'grpc.max_receive_message_length': opts.messageBytesMax,
+    });
+    const decodeStep = service.Step?.requestDeserialize as (b: Buffer) => StepBatch;
+    const decodeForward = service.Forward?.requestDeserialize as (b: Buffer) => PbForward;
+    this.#server.addService(raw, {
+      Step: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) =>
+        this.#onStep(call, cb, decodeStep),
+      Forward: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) =>
+        this.#onForward(call, cb, decodeForward),
+    });
+    const reg = opts.registry ? [opts.registry] : [];
+    if (opts.registry) {
+      this.#dropped = new Counter({
+        name: 'ferrymq_meta_peer_dropped_messages_total',
+        help: 'Raft messages dropped because the peer send queue (meta.peer_queue_max) was full or the call failed',
+        labelNames: ['peer'],
+        registers: reg,
+      });
+      this.#refused = new Counter({
+        name: 'ferrymq_meta_rpc_refused_total',
+        help: 'Inter-node RPCs refused, by reason (unknown_member, wrong_node, malformed)',
+        labelNames: ['reason'],
+        registers: reg,
+      });
+      this.#queued = new Gauge({
+        name: 'ferrymq_meta_peer_queue_messages',
+        help: 'Raft messages queued for a peer (bounded by meta.peer_queue_max)',
+        labelNames: ['peer'],
+        registers: reg,
+        collect: () => {
+          for (const p of this.#peers.values()) this.#queued?.set({ peer: String(p.id) }, p.queue.length);
+        },
+      });
+    }
+  }
+
+  static async start(opts: TransportOptions, handlers: TransportHandlers): Promise<GrpcTransport> {
+    const t = new GrpcTransport(opts, handlers);
+    const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+    const port = await new Promise<number>((resolve, reject) => {
+      t.#server.bindAsync(`${host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      );
+    });
+    t.boundAddress = `${host}:${port}`;
+    return t;
+  }
+
+  // ---- sending ----
+
+  send(group: number, messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const m of messages) {
+      const peer = this.#peer(m.to);
+      if (!peer) continue;
+      if (peer.queue.length >= this.#opts.queueMax) {
+        peer.dropped++;
+        this.#dropped?.inc({ peer: String(peer.id) });
+        continue;
+      }
+      peer.queue.push(messageToPb(group, m));
+      if (!peer.inFlight) this.#flush(peer);
+    }
+  }
+
+  #peer(id: NodeId): Peer | undefined {
+    const address = this.#handlers.addressOf(id);
+    if (!address) return undefined;
+    let peer = this.#peers.get(id);
+    if (peer && peer.address !== address) {
+      peer.client.close();
+      peer = undefined;
+    }
+    if (!peer) {
+      const client = new this.#ClientCtor(address, grpc.credentials.createInsecure(), {
+        'grpc.max_send_message_length': this.#opts.messageBytesMax,
+        'grpc.max_receive_message_length': this.#opts.messageBytesMax,
+        // Reconnect quickly after a peer restarts: elections are measured in hundreds of ms.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+      }) as unknown as RaftClient;
+      peer = new Peer(id, address, client);
+      this.#peers.set(id, peer);
+    }
+    return peer;
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set(NODE_HEADER, String(this.#opts.nodeId));
+    return md;
+  }
+
+  #flush(peer: Peer): void {
+    if (this.#closed || peer.queue.length === 0) return;
+    const messages = peer.queue.splice(0, this.#opts.batchMax);
+    peer.inFlight = true;
+    const batch: StepBatch = { from: this.#opts.nodeId, to: peer.id, messages };
+    peer.client.Step(batch, this.#metadata(), { deadline: Date.now() + this.#opts.rpcTimeoutMs }, (err) => {
+      if (err) {
+        peer.lastError = `${grpc.status[err.code] ?? err.code}: ${err.details}`;
+        peer.dropped += messages.length;
+        this.#dropped?.inc({ peer: String(peer.id) }, messages.length);
+        const t = setTimeout(() => {
+          peer.inFlight = false;
+          this.#flush(peer);
+        }, this.#opts.retryMs);
+        t.unref();
+        return;
+      }
+      peer.lastOkMs = performance.now();
+      peer.lastError = null;
+      peer.inFlight = false;
+      this.#flush(peer);
+    });
+  }
+
+  /** Sends a request to `to` (a group's leader) and resolves with its result. */
+  forward(to: NodeId, req: Omit<ForwardRequest, 'from'>): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const peer = this.#peer(to);
+      if (!peer) {
+        reject(new ForwardError('FERRY_ERR_NOT_LEADER', `no address known for leader ${to}`, 0));
+        return;
+      }
+      peer.client.Forward(
+        { from: this.#opts.nodeId, group: req.group, kind: req.kind, payload: req.payload, node: req.node },
+        this.#metadata(),
+        { deadline: Date.now() + this.#opts.rpcTimeoutMs },
+        (err, res) => {
+          if (!err) {
+            resolve(new Uint8Array(res?.result ?? []));
+            return;
+          }
+          const code = err.metadata?.get(ERROR_HEADER)[0];
+          const leader = Number(err.metadata?.get(LEADER_HEADER)[0] ?? 0);
+          reject(
+            new ForwardError(
+              isErrorCode(code) ? code : 'FERRY_ERR_NOT_LEADER',
+              `node ${to}: ${err.details || grpc.status[err.code]}`,
+              Number.isInteger(leader) ? leader : 0,
+            ),
+          );
+        },
+      );
+    });
+  }
+
+  peers(): PeerStatus[] {
+    return [...this.#peers.values()].map((p) => ({
+      id: p.id,
+      address: p.address,
+      lastOkMs: p.lastOkMs,
+      lastError: p.lastError,
+      queued: p.queue.length,
+      dropped: p.dropped,
+    }));
+  }
+
+  // ---- receiving ----
+
+  /** The common checks; returns the sender's id, or answers the call with an error. */
+  #checkSender(
+    call: grpc.ServerUnaryCall<Buffer, object>,
+    cb: grpc.sendUnaryData<object>,
+    from: number,
+  ): boolean {
+    const claimed = call.metadata.get(NODE_HEADER)[0];
+    if (claimed === undefined || Number(claimed) !== from || !this.#handlers.isMember(from)) {
+      this.#refused?.inc({ reason: 'unknown_member' });
+      cb({
+        code: grpc.status.PERMISSION_DENIED,
+        details: `node ${String(claimed ?? from)} is not a member of this cluster`,
+      });
+      return false;
+    }
+    return true;
+  }
+
+  #malformed(cb: grpc.sendUnaryData<object>, err: unknown): void {
+    this.#refused?.inc({ reason: 'malformed' });
+    cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}` });
+  }
+
+  #onStep(
+    call: grpc.ServerUnaryCall<Buffer, object>,
+    cb: grpc.sendUnaryData<object>,
+    decode: (b: Buffer) => StepBatch,
+  ): void {
+    let batch: StepBatch;
+    try {
+      batch = decode(call.request);
+    } catch (err) {
+      this.#malformed(cb, err);
+      return;
+    }
+    if (!this.#checkSender(call, cb, batch.from)) return;
+    if (batch.to !== this.#opts.nodeId) {
+      this.#refused?.inc({ reason: 'wrong_node' });
+      cb({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: `batch for node ${batch.to} reached node ${this.#opts.nodeId}`,
+      });
+      return;
+    }
+    const decoded: { group: number; message: Message }[] = [];
+    try {
+      for (const pb of batch.messages) decoded.push(messageFromPb(pb, batch.from, batch.to));
+    } catch (err) {
+      // WireError, or a shape protobufjs let through that our checks trip on.
+      this.#malformed(cb, err);
+      return;
+    }
+    // Validated as a whole first, so a bad batch changes nothing.
+    for (const { group, message } of decoded) this.#handlers.deliver(group, message);
+    cb(null, {});
+  }
+
+  #onForward(
+    call: grpc.ServerUnaryCall<Buffer, object>,
+    cb: grpc.sendUnaryData<object>,
+    decode: (b: Buffer) => PbForward,
+  ): void {
+    let req: PbForward;
+    try {
+      req = decode(call.request);
+      if (!['PROPOSE', 'READ', 'ADD_VOTER', 'REMOVE_VOTER'].includes(req.kind)) {
+        throw new WireError(`unknown forward kind ${req.kind}`);
+      }
+    } catch (err) {
+      this.#malformed(cb, err);
+      return;
+    }
+    if (!this.#checkSender(call, cb, req.from)) return;
+    this.#handlers
+      .forward({
+        from: req.from,
+        group: req.group,
+        kind: req.kind as ForwardKind,
+        payload: new Uint8Array(req.payload),
+        node: req.node,
+      })
+      .then(
+        (result) => cb(null, { result: Buffer.from(result) }),
+        (err: unknown) => {
+          const leader = (err as { leader?: unknown }).leader;
+          cb(toStatus(grpc.status.FAILED_PRECONDITION, err, typeof leader === 'number' ? leader : undefined));
+        },
+      );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#peers.values()) p.client.close();
+    await new Promise<void>((resolve) => {
+      this.#server.tryShutdown(() => resolve());
+      // Calls still open after a second are cut: shutdown must be bounded.
+      setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+}

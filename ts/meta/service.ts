@@ -1,0 +1,484 @@
+/**
+ * The meta service of one node: its Raft groups (groups.ts) over one
+ * `GrpcTransport` and one `RaftKvWriter` on the node's KV, the member
+ * directory, and the API the rest of the node uses.
+ *
+ * Requests go to the group's leader. On a follower, `propose` / `read` /
+ * membership changes are forwarded once over gRPC to the leader the group
+ * knows; with no leader known (an election is running) the service retries
+ * every two ticks until `meta.request_timeout_ms`, then fails with
+ * FERRY_ERR_NOT_LEADER. Callers therefore talk to any node.
+ *
+ * Members: `cluster.members` are the first voters (or, empty, this node
+ * alone: a one-member cluster running the same code). A node started with
+ * `meta.join = true` starts with no voters and waits until a member adds it.
+ * Added nodes are recorded in the metadata group under `nodes/<id>` (JSON
+ * `{ address }`), which is also where every node looks up a peer's address;
+ * the metadata leader records the initial members there as well. A sender
+ * is a member when it is in either list or in a group's voter set.
+ *
+ * Watchers see the changes their own node applies (`watch`), so a broker
+ * keeps a local cache current without a round trip per message.
+ */
+
+import { Gauge, type Registry } from 'prom-client';
+import type { MetaConfig } from '../config/schema.ts';
+import { FerryError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import type { Kv } from '../storage/kv.ts';
+import { type GroupKind, type GroupSpec, groupForKey, groupSpecs, METADATA_GROUP } from './groups.ts';
+import {
+  ForwardError,
+  type ForwardKind,
+  type ForwardRequest,
+  GrpcTransport,
+  type PeerStatus,
+} from './grpc-transport.ts';
+import {
+  decodeJson,
+  encodeJson,
+  type KvCommand,
+  type KvItem,
+  type KvQuery,
+  type KvResult,
+  KvStateMachine,
+  type Watch,
+} from './kv-state-machine.ts';
+import { RaftKvWriter } from './kv-writer.ts';
+import { NativeLogStore } from './native-log-store.ts';
+import { type GroupStatus, NotLeaderError, RaftGroup } from './raft-group.ts';
+
+export { METADATA_GROUP };
+
+export const NODES_PREFIX = 'nodes/';
+
+export interface MetaMember {
+  id: NodeId;
+  address: string;
+}
+
+export interface MetaServiceOptions {
+  nodeId: NodeId;
+  config: MetaConfig;
+  members: readonly MetaMember[];
+  listen: { host: string; port: number };
+  kv: Kv;
+  logger: Logger;
+  registry?: Registry;
+}
+
+export interface NodeHealth {
+  id: NodeId;
+  address: string;
+  self: boolean;
+  /** 'up': answered a Raft call within 3 election timeouts; 'down': not; 'unknown': never called. */
+  health: 'up' | 'down' | 'unknown';
+  last_contact_ms_ago: number | null;
+  last_error: string | null;
+  queued_messages: number;
+  dropped_messages: number;
+}
+
+export interface ClusterStatus {
+  node_id: NodeId;
+  members: { id: NodeId; address: string; voter_in: string[] }[];
+  groups: {
+    name: string;
+    id: number;
+    role: string;
+    leader: NodeId;
+    term: number;
+    commit_index: number;
+    applied_index: number;
+    last_index: number;
+    snapshot_index: number;
+    voters: readonly NodeId[];
+  }[];
+  nodes: NodeHealth[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+export class MetaService {
+  readonly nodeId: NodeId;
+  readonly #opts: MetaServiceOptions;
+  readonly #config: MetaConfig;
+  readonly #initial: Map<NodeId, string>;
+  readonly #groups: RaftGroup[] = [];
+  readonly #machines: KvStateMachine[] = [];
+  readonly #specs: GroupSpec[];
+  readonly #transport: GrpcTransport;
+  readonly #controller: NodeJS.Timeout;
+  #closed = false;
+
+  private constructor(opts: MetaServiceOptions, transport: GrpcTransport, specs: GroupSpec[]) {
+    this.#opts = opts;
+    this.nodeId = opts.nodeId;
+    this.#config = opts.config;
+    this.#initial = new Map(opts.members.map((m) => [m.id, m.address]));
+    this.#transport = transport;
+    this.#specs = specs;
+    this.#controller = setInterval(() => this.#registerInitialMembers(), 1000);
+    this.#controller.unref();
+  }
+
+  static async start(opts: MetaServiceOptions): Promise<MetaService> {
+    const c = opts.config;
+    if (c.heartbeat_ticks >= c.election_ticks) {
+      throw new FerryError(
+        'FERRY_ERR_CONFIG_INVALID',
+        `invalid config: meta.heartbeat_ticks (${c.heartbeat_ticks}) must be below meta.election_ticks (${c.election_ticks})`,
+      );
+    }
+    const specs = groupSpecs(c.shard_groups);
+    let service: MetaService | undefined;
+    const transport = await GrpcTransport.start(
+      {
+        nodeId: opts.nodeId,
+        host: opts.listen.host,
+        port: opts.listen.port,
+        queueMax: c.peer_queue_max,
+        batchMax: 1024,
+        rpcTimeoutMs: c.request_timeout_ms,
+        retryMs: c.tick_ms * 2,
+        messageBytesMax: c.rpc_bytes_max,
+        logger: opts.logger,
+        ...(opts.registry ? { registry: opts.registry } : {}),
+      },
+      {
+        isMember: (id) => service?.isMember(id) ?? false,
+        addressOf: (id) => service?.addressOf(id),
+        deliver: (group, m) => (service ? service.#deliver(group, m) : false),
+        forward: (req) =>
+          service
+            ? service.#serveForward(req)
+            : Promise.reject(new FerryError('FERRY_ERR_CLOSED', 'meta service starting')),
+      },
+    );
+    try {
+      service = new MetaService(opts, transport, specs);
+      await service.#openGroups();
+    } catch (err) {
+      service?.close();
+      await transport.close();
+      throw err;
+    }
+    return service;
+  }
+
+  async #openGroups(): Promise<void> {
+    const o = this.#opts;
+    const c = this.#config;
+    const writer = new RaftKvWriter(o.kv);
+    const voters = c.join ? [] : o.members.length === 0 ? [o.nodeId] : o.members.map((m) => m.id);
+    const log = o.logger.child({ component: 'meta' });
+    for (const spec of this.#specs) {
+      const store = await NativeLogStore.open(o.kv, writer, spec.id);
+      const sm = new KvStateMachine();
+      const group = new RaftGroup({
+        nodeId: o.nodeId,
+        groupId: spec.id,
+        name: spec.name,
+        store,
+        stateMachine: sm,
+        transport: this.#transport,
+        initialVoters: voters,
+        tickMs: c.tick_ms,
+        electionTicks: c.election_ticks,
+        heartbeatTicks: c.heartbeat_ticks,
+        snapshotEntries: c.snapshot_entries,
+        requestTimeoutMs: c.request_timeout_ms,
+        pendingMax: c.pending_max,
+        onFailure: (err) => log.error({ err, group: spec.name }, 'raft group stopped after a failure'),
+      });
+      this.#groups[spec.id] = group;
+      this.#machines[spec.id] = sm;
+    }
+    if (o.registry) {
+      const pending = new Gauge({
+        name: 'ferrymq_meta_pending_requests',
+        help: 'Proposals and reads waiting per Raft group (bounded by meta.pending_max)',
+        labelNames: ['group'],
+        registers: [o.registry],
+        collect: () => {
+          for (const g of this.#groups) pending.set({ group: g.name }, g.pending);
+        },
+      });
+      const commit = new Gauge({
+        name: 'ferrymq_meta_commit_index',
+        help: 'Commit index per Raft group as seen by this node',
+        labelNames: ['group'],
+        registers: [o.registry],
+        collect: () => {
+          for (const g of this.#groups) commit.set({ group: g.name }, g.status().commitIndex);
+        },
+      });
+    }
+  }
+
+  get boundAddress(): string {
+    return this.#transport.boundAddress;
+  }
+
+  get groupNames(): string[] {
+    return this.#specs.map((s) => s.name);
+  }
+
+  groupFor(kind: GroupKind, key: string): number {
+    return groupForKey(kind, key, this.#config.shard_groups);
+  }
+
+  isMember(id: NodeId): boolean {
+    if (this.#initial.has(id)) return true;
+    if (this.#machines[METADATA_GROUP]?.get(`${NODES_PREFIX}${id}`)) return true;
+    return this.#groups.some((g) => g.status().voters.includes(id));
+  }
+
+  addressOf(id: NodeId): string | undefined {
+    const rec = this.#machines[METADATA_GROUP]?.get(`${NODES_PREFIX}${id}`);
+    if (rec) {
+      try {
+        return (JSON.parse(rec.value) as { address: string }).address;
+      } catch {
+        // Written by this service only; fall back to the config.
+      }
+    }
+    return this.#initial.get(id);
+  }
+
+  #group(id: number): RaftGroup {
+    const g = this.#groups[id];
+    if (!g) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${id}`);
+    return g;
+  }
+
+  #deliver(group: number, m: Message): boolean {
+    const g = this.#groups[group];
+    if (!g) return false;
+    g.step(m);
+    return true;
+  }
+
+  // ---- requests, on the leader or forwarded to it ----
+
+  /**
+   * Runs `local` on this node if it leads `group`, else forwards to the
+   * leader; retries while no leader is known, up to the request timeout.
+   */
+  async #onLeader(
+    group: number,
+    kind: ForwardKind,
+    payload: Uint8Array,
+    node: NodeId,
+    local: (g: RaftGroup) => Promise<Uint8Array>,
+  ): Promise<Uint8Array> {
+    const g = this.#group(group);
+    const deadline = performance.now() + this.#config.request_timeout_ms;
+    let last: FerryError | undefined;
+    for (;;) {
+      let leader: NodeId;
+      try {
+        return await local(g);
+      } catch (err) {
+        if (!(err instanceof NotLeaderError)) throw err;
+        leader = err.leader;
+        last = err;
+      }
+      if (leader !== 0 && leader !== this.nodeId) {
+        try {
+          return await this.#transport.forward(leader, { group, kind, payload, node });
+        } catch (err) {
+          // Only "not the leader (any more)" is worth another round; the rest is the answer.
+          if (!(err instanceof ForwardError) || err.code !== 'FERRY_ERR_NOT_LEADER') throw err;
+          last = err;
+        }
+      }
+      if (this.#closed || performance.now() >= deadline) {
+        throw last ?? new NotLeaderError(g.name, 0);
+      }
+      await sleep(this.#config.tick_ms * 2);
+    }
+  }
+
+  /** The receiving side of Forward: local only, never forwarded again. */
+  #serveForward(req: ForwardRequest): Promise<Uint8Array> {
+    const g = this.#groups[req.group];
+    if (!g) return Promise.reject(new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${req.group}`));
+    switch (req.kind) {
+      case 'PROPOSE':
+        return g.propose(req.payload);
+      case 'READ':
+        return g.read(req.payload);
+      case 'ADD_VOTER':
+        return g.changeMembers({ add: req.node }).then(() => new Uint8Array(0));
+      case 'REMOVE_VOTER':
+        return g.changeMembers({ remove: req.node }).then(() => new Uint8Array(0));
+    }
+  }
+
+  propose(group: number, command: KvCommand): Promise<KvResult> {
+    const payload = encodeJson(command);
+    return this.#onLeader(group, 'PROPOSE', payload, 0, (g) => g.propose(payload)).then((b) =>
+      decodeJson<KvResult>(b),
+    );
+  }
+
+  read<T>(group: number, query: KvQuery): Promise<T> {
+    const payload = encodeJson(query);
+    return this.#onLeader(group, 'READ', payload, 0, (g) => g.read(payload)).then((b) => decodeJson<T>(b));
+  }
+
+  get(group: number, key: string): Promise<KvItem | null> {
+    return this.read<KvItem | null>(group, { op: 'get', key });
+  }
+
+  list(group: number, prefix: string, limit: number): Promise<KvItem[]> {
+    return this.read<KvItem[]>(group, { op: 'list', prefix, limit });
+  }
+
+  /** Changes under `prefix` as this node applies them (bounded: see kv-state-machine.ts). */
+  watch(group: number, prefix: string): Watch {
+    const sm = this.#machines[group];
+    if (!sm) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${group}`);
+    return sm.watch(prefix, this.#config.watch_queue_max);
+  }
+
+  /** Keys held by a group's state machine on this node (for the kv_keys_max check). */
+  localSize(group: number): number {
+    return this.#machines[group]?.size ?? 0;
+  }
+
+  // ---- membership ----
+
+  /**
+   * Adds a node: records its address in the metadata group, then adds it as
+   * a voter to every group, one group and one change at a time (each on
+   * that group's leader). A change refused because an earlier one is still
+   * uncommitted is retried until the request timeout.
+   */
+  async addMember(id: NodeId, address: string): Promise<void> {
+    const r = await this.propose(METADATA_GROUP, {
+      op: 'put',
+      key: `${NODES_PREFIX}${id}`,
+      value: JSON.stringify({ address }),
+    });
+    if (!r.ok) throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `could not record node ${id}`);
+    for (const spec of this.#specs) await this.#changeVoter(spec.id, 'ADD_VOTER', id);
+  }
+
+  async removeMember(id: NodeId): Promise<void> {
+    if (!this.isMember(id)) throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `node ${id} is not a member`);
+    for (const spec of this.#specs) await this.#changeVoter(spec.id, 'REMOVE_VOTER', id);
+    await this.propose(METADATA_GROUP, { op: 'delete', key: `${NODES_PREFIX}${id}` });
+  }
+
+  async #changeVoter(group: number, kind: 'ADD_VOTER' | 'REMOVE_VOTER', node: NodeId): Promise<void> {
+    const deadline = performance.now() + this.#config.request_timeout_ms;
+    const change = kind === 'ADD_VOTER' ? { add: node } : { remove: node };
+    for (;;) {
+      try {
+        await this.#onLeader(group, kind, new Uint8Array(0), node, (g) =>
+          g.changeMembers(change).then(() => new Uint8Array(0)),
+        );
+        return;
+      } catch (err) {
+        const pending =
+          err instanceof FerryError && err.code === 'FERRY_ERR_CLUSTER_CHANGE' && /pending/.test(err.message);
+        if (!pending || performance.now() >= deadline) throw err;
+        await sleep(this.#config.tick_ms * 2);
+      }
+    }
+  }
+
+  /** The metadata leader records the configured first members under nodes/ (once each). */
+  #registerInitialMembers(): void {
+    const g = this.#groups[METADATA_GROUP];
+    const sm = this.#machines[METADATA_GROUP];
+    if (!g?.isLeader || !sm) return;
+    for (const [id, address] of this.#initial) {
+      if (sm.get(`${NODES_PREFIX}${id}`)) continue;
+      g.propose(
+        encodeJson({
+          op: 'put',
+          key: `${NODES_PREFIX}${id}`,
+          value: JSON.stringify({ address }),
+          ifVersion: 0,
+        }),
+      ).catch(() => {
+        // Retried on the next round by whoever leads then.
+      });
+    }
+  }
+
+  // ---- status ----
+
+  groups(): GroupStatus[] {
+    return this.#groups.map((g) => g.status());
+  }
+
+  status(): ClusterStatus {
+    const groups = this.groups();
+    const ids = new Set<NodeId>([this.nodeId, ...this.#initial.keys()]);
+    for (const item of this.#machines[METADATA_GROUP]?.list(NODES_PREFIX, 100_000) ?? []) {
+      const id = Number(item.key.slice(NODES_PREFIX.length));
+      if (Number.isInteger(id)) ids.add(id);
+    }
+    for (const g of groups) for (const v of g.voters) ids.add(v);
+    const peers = new Map<NodeId, PeerStatus>(this.#transport.peers().map((p) => [p.id, p]));
+    const stale = 3 * this.#config.election_ticks * this.#config.tick_ms;
+    const now = performance.now();
+    const sorted = [...ids].sort((a, b) => a - b);
+    return {
+      node_id: this.nodeId,
+      members: sorted.map((id) => ({
+        id,
+        address: id === this.nodeId ? (this.addressOf(id) ?? this.boundAddress) : (this.addressOf(id) ?? ''),
+        voter_in: groups.filter((g) => g.voters.includes(id)).map((g) => g.name),
+      })),
+      groups: groups.map((g) => ({
+        name: g.name,
+        id: g.group,
+        role: g.role,
+        leader: g.leader,
+        term: g.term,
+        commit_index: g.commitIndex,
+        applied_index: g.appliedIndex,
+        last_index: g.lastIndex,
+        snapshot_index: g.snapshotIndex,
+        voters: g.voters,
+      })),
+      nodes: sorted.map((id): NodeHealth => {
+        const p = peers.get(id);
+        const self = id === this.nodeId;
+        const ago = p?.lastOkMs == null ? null : Math.round(now - p.lastOkMs);
+        return {
+          id,
+          address: self ? this.boundAddress : (this.addressOf(id) ?? ''),
+          self,
+          health: self
+            ? 'up'
+            : ago === null
+              ? p?.lastError
+                ? 'down'
+                : 'unknown'
+              : ago <= stale
+                ? 'up'
+                : 'down',
+          last_contact_ms_ago: self ? 0 : ago,
+          last_error: p?.lastError ?? null,
+          queued_messages: p?.queued ?? 0,
+          dropped_messages: p?.dropped ?? 0,
+        };
+      }),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#controller);
+    for (const g of this.#groups) g.stop();
+    await this.#transport.close();
+  }
+}
