@@ -231,11 +231,24 @@ export async function kcatConsume(bootstrap: string, topic: string, count: numbe
 // ---------------------------------------------------------------------------
 // What the broker stored
 // ---------------------------------------------------------------------------
+/** What a stored batch's header says about how its producer wrote it. */
+export interface StoredBatch {
+  /** attributes & 7: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
+  codec: number;
+  /** -1 unless an idempotent (or transactional) producer wrote it. */
+  producerId: bigint;
+}
+
 /** The codec id (attributes & 7) of every batch stored in partition 0 of `topic`, in offset order. */
 export async function storedCodecs(bootstrap: string, topic: string): Promise<number[]> {
+  return (await storedBatches(bootstrap, topic)).map((b) => b.codec);
+}
+
+/** The header of every batch stored in partition 0 of `topic`, in offset order. */
+export async function storedBatches(bootstrap: string, topic: string): Promise<StoredBatch[]> {
   const raw = await RawKafka.open(bootstrap);
   try {
-    const codecs: number[] = [];
+    const batches: StoredBatch[] = [];
     let next = 0n;
     for (;;) {
       const p = await raw.fetch(topic, Number(next));
@@ -244,14 +257,15 @@ export async function storedCodecs(bootstrap: string, topic: string): Promise<nu
       let advanced = false;
       for (const [start, end] of batchSpans(records)) {
         const b = records.subarray(start, end);
-        // Batch layout: baseOffset int64, length int32, leaderEpoch int32, magic int8, crc int32, attributes int16 @21.
+        // Batch layout: baseOffset int64, length int32, leaderEpoch int32, magic int8, crc int32,
+        // attributes int16 @21, lastOffsetDelta int32 @23, two timestamps, producerId int64 @43.
         const last = b.readBigInt64BE(0) + BigInt(b.readInt32BE(23));
         if (last < next) continue;
-        codecs.push(b.readInt16BE(21) & 7);
+        batches.push({ codec: b.readInt16BE(21) & 7, producerId: b.readBigInt64BE(43) });
         next = last + 1n;
         advanced = true;
       }
-      if (!advanced || next >= p.highWatermark) return codecs;
+      if (!advanced || next >= p.highWatermark) return batches;
     }
   } finally {
     raw.close();

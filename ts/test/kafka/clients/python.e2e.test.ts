@@ -18,7 +18,7 @@ import {
   pyKafka,
   received,
   sampleMessages,
-  storedCodecs,
+  storedBatches,
 } from '../../helpers/kafka-clients.ts';
 
 describe('Python Kafka clients: every codec, keys and headers', () => {
@@ -62,9 +62,16 @@ describe('Python Kafka clients: every codec, keys and headers', () => {
       const consumed = results[plan.length + i] as ConsumeResult;
       expect(received(consumed.messages), `${client} reads back ${p.codec}`).toEqual(expected(p.messages));
       expect(consumed.messages.map((m) => m.offset)).toEqual(p.messages.map((_, j) => j));
-      const codecs = await storedCodecs(addr, p.topic);
-      expect(codecs.length, `${p.codec} batches`).toBeGreaterThan(0);
-      expect(new Set(codecs), `${p.codec} stored as sent`).toEqual(new Set([CODEC_ID[p.codec]]));
+      const batches = await storedBatches(addr, p.topic);
+      expect(batches.length, `${p.codec} batches`).toBeGreaterThan(0);
+      expect(new Set(batches.map((b) => b.codec)), `${p.codec} stored as sent`).toEqual(
+        new Set([CODEC_ID[p.codec]]),
+      );
+      // Library defaults: kafka-python 3 produces idempotently (KIP-679), librdkafka does not.
+      for (const b of batches) {
+        if (client === 'kafka-python') expect(b.producerId).toBeGreaterThanOrEqual(0n);
+        else expect(b.producerId).toBe(-1n);
+      }
     }
   });
 });
