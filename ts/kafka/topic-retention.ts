@@ -91,6 +91,7 @@ export class TopicRetention {
         }
       }
     }
+    for (const id of this.#dead.keys()) if (!this.#storage.has(id)) this.#dead.delete(id);
   }
 
   async #enforce(shard: Shard, s: TopicSettings, now: number): Promise<void> {

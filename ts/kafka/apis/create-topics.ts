@@ -68,6 +68,15 @@ async function createOne(
     );
   if (ctx.topics.get(t.name))
     return failed(t.name, AdminError.TOPIC_ALREADY_EXISTS, `Topic '${t.name}' already exists.`);
+  // As Kafka: '.' and '_' collide in metric names, so names differing only there are refused.
+  const folded = t.name.replaceAll('.', '_');
+  const collides = ctx.topics.all().find((o) => o.name.replaceAll('.', '_') === folded);
+  if (collides)
+    return failed(
+      t.name,
+      AdminError.INVALID_TOPIC_EXCEPTION,
+      `Topic '${t.name}' collides with existing topic: ${collides.name}`,
+    );
   const partitions = partitionCount(ctx, t);
   if (typeof partitions !== 'number') return partitions;
   try {

@@ -297,6 +297,13 @@ describe('kafka admin APIs and topic configs', () => {
     expect(made?.topicId).not.toBe('AAAAAAAAAAAAAAAAAAAAAA');
     const [again] = await createTopics(raw, createReq([{ name }]));
     expect(again?.errorCode).toBe(36);
+    const [dotted] = await createTopics(raw, createReq([{ name: `${name}_x` }, { name: `${name}.x` }]));
+    const [, collision] = await createTopics(raw, createReq([{ name: `${name}.y` }, { name: `${name}_y` }]));
+    expect(dotted?.errorCode).toBe(0);
+    expect([collision?.errorCode, collision?.errorMessage]).toEqual([
+      17,
+      `Topic '${name}_y' collides with existing topic: ${name}.y`,
+    ]);
   });
 
   it('IncrementalAlterConfigs: SET, DELETE, APPEND only on lists, creation-only configs refused', async () => {
