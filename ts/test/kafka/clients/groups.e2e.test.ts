@@ -1,13 +1,15 @@
 /**
  * Consumer groups with clients no one here wrote, against FerryMQ's group
- * coordinator: confluent-kafka 2.16.1, kafka-python 3.0.12 and the Java
- * client 4.3.1 subscribe, read part of a topic, commit, and a later member
- * of the same group resumes from the committed offset (also across client
- * libraries); the Java console consumer 4.3.1 reads with --group and
+ * coordinator: confluent-kafka 2.16.1, kafka-python 3.0.12, the Java
+ * client 4.3.1 and @platformatic/kafka 2.12.1 subscribe, read part of a
+ * topic, commit, and a later member of the same group resumes from the
+ * committed offset (also across client libraries); the Java console
+ * consumer 4.3.1 reads with --group and
  * kafka-consumer-groups 4.3.1 lists the groups and describes the offsets
  * and lag it committed.
  */
 import { randomUUID } from 'node:crypto';
+import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker } from '../../helpers/broker.ts';
 import {
@@ -69,6 +71,65 @@ describe('consumer groups: subscribe, commit, resume; console consumer and kafka
 
   it('the Java client subscribes, commits and resumes', async () => {
     checkResume(await javaKafka(addr, subscribeCommitResume(`grp-java-${run}`, `g-java-${run}`)));
+  });
+
+  it('@platformatic/kafka subscribes, commits and resumes', async () => {
+    const topic = `grp-plt-${run}`;
+    const group = `g-plt-${run}`;
+    const messages = sampleMessages(topic, 10);
+    const producer = new Producer({
+      clientId: 'ferrymq-groups',
+      bootstrapBrokers: [addr],
+      serializers: stringSerializers,
+      autocreateTopics: true,
+      compression: 'snappy',
+    });
+    try {
+      await producer.send({
+        acks: -1,
+        messages: messages.map((m) => ({
+          topic,
+          ...(m.key === null ? {} : { key: m.key }),
+          ...(m.value === null ? {} : { value: m.value }),
+          headers: new Map(Object.entries(m.headers ?? {})),
+        })),
+      });
+    } finally {
+      await producer.close();
+    }
+    /** A new member reads `count` records from the committed position, commits the last, and leaves. */
+    async function take(count: number): Promise<number[]> {
+      const consumer = new Consumer({
+        clientId: 'ferrymq-groups',
+        groupId: group,
+        bootstrapBrokers: [addr],
+        deserializers: stringDeserializers,
+        autocommit: false,
+      });
+      const offsets: number[] = [];
+      try {
+        const stream = await consumer.consume({
+          topics: [topic],
+          mode: 'committed',
+          fallbackMode: 'earliest',
+          sessionTimeout: 10_000,
+          heartbeatInterval: 1_000,
+        });
+        for await (const m of stream) {
+          offsets.push(Number(m.offset));
+          if (offsets.length === count) {
+            await m.commit();
+            break;
+          }
+        }
+        await stream.close();
+      } finally {
+        await consumer.close();
+      }
+      return offsets;
+    }
+    expect(await take(6)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await take(4)).toEqual([6, 7, 8, 9]);
   });
 
   it('a group committed by confluent-kafka resumes in kafka-python', async () => {
