@@ -56,6 +56,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   let mqtt: MqttServer | undefined;
   let kafka: KafkaServer | undefined;
   let bridge: Bridge | undefined;
+  let topics: TopicRegistry | undefined;
   try {
     admin = buildAdminApp({ logger, node: info, metrics });
     const { host, port } = config.listeners.admin;
@@ -82,7 +83,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
       if (storage) {
         // One registry for the Kafka listener and the bridge: both see a topic the other creates.
-        const topics = await TopicRegistry.load(storage, config, metrics.registry);
+        topics = await TopicRegistry.load(storage, config, metrics.registry);
         // Before the Kafka listener accepts: the bridge's readers start at the log ends as they are now.
         if (config.bridge.enabled) {
           bridge = Bridge.start(config, {
@@ -102,6 +103,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     await kafka?.close().catch(() => {});
     await mqtt?.close().catch(() => {});
     await bridge?.close().catch(() => {});
+    topics?.close();
     await admin?.close().catch(() => {});
     await storage?.close().catch(() => {});
     lock.release();
@@ -117,6 +119,8 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
         // After MQTT: no publish reaches it any more; before storage: its readers end first.
         await bridge?.close();
         await kafka?.close();
+        // The registry is the node's (shared by Kafka and the bridge): its retention stops before storage closes.
+        topics?.close();
         await admin?.close();
         await storage?.close();
       } finally {
