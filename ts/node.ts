@@ -4,7 +4,7 @@
  * engine, broker). `close()` stops accepting, drains and releases
  * everything; it is idempotent.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from './admin/app.ts';
 import { Bridge } from './bridge/bridge.ts';
@@ -13,6 +13,7 @@ import { FerryError } from './errors.ts';
 import { KafkaServer } from './kafka/server.ts';
 import { TopicRegistry } from './kafka/topics.ts';
 import type { Logger } from './log.ts';
+import { MetaService } from './meta/service.ts';
 import { createMetrics } from './metrics.ts';
 import { MqttServer } from './mqtt/server.ts';
 import { callNative } from './native/errors.ts';
@@ -29,6 +30,8 @@ export interface RunningNode {
   readonly mqtt: MqttServer | undefined;
   /** Present when the node runs the `broker` role and has storage (the `engine` role). */
   readonly kafka: KafkaServer | undefined;
+  /** Present when the node runs the `meta` role. */
+  readonly meta: MetaService | undefined;
   close(): Promise<void>;
 }
 
@@ -55,10 +58,12 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   let storage: Storage | undefined;
   let mqtt: MqttServer | undefined;
   let kafka: KafkaServer | undefined;
+  let meta: MetaService | undefined;
+  let metaStorage: Storage | undefined;
   let bridge: Bridge | undefined;
   let topics: TopicRegistry | undefined;
   try {
-    admin = buildAdminApp({ logger, node: info, metrics });
+    admin = buildAdminApp({ logger, node: info, metrics, cluster: () => meta });
     const { host, port } = config.listeners.admin;
     try {
       await admin.listen({ host, port });
@@ -76,6 +81,34 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     bound.admin = typeof addr === 'object' && addr ? hostPort(addr.address, addr.port) : hostPort(host, port);
     if (config.roles.includes('engine')) {
       storage = await Storage.open(dataDir, config.storage, metrics.storage);
+    }
+    if (config.roles.includes('meta')) {
+      // The Raft log lives in the node's KV; a meta-only node opens a store of its own for it.
+      if (!storage) metaStorage = await Storage.open(join(dataDir, 'meta'), config.storage);
+      const kv = (storage ?? metaStorage)?.kv;
+      if (!kv) throw new FerryError('FERRY_ERR_DATA_DIR', 'no store for the meta service');
+      const { host, port } = config.listeners.cluster;
+      try {
+        meta = await MetaService.start({
+          nodeId: config.node_id,
+          config: config.meta,
+          members: config.cluster.members.map((m) => ({ id: m.id, address: hostPort(m.host, m.port) })),
+          listen: { host, port },
+          kv,
+          logger,
+          registry: metrics.registry,
+        });
+      } catch (err) {
+        if (err instanceof FerryError) throw err;
+        throw new FerryError(
+          'FERRY_ERR_LISTEN',
+          `cluster listener cannot bind ${hostPort(host, port)}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      bound.cluster = meta.boundAddress;
     }
     if (config.roles.includes('broker')) {
       const started = await MqttServer.start(config, logger, metrics.registry, storage?.kv);
@@ -105,6 +138,8 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     await bridge?.close().catch(() => {});
     topics?.close();
     await admin?.close().catch(() => {});
+    await meta?.close().catch(() => {});
+    await metaStorage?.close().catch(() => {});
     await storage?.close().catch(() => {});
     lock.release();
     throw err;
@@ -122,6 +157,9 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
         // The registry is the node's (shared by Kafka and the bridge): its retention stops before storage closes.
         topics?.close();
         await admin?.close();
+        // After the listeners, before storage: the groups' last syncs land first.
+        await meta?.close();
+        await metaStorage?.close();
         await storage?.close();
       } finally {
         lock.release();
@@ -144,5 +182,5 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
   );
-  return { info, storage, mqtt, kafka, close };
+  return { info, storage, mqtt, kafka, meta, close };
 }

@@ -1,8 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../log.ts';
+import type { MetaService } from '../meta/service.ts';
 import type { Metrics } from '../metrics.ts';
 import type { NodeInfo } from '../node-info.ts';
 import { apiRoutes } from './routes/api.ts';
+import { clusterRoutes } from './routes/cluster.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 
@@ -10,6 +12,8 @@ export interface AdminDeps {
   logger: Logger;
   node: NodeInfo;
   metrics: Metrics;
+  /** The meta service once started (the `meta` role); admin listens before it exists. */
+  cluster?: () => MetaService | undefined;
 }
 
 /**
@@ -29,6 +33,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.register(healthRoutes, deps);
   app.register(metricsRoutes, deps);
   app.register(apiRoutes, { ...deps, prefix: '/api/v1' });
+  app.register(clusterRoutes, { ...deps, prefix: '/api/v1/cluster' });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` });
   });

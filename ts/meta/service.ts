@@ -217,6 +217,10 @@ export class MetaService {
     }
   }
 
+  get config(): MetaConfig {
+    return this.#config;
+  }
+
   get boundAddress(): string {
     return this.#transport.boundAddress;
   }
@@ -342,6 +346,11 @@ export class MetaService {
     const sm = this.#machines[group];
     if (!sm) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${group}`);
     return sm.watch(prefix, this.#config.watch_queue_max);
+  }
+
+  /** Whether this node's copy of a group holds `key` (a local, possibly stale view). */
+  localHas(group: number, key: string): boolean {
+    return this.#machines[group]?.get(key) !== undefined;
   }
 
   /** Keys held by a group's state machine on this node (for the kv_keys_max check). */
