@@ -716,4 +716,19 @@ describe('kafka consumer groups (raw codec)', () => {
     );
     expect(stableOnly.groups.some((g) => g.groupId === g1)).toBe(false);
   });
+
+  it('exposes the group metrics on /metrics', async () => {
+    const text = await (await fetch(`${broker.adminUrl()}/metrics`)).text();
+    const value = (name: string): number => {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+      if (!m) throw new Error(`${name} missing from /metrics`);
+      return Number(m[1]);
+    };
+    // The tests above left groups with offsets and with members, and rebalanced several.
+    expect(value('ferrymq_kafka_groups')).toBeGreaterThan(0);
+    expect(value('ferrymq_kafka_group_members')).toBeGreaterThan(0);
+    expect(value('ferrymq_kafka_committed_offsets')).toBeGreaterThan(0);
+    expect(value('ferrymq_kafka_group_rebalances_total')).toBeGreaterThan(2);
+    expect(text).toContain('# TYPE ferrymq_kafka_group_refused_total counter');
+  });
 });
