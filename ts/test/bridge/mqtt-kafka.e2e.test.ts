@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, Fetch, Metadata } from '../../kafka/protocol/generated/index.ts';
@@ -308,6 +308,28 @@ describe('MQTT ↔ Kafka bridge', () => {
     const p3 = await got3;
     expect(p3.map((p) => p.topic).sort()).toEqual([`${level}/0`, `${level}/0`, `${level}/kitchen/light`]);
     expect(p3.every((p) => p.qos === 1)).toBe(true);
+  });
+
+  it('records in gzip-compressed batches reach MQTT subscribers too', async () => {
+    const level = `gz${randomUUID().slice(0, 8)}`;
+    const sub = await connectMqtt(broker);
+    await sub.subscribeAsync(`${level}/#`, { qos: 1 });
+    const got = received(sub, 20);
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({
+        topic: level,
+        compression: CompressionTypes.GZIP,
+        messages: Array.from({ length: 20 }, (_, i) => ({ key: `${level}/s/${i}`, value: `gz-${i}` })),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    const packets = await got;
+    expect(packets.map((p) => `${p.topic}=${p.payload.toString()}`)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `${level}/s/${i}=gz-${i}`),
+    );
   });
 
   it('an MQTT publish reaches an MQTT subscriber exactly once, not again through Kafka', async () => {
