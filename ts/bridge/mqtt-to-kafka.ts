@@ -27,8 +27,8 @@ export interface MqttToKafkaOptions {
   topicsMax: number;
 }
 
-/** Storage refusals that mean "too much right now", not "broken": MQTT 5 reason 0x97. */
-const QUOTA_CODES = new Set(['FERRY_ERR_OVERLOADED', 'FERRY_ERR_DISK_FULL']);
+/** Refusals that mean "a limit was reached", not "broken": MQTT 5 reason 0x97 (kafka.topics_max included). */
+const QUOTA_CODES = new Set(['FERRY_ERR_OVERLOADED', 'FERRY_ERR_DISK_FULL', 'FERRY_ERR_TOPIC_LIMIT']);
 /** How long a refused topic creation (bridge.topics_max reached) is remembered before counting again. */
 const TOPICS_FULL_RECHECK_MS = 1000;
 
