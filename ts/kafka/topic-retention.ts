@@ -9,10 +9,11 @@
  * retention.ms: everything before the first record whose timestamp is within
  * the window goes. retention.bytes: the oldest whole batches go until the
  * partition stores at most that many bytes. Stored size comes from the
- * shard's stats, which count whole files for the segment engine; the bytes
- * deleteBefore leaves in a file until the file goes are tracked here, so
- * they are not counted twice. After a restart that tracking starts at zero,
- * so the first pass may delete up to one segment's dead prefix more.
+ * shard's stats, which count whole files for the segment engine, including
+ * the bytes deleteBefore left before the log start in a file that has not
+ * gone yet. Those dead bytes are measured once per shard (a walk over the
+ * partition, which retention.bytes bounds) and then tracked across passes,
+ * so they are never counted as data.
  */
 import { Counter, type Registry } from 'prom-client';
 import { batchSpans } from '../storage/records.ts';
@@ -96,37 +97,60 @@ export class TopicRetention {
 
   async #enforce(shard: Shard, s: TopicSettings, now: number): Promise<void> {
     const { earliest, latest } = shard.offsets();
+    // Read together with the offsets (both synchronous), so they describe the same log.
+    const physical = shard.stats().bytes;
     let target = earliest;
     if (s.retentionMs !== null) {
       const found = await shard.offsetForTimestamp(now - s.retentionMs);
       target = Math.max(target, found ? found.offset : latest);
     }
     if (s.retentionBytes === null) {
+      // Untracked from here: the next retention.bytes pass measures again.
       this.#dead.delete(shard.id);
       if (target > earliest) await shard.deleteBefore(target);
       return;
     }
-    const stored = shard.stats().bytes - (this.#dead.get(shard.id) ?? 0);
+    let dead = this.#dead.get(shard.id);
+    if (dead === undefined) {
+      dead = Math.max(0, physical - (await this.#walk(shard, earliest, latest, () => true)).bytes);
+      this.#dead.set(shard.id, dead);
+    }
+    const stored = physical - dead;
     const excess = stored - s.retentionBytes;
-    // Walk the batches that go: up to the time target, then on until the excess is freed.
-    let freed = 0;
-    let at = earliest;
-    while (at < latest && (at < target || freed < excess)) {
+    // The batches that go: up to the time target, then on until the excess is freed.
+    const gone = await this.#walk(shard, earliest, latest, (at, freed) => at < target || freed < excess);
+    if (gone.end <= earliest) return;
+    await shard.deleteBefore(gone.end);
+    this.#dead.set(shard.id, Math.max(0, shard.stats().bytes - (stored - gone.bytes)));
+  }
+
+  /**
+   * Walk whole batches from `from` while `more(at, bytesSoFar)` holds and the
+   * log has batches before `until`; answers the offset after the last batch
+   * taken and their total size.
+   */
+  async #walk(
+    shard: Shard,
+    from: number,
+    until: number,
+    more: (at: number, bytes: number) => boolean,
+  ): Promise<{ end: number; bytes: number }> {
+    let at = from;
+    let bytes = 0;
+    while (at < until && more(at, bytes)) {
       const r = await shard.read(at, { maxBytes: WALK_READ_BYTES });
       let moved = false;
       for (const [start, end] of batchSpans(r.bytes)) {
         const next = Number(r.bytes.readBigInt64BE(start)) + r.bytes.readInt32BE(start + 23) + 1;
         if (next <= at) continue;
-        if (at >= target && freed >= excess) break;
-        freed += end - start;
+        if (next > until || !more(at, bytes)) break;
+        bytes += end - start;
         at = next;
         moved = true;
       }
       if (!moved) break;
     }
-    if (at <= earliest) return;
-    await shard.deleteBefore(at);
-    this.#dead.set(shard.id, Math.max(0, shard.stats().bytes - (stored - freed)));
+    return { end: at, bytes };
   }
 
   close(): void {
