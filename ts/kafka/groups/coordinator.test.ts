@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Kv, KvKey, KvOp } from '../../storage/kv.ts';
 import { type CommitRequest, GroupCoordinator, type GroupLimits } from './coordinator.ts';
 import type { JoinResult } from './group.ts';
-import { GroupError, type JoinRequest } from './rebalance.ts';
+import { GroupError, type JoinRequest } from './requests.ts';
 
 /** An in-memory stand-in for the KV store: same contract (namespaces, atomic writes, ordered scans). */
 class MemKv {

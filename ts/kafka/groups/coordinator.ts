@@ -15,16 +15,16 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Kv } from '../../storage/kv.ts';
 import { Group, type GroupState, type JoinResult, type SyncResult } from './group.ts';
 import { type CommittedOffset, OffsetStore } from './offset-store.ts';
+import { Rebalancer } from './rebalance.ts';
 import {
   GroupError,
   type JoinRequest,
   joinError,
   type MemberIdentity,
-  Rebalancer,
   type SyncRequest,
   syncError,
   validateMember,
-} from './rebalance.ts';
+} from './requests.ts';
 
 export interface GroupLimits {
   groupsMax: number;

@@ -14,25 +14,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Group, JoinResult, Member, Protocol, SyncResult } from './group.ts';
-
-/** Kafka's error codes for the group APIs. */
-export const GroupError = {
-  NONE: 0,
-  COORDINATOR_NOT_AVAILABLE: 15,
-  NOT_COORDINATOR: 16,
-  ILLEGAL_GENERATION: 22,
-  INCONSISTENT_GROUP_PROTOCOL: 23,
-  INVALID_GROUP_ID: 24,
-  UNKNOWN_MEMBER_ID: 25,
-  INVALID_SESSION_TIMEOUT: 26,
-  REBALANCE_IN_PROGRESS: 27,
-  POLICY_VIOLATION: 44,
-  NON_EMPTY_GROUP: 68,
-  GROUP_ID_NOT_FOUND: 69,
-  MEMBER_ID_REQUIRED: 79,
-  GROUP_MAX_SIZE_REACHED: 81,
-  FENCED_INSTANCE_ID: 82,
-} as const;
+import {
+  GroupError,
+  type JoinRequest,
+  joinError,
+  type MemberIdentity,
+  type SyncRequest,
+  syncError,
+  validateMember,
+} from './requests.ts';
 
 /**
  * How long a new member's JoinGroup may wait: it cannot heartbeat, and a
@@ -53,69 +43,11 @@ export interface RebalanceHooks {
   groupEmptied(group: Group): void;
 }
 
-export interface JoinRequest {
-  memberId: string;
-  groupInstanceId: string | null;
-  sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
-  protocolType: string;
-  protocols: Protocol[];
-  clientId: string;
-  clientHost: string;
-  /** JoinGroup v4+: a new dynamic member first gets its id with MEMBER_ID_REQUIRED. */
-  requireKnownMemberId: boolean;
-}
-
-export interface SyncRequest {
-  memberId: string;
-  groupInstanceId: string | null;
-  generationId: number;
-  protocolType: string | null;
-  protocolName: string | null;
-  assignments: { memberId: string; assignment: Buffer }[];
-}
-
-export interface MemberIdentity {
-  memberId: string;
-  groupInstanceId: string | null;
-}
-
-export function joinError(errorCode: number, memberId = ''): JoinResult {
-  return {
-    errorCode,
-    memberId,
-    generationId: -1,
-    protocolType: null,
-    protocolName: null,
-    leader: '',
-    skipAssignment: false,
-    members: [],
-  };
-}
-
-export function syncError(errorCode: number): SyncResult {
-  return { errorCode, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
-}
-
 function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
   return (
     a.length === b.length &&
     a.every((p, i) => p.name === b[i]?.name && p.metadata.equals(b[i]?.metadata ?? Buffer.alloc(0)))
   );
-}
-
-/**
- * The member checks shared by SyncGroup, Heartbeat and OffsetCommit
- * (Kafka's ClassicGroup.validateMember): a static member id that lost its
- * instance id is fenced; an id the group does not know is unknown.
- */
-export function validateMember(group: Group, memberId: string, groupInstanceId: string | null): number {
-  if (groupInstanceId !== null) {
-    const current = group.staticMembers.get(groupInstanceId);
-    if (current === undefined) return GroupError.UNKNOWN_MEMBER_ID;
-    if (current !== memberId) return GroupError.FENCED_INSTANCE_ID;
-  }
-  return group.members.has(memberId) ? GroupError.NONE : GroupError.UNKNOWN_MEMBER_ID;
 }
 
 export class Rebalancer {
