@@ -60,6 +60,10 @@ describe('TopicRegistry', () => {
     let { topics, storage } = await start(dir, { FERRYMQ_STORAGE__ENGINE: 'segment' });
     await topics.createNew('t', 2, { 'retention.ms': '1000', 'segment.bytes': '8192' });
     await expect(topics.createNew('t', 1, {})).rejects.toBeInstanceOf(TopicExistsError);
+    // ferrymq.storage.engine picks the engine of the topic's shards.
+    const rocks = await topics.createNew('r', 2, { 'ferrymq.storage.engine': 'rocks' });
+    expect(rocks.shards.map((id) => storage.shard(id).engine)).toEqual(['rocks', 'rocks']);
+    expect(storage.shard(topics.get('t')?.shards[0] ?? -1).engine).toBe('segment');
     await topics.addPartitions('t', 3);
     await topics.setConfigs('t', { 'retention.ms': '2000', 'segment.bytes': '8192' });
     await stop();
