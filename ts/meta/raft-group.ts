@@ -84,6 +84,8 @@ export interface GroupStatus {
   appliedIndex: Index;
   lastIndex: Index;
   snapshotIndex: Index;
+  /** Snapshots received from a leader and restored (catch-up of a lagging follower). */
+  snapshotsInstalled: number;
   voters: readonly NodeId[];
 }
 
@@ -120,6 +122,7 @@ export class RaftGroup {
   #draining = false;
   #state: 'running' | 'failed' | 'stopped' = 'running';
   #wasLeader = false;
+  #snapshotsInstalled = 0;
 
   constructor(opts: RaftGroupOptions) {
     this.#opts = opts;
@@ -249,6 +252,7 @@ export class RaftGroup {
       appliedIndex: this.#applied,
       lastIndex: n.lastIndex,
       snapshotIndex: this.#snapshotIndex,
+      snapshotsInstalled: this.#snapshotsInstalled,
       voters: n.voters,
     };
   }
@@ -350,6 +354,7 @@ export class RaftGroup {
         this.#sm.restore(rd.snapshot.data);
         this.#applied = rd.snapshot.meta.index;
         this.#snapshotIndex = rd.snapshot.meta.index;
+        this.#snapshotsInstalled++;
       }
       for (const e of rd.committed) this.#apply(e);
       for (const rs of rd.readStates) this.#readsToServe.push({ id: rs.ctx as number, index: rs.index });

@@ -93,6 +93,7 @@ export interface ClusterStatus {
     applied_index: number;
     last_index: number;
     snapshot_index: number;
+    snapshots_installed: number;
     voters: readonly NodeId[];
   }[];
   nodes: NodeHealth[];
@@ -455,6 +456,7 @@ export class MetaService {
         applied_index: g.appliedIndex,
         last_index: g.lastIndex,
         snapshot_index: g.snapshotIndex,
+        snapshots_installed: g.snapshotsInstalled,
         voters: g.voters,
       })),
       nodes: sorted.map((id): NodeHealth => {

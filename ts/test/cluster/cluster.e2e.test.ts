@@ -61,7 +61,7 @@ async function startNode(id: number, ports: number[], dataDir: string, extra: Re
       FERRYMQ_META__ELECTION_TICKS: String(ELECTION_TICKS),
       FERRYMQ_META__REQUEST_TIMEOUT_MS: '2000',
       FERRYMQ_META__SHARD_GROUPS: '1',
-      FERRYMQ_META__SNAPSHOT_ENTRIES: '200',
+      FERRYMQ_META__SNAPSHOT_ENTRIES: '50',
       ...extra,
     },
   });
@@ -88,6 +88,7 @@ interface GroupView {
   term: number;
   commit_index: number;
   applied_index: number;
+  snapshots_installed: number;
   voters: number[];
 }
 interface Status {
@@ -190,7 +191,8 @@ describe('3-node meta cluster (real processes)', () => {
     expect(next.term).toBeGreaterThan(first.term);
     // Detection takes one election timeout, then a pre-vote and a vote round.
     expect(failoverMs).toBeLessThan(6 * ELECTION_MS_MAX);
-    await until('writes after the failover', async () => (acked.size >= before + 40 ? true : undefined));
+    // Past a compaction (every 50 entries): the old node must catch up by snapshot.
+    await until('writes after the failover', async () => (acked.size >= before + 120 ? true : undefined));
     stop = true;
     await Promise.all(writers);
     console.log(
@@ -209,6 +211,7 @@ describe('3-node meta cluster (real processes)', () => {
       const g = meta(await status(old));
       return g.applied_index >= target && g.leader !== 0 ? true : undefined;
     });
+    expect(meta(await status(old)).snapshots_installed).toBeGreaterThanOrEqual(1);
     const seen = await list(old, 'w/');
     for (const [k, v] of acked) expect(seen.get(k)).toBe(v);
     const view = await status(rest[0] as Node);
