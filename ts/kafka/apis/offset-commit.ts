@@ -21,7 +21,8 @@ export async function handleOffsetCommit(
   const known: CommitRequest['offsets'] = [];
   type Slot = { kind: 'error'; error: number } | { kind: 'known'; index: number };
   const slots = req.topics.map((t): Slot[] => {
-    const partitions = ctx.topics.get(t.name)?.shards.length ?? 0;
+    const topic = ctx.topics.get(t.name);
+    const partitions = topic?.shards.length ?? 0;
     return t.partitions.map((p) => {
       if (p.partitionIndex < 0 || p.partitionIndex >= partitions)
         return { kind: 'error', error: KafkaError.UNKNOWN_TOPIC_OR_PARTITION };
@@ -30,6 +31,7 @@ export async function handleOffsetCommit(
         partition: p.partitionIndex,
         offset: p.committedOffset,
         leaderEpoch: p.committedLeaderEpoch,
+        topicId: topic?.id ?? '',
         metadata: p.committedMetadata,
       });
       return { kind: 'known', index: known.length - 1 };

@@ -73,7 +73,7 @@ function commitReq(over: Partial<CommitRequest> = {}): CommitRequest {
     generationId: -1,
     memberId: '',
     groupInstanceId: null,
-    offsets: [{ topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, metadata: 'meta' }],
+    offsets: [{ topic: 't', partition: 0, offset: 5n, leaderEpoch: -1, topicId: 'tid', metadata: 'meta' }],
     ...over,
   };
 }
@@ -338,8 +338,8 @@ describe('group coordinator', () => {
         generationId: a.generation,
         memberId: a.id,
         offsets: [
-          { topic: 't', partition: 0, offset: 10n, leaderEpoch: 0, metadata: null },
-          { topic: 't', partition: 1, offset: 11n, leaderEpoch: 0, metadata: 'x'.repeat(17) },
+          { topic: 't', partition: 0, offset: 10n, leaderEpoch: 0, topicId: 'tid', metadata: null },
+          { topic: 't', partition: 1, offset: 11n, leaderEpoch: 0, topicId: 'tid', metadata: 'x'.repeat(17) },
         ],
       }),
       8,
@@ -351,13 +351,13 @@ describe('group coordinator', () => {
 
   it('commits are durable before they are answered, survive a reload, and a failed write commits nothing', async () => {
     await gc.commit(
-      commitReq({ offsets: [{ topic: 't', partition: 2, offset: 42n, leaderEpoch: 3, metadata: 'm' }] }),
+      commitReq({ offsets: [{ topic: 't', partition: 2, offset: 42n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }] }),
       8,
     );
     kv.failNext = true;
     expect(
       await gc.commit(
-        commitReq({ offsets: [{ topic: 't', partition: 2, offset: 50n, leaderEpoch: 3, metadata: 'm' }] }),
+        commitReq({ offsets: [{ topic: 't', partition: 2, offset: 50n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }] }),
         8,
       ),
     ).toEqual({
@@ -365,7 +365,7 @@ describe('group coordinator', () => {
     });
     expect(gc.committed('g', 't', 2)?.offset).toBe(42n);
     const reloaded = (await GroupCoordinator.load(kv as unknown as Kv, LIMITS)).coordinator;
-    expect(reloaded.committed('g', 't', 2)).toMatchObject({ offset: 42n, leaderEpoch: 3, metadata: 'm' });
+    expect(reloaded.committed('g', 't', 2)).toMatchObject({ offset: 42n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' });
     expect(reloaded.describe('g')?.state).toBe('Empty');
     reloaded.close();
   });
@@ -374,7 +374,7 @@ describe('group coordinator', () => {
     const commits = Array.from({ length: 20 }, (_, i) =>
       gc.commit(
         commitReq({
-          offsets: [{ topic: 't', partition: 0, offset: BigInt(i), leaderEpoch: -1, metadata: '' }],
+          offsets: [{ topic: 't', partition: 0, offset: BigInt(i), leaderEpoch: -1, topicId: 'tid', metadata: '' }],
         }),
         8,
       ),

@@ -45,6 +45,7 @@ export interface CommitRequest {
     partition: number;
     offset: bigint;
     leaderEpoch: number;
+    topicId: string;
     metadata: string | null;
   }[];
 }
@@ -256,7 +257,13 @@ export class GroupCoordinator {
       accepted.push({
         topic: o.topic,
         partition: o.partition,
-        value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata, commitTimestampMs: now },
+        value: {
+          offset: o.offset,
+          leaderEpoch: o.leaderEpoch,
+          metadata,
+          commitTimestampMs: now,
+          topicId: o.topicId,
+        },
       });
     }
     try {

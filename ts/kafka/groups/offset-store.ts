@@ -10,7 +10,7 @@
  * Key: u32 group length, group (UTF-8), u32 topic length, topic, i32
  * partition (big-endian), so one group's offsets share a key prefix.
  * Value: JSON {o: offset as a decimal string, e: leader epoch, m: metadata,
- * t: commit time in ms}.
+ * t: commit time in ms, i: the topic's id when committed}.
  */
 import type { Kv, KvOp } from '../../storage/kv.ts';
 
@@ -22,6 +22,8 @@ export interface CommittedOffset {
   leaderEpoch: number;
   metadata: string;
   commitTimestampMs: number;
+  /** The topic's id at commit time: an offset of a deleted topic never applies to a new one of that name. */
+  topicId: string;
 }
 
 export interface OffsetCommitEntry {
@@ -66,13 +68,19 @@ export function parseOffsetKey(key: Buffer): { group: string; topic: string; par
 }
 
 function encodeValue(v: CommittedOffset): string {
-  return JSON.stringify({ o: v.offset.toString(), e: v.leaderEpoch, m: v.metadata, t: v.commitTimestampMs });
+  return JSON.stringify({
+    o: v.offset.toString(),
+    e: v.leaderEpoch,
+    m: v.metadata,
+    t: v.commitTimestampMs,
+    i: v.topicId,
+  });
 }
 
 function decodeValue(b: Buffer): CommittedOffset | null {
   try {
-    const v = JSON.parse(b.toString()) as { o: string; e: number; m: string; t: number };
-    return { offset: BigInt(v.o), leaderEpoch: v.e, metadata: v.m, commitTimestampMs: v.t };
+    const v = JSON.parse(b.toString()) as { o: string; e: number; m: string; t: number; i: string };
+    return { offset: BigInt(v.o), leaderEpoch: v.e, metadata: v.m, commitTimestampMs: v.t, topicId: v.i };
   } catch {
     return null;
   }

@@ -717,6 +717,45 @@ describe('kafka consumer groups (raw codec)', () => {
     expect(stableOnly.groups.some((g) => g.groupId === g1)).toBe(false);
   });
 
+  it('an offset committed to a deleted topic does not apply to a new topic of that name', async () => {
+    const raw = await conn();
+    const topic = await createTopic(1);
+    const g = `del-${randomUUID()}`;
+    const commit = OffsetCommit.decodeOffsetCommitResponse(
+      8,
+      await raw.request(
+        ApiKey.OffsetCommit,
+        8,
+        OffsetCommit.encodeOffsetCommitRequest(8, {
+          ...OffsetCommit.defaultOffsetCommitRequest(),
+          groupId: g,
+          topics: [
+            {
+              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
+              name: topic,
+              partitions: [
+                {
+                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
+                  partitionIndex: 0,
+                  committedOffset: 12n,
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    expect(commit.topics[0]?.partitions[0]?.errorCode).toBe(0);
+    expect(await fetchOne(raw, g, topic)).toBe(12n);
+    const admin = new Kafka({ brokers: [addr], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] });
+    expect(await fetchOne(raw, g, topic)).toBe(-1n);
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    await admin.disconnect();
+    expect(await fetchOne(raw, g, topic)).toBe(-1n);
+  });
+
   it('exposes the group metrics on /metrics', async () => {
     const text = await (await fetch(`${broker.adminUrl()}/metrics`)).text();
     const value = (name: string): number => {
