@@ -12,7 +12,8 @@ import { type ConsumeResult, kafkaLibs, kafkaTool, ok, pyKafka } from '../../hel
 
 const TOPICS = 'org.apache.kafka.tools.TopicCommand';
 
-describe('admin tools: kafka-topics and confluent-kafka AdminClient', () => {
+// JVM start-ups take seconds each on a loaded two-core machine.
+describe('admin tools: kafka-topics and confluent-kafka AdminClient', { timeout: 150_000 }, () => {
   let broker: BrokerProcess;
   let addr: string;
   const run = randomUUID().slice(0, 8);

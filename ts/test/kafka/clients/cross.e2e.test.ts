@@ -24,7 +24,8 @@ import {
   sampleMessages,
 } from '../../helpers/kafka-clients.ts';
 
-describe('cross-client: one produces, another consumes', () => {
+// JVM start-ups take seconds each on a loaded two-core machine.
+describe('cross-client: one produces, another consumes', { timeout: 150_000 }, () => {
   let broker: BrokerProcess;
   let addr: string;
   const run = randomUUID().slice(0, 8);

@@ -3,7 +3,8 @@
  * coordinator: confluent-kafka 2.16.1, kafka-python 3.0.12, the Java
  * client 4.3.1 and @platformatic/kafka 2.12.1 subscribe, read part of a
  * topic, commit, and a later member of the same group resumes from the
- * committed offset (also across client libraries); the Java console
+ * committed offset (also across client libraries, and across a broker
+ * restart on the same data dir); the Java console
  * consumer 4.3.1 reads with --group and
  * kafka-consumer-groups 4.3.1 lists the groups and describes the offsets
  * and lag it committed.
@@ -46,15 +47,20 @@ function checkResume(results: unknown[]): void {
   expect(second.committed).toEqual({ '0': 10 });
 }
 
-describe('consumer groups: subscribe, commit, resume; console consumer and kafka-consumer-groups', () => {
+// A group's first join waits for more members (Kafka's default: 3 s); every join here is alone.
+const BROKER_ENV = { FERRYMQ_KAFKA__GROUP_INITIAL_REBALANCE_DELAY_MS: '0' };
+
+// JVM start-ups take seconds each on a loaded two-core machine.
+describe('consumer groups: subscribe, commit, resume; console consumer and kafka-consumer-groups', {
+  timeout: 150_000,
+}, () => {
   let broker: BrokerProcess;
   let addr: string;
   const run = randomUUID().slice(0, 8);
 
   beforeAll(async () => {
     kafkaLibs();
-    // A group's first join waits for more members (Kafka's default: 3 s); every join here is alone.
-    broker = await spawnBroker({ env: { FERRYMQ_KAFKA__GROUP_INITIAL_REBALANCE_DELAY_MS: '0' } });
+    broker = await spawnBroker({ env: BROKER_ENV });
     await broker.ready;
     addr = broker.listeners().kafka as string;
   });
@@ -188,5 +194,25 @@ describe('consumer groups: subscribe, commit, resume; console consumer and kafka
       .find((cols) => cols[0] === group && cols[1] === topic);
     expect(row, describe.stdout).toBeDefined();
     expect(row?.slice(2, 6)).toEqual(['0', '12', '12', '0']);
+  });
+
+  it('offsets committed by confluent-kafka survive a broker restart; kafka-python resumes there', async () => {
+    const topic = `grp-restart-${run}`;
+    const group = `g-restart-${run}`;
+    const [, first] = (await pyKafka('confluent', addr, [
+      { op: 'produce', topic, compression: 'lz4', messages: sampleMessages(topic, 9) },
+      { op: 'consume', topic, group, count: 4, commit: true },
+    ])) as [unknown, ConsumeResult];
+    expect(first.committed).toEqual({ '0': 4 });
+    broker.signal('SIGTERM');
+    expect((await broker.exited).code).toBe(0);
+    broker = await spawnBroker({ dataDir: broker.dataDir, env: BROKER_ENV });
+    await broker.ready;
+    addr = broker.listeners().kafka as string;
+    const [second] = (await pyKafka('kafka-python', addr, [
+      { op: 'consume', topic, group, count: 5, commit: true },
+    ])) as [ConsumeResult];
+    expect(second.messages.map((m) => m.offset)).toEqual([4, 5, 6, 7, 8]);
+    expect(second.committed).toEqual({ '0': 9 });
   });
 });

@@ -26,7 +26,8 @@ import {
 const CONSOLE_PRODUCER = 'org.apache.kafka.tools.ConsoleProducer';
 const CONSOLE_CONSUMER = 'org.apache.kafka.tools.consumer.ConsoleConsumer';
 
-describe('Java client and console tools 4.3.1: every codec, keys and headers', () => {
+// JVM start-ups take seconds each on a loaded two-core machine.
+describe('Java client and console tools 4.3.1: every codec, keys and headers', { timeout: 150_000 }, () => {
   let broker: BrokerProcess;
   let addr: string;
 
