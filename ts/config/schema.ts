@@ -84,6 +84,7 @@ export interface KafkaConfig {
   auto_create_topics: boolean;
   groups_max: number;
   group_members_max: number;
+  group_member_metadata_bytes_max: number;
   group_min_session_timeout_ms: number;
   group_max_session_timeout_ms: number;
   group_initial_rebalance_delay_ms: number;
@@ -521,6 +522,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 1_000,
     doc: 'Members (with pending two-step joins) of one consumer group; one more gets GROUP_MAX_SIZE_REACHED (Kafka group.max.size; gauge ferrymq_kafka_group_members)',
     parse: integer(1, 1_000_000),
+  },
+  {
+    key: 'kafka.group_member_metadata_bytes_max',
+    default: 1_048_576,
+    doc: 'Protocol metadata one member may send with JoinGroup, and one assignment a leader may hand out in SyncGroup; larger gets INVALID_REQUEST (an assignment: for every waiting member, then a rebalance)',
+    parse: integer(1024, 1 << 30),
   },
   {
     key: 'kafka.group_min_session_timeout_ms',

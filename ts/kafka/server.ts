@@ -163,6 +163,7 @@ export class KafkaServer {
       {
         groupsMax: config.kafka.groups_max,
         groupMembersMax: config.kafka.group_members_max,
+        memberMetadataBytesMax: config.kafka.group_member_metadata_bytes_max,
         sessionTimeoutMsMin: config.kafka.group_min_session_timeout_ms,
         sessionTimeoutMsMax: config.kafka.group_max_session_timeout_ms,
         initialRebalanceDelayMs: config.kafka.group_initial_rebalance_delay_ms,

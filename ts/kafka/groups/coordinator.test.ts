@@ -46,6 +46,7 @@ class MemKv {
 const LIMITS: GroupLimits = {
   groupsMax: 100,
   groupMembersMax: 10,
+  memberMetadataBytesMax: 64,
   sessionTimeoutMsMin: 1000,
   sessionTimeoutMsMax: 60_000,
   initialRebalanceDelayMs: 100,
@@ -311,6 +312,26 @@ describe('group coordinator', () => {
     small.close();
   });
 
+  it('refuses oversized member metadata at JoinGroup, and an oversized assignment at SyncGroup (then rebalances)', async () => {
+    const big = [{ name: 'range', metadata: Buffer.alloc(60) }];
+    expect((await gc.join('g', joinReq({ protocols: big }))).errorCode).toBe(GroupError.INVALID_REQUEST);
+    const { id, join } = await joinNew();
+    await vi.advanceTimersByTimeAsync(LIMITS.initialRebalanceDelayMs);
+    const j = await join;
+    const s = await gc.sync('g', {
+      memberId: id,
+      groupInstanceId: null,
+      generationId: j.generationId,
+      protocolType: null,
+      protocolName: null,
+      assignments: [{ memberId: id, assignment: Buffer.alloc(65) }],
+    });
+    expect(s.errorCode).toBe(GroupError.INVALID_REQUEST);
+    expect(gc.describe('g')?.state).toBe('PreparingRebalance');
+    const again = await gc.join('g', joinReq({ memberId: id }));
+    expect(again).toMatchObject({ errorCode: 0, generationId: j.generationId + 1 });
+  });
+
   it('simple commits need an empty group; group commits need the member and generation', async () => {
     expect(await gc.commit(commitReq(), 8)).toEqual({ errors: [0] });
     expect(gc.committed('g', 't', 0)).toMatchObject({ offset: 5n, metadata: 'meta' });
@@ -351,13 +372,17 @@ describe('group coordinator', () => {
 
   it('commits are durable before they are answered, survive a reload, and a failed write commits nothing', async () => {
     await gc.commit(
-      commitReq({ offsets: [{ topic: 't', partition: 2, offset: 42n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }] }),
+      commitReq({
+        offsets: [{ topic: 't', partition: 2, offset: 42n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }],
+      }),
       8,
     );
     kv.failNext = true;
     expect(
       await gc.commit(
-        commitReq({ offsets: [{ topic: 't', partition: 2, offset: 50n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }] }),
+        commitReq({
+          offsets: [{ topic: 't', partition: 2, offset: 50n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' }],
+        }),
         8,
       ),
     ).toEqual({
@@ -365,7 +390,12 @@ describe('group coordinator', () => {
     });
     expect(gc.committed('g', 't', 2)?.offset).toBe(42n);
     const reloaded = (await GroupCoordinator.load(kv as unknown as Kv, LIMITS)).coordinator;
-    expect(reloaded.committed('g', 't', 2)).toMatchObject({ offset: 42n, leaderEpoch: 3, topicId: 'tid', metadata: 'm' });
+    expect(reloaded.committed('g', 't', 2)).toMatchObject({
+      offset: 42n,
+      leaderEpoch: 3,
+      topicId: 'tid',
+      metadata: 'm',
+    });
     expect(reloaded.describe('g')?.state).toBe('Empty');
     reloaded.close();
   });
@@ -374,7 +404,9 @@ describe('group coordinator', () => {
     const commits = Array.from({ length: 20 }, (_, i) =>
       gc.commit(
         commitReq({
-          offsets: [{ topic: 't', partition: 0, offset: BigInt(i), leaderEpoch: -1, topicId: 'tid', metadata: '' }],
+          offsets: [
+            { topic: 't', partition: 0, offset: BigInt(i), leaderEpoch: -1, topicId: 'tid', metadata: '' },
+          ],
         }),
         8,
       ),

@@ -29,6 +29,7 @@ import {
 export interface GroupLimits {
   groupsMax: number;
   groupMembersMax: number;
+  memberMetadataBytesMax: number;
   sessionTimeoutMsMin: number;
   sessionTimeoutMsMax: number;
   initialRebalanceDelayMs: number;
@@ -89,7 +90,7 @@ export class GroupCoordinator {
     });
     this.#refused = new Counter({
       name: 'ferrymq_kafka_group_refused_total',
-      help: 'Group joins and commits refused by a limit: kafka.groups_max (POLICY_VIOLATION) or kafka.group_members_max (GROUP_MAX_SIZE_REACHED)',
+      help: 'Group joins and commits refused by a limit: kafka.groups_max (POLICY_VIOLATION), kafka.group_members_max (GROUP_MAX_SIZE_REACHED), kafka.group_member_metadata_bytes_max (INVALID_REQUEST)',
       labelNames: ['limit'],
       registers,
     });
@@ -121,7 +122,11 @@ export class GroupCoordinator {
       },
     });
     this.#rebalancer = new Rebalancer(
-      { groupMembersMax: limits.groupMembersMax, initialRebalanceDelayMs: limits.initialRebalanceDelayMs },
+      {
+        groupMembersMax: limits.groupMembersMax,
+        memberMetadataBytesMax: limits.memberMetadataBytesMax,
+        initialRebalanceDelayMs: limits.initialRebalanceDelayMs,
+      },
       {
         rebalanceStarted: () => this.#rebalances.inc(),
         groupEmptied: (g) => this.#dropIfUnused(g),
@@ -192,6 +197,8 @@ export class GroupCoordinator {
     const result = await this.#rebalancer.join(group, req);
     if (result.errorCode === GroupError.GROUP_MAX_SIZE_REACHED)
       this.#refused.inc({ limit: 'group_members_max' });
+    if (result.errorCode === GroupError.INVALID_REQUEST)
+      this.#refused.inc({ limit: 'group_member_metadata_bytes_max' });
     if (result.errorCode !== GroupError.NONE) this.#dropIfUnused(group);
     return result;
   }
@@ -199,7 +206,15 @@ export class GroupCoordinator {
   sync(groupId: string, req: SyncRequest): Promise<SyncResult> {
     if (this.#closed) return Promise.resolve(syncError(GroupError.NOT_COORDINATOR));
     if (groupId === '') return Promise.resolve(syncError(GroupError.INVALID_GROUP_ID));
-    return this.#rebalancer.sync(this.#groups.get(groupId), req);
+    const result = this.#rebalancer.sync(this.#groups.get(groupId), req);
+    if (req.assignments.some((a) => a.assignment.length > this.#limits.memberMetadataBytesMax)) {
+      // Counted once, on the leader's request that carried the oversized assignment.
+      void result.then((r) => {
+        if (r.errorCode === GroupError.INVALID_REQUEST)
+          this.#refused.inc({ limit: 'group_member_metadata_bytes_max' });
+      });
+    }
+    return result;
   }
 
   heartbeat(groupId: string, memberId: string, groupInstanceId: string | null, generationId: number): number {

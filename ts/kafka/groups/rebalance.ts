@@ -33,6 +33,8 @@ export const NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000;
 
 export interface RebalanceConfig {
   groupMembersMax: number;
+  /** Protocol metadata of one member's JoinGroup, and one member's assignment, in bytes. */
+  memberMetadataBytesMax: number;
   initialRebalanceDelayMs: number;
 }
 
@@ -41,6 +43,12 @@ export interface RebalanceHooks {
   rebalanceStarted(group: Group): void;
   /** A group completed a rebalance with no members, or lost its last pending member. */
   groupEmptied(group: Group): void;
+}
+
+function metadataBytes(protocols: readonly Protocol[]): number {
+  let n = 0;
+  for (const p of protocols) n += p.metadata.length + Buffer.byteLength(p.name);
+  return n;
 }
 
 function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
@@ -62,6 +70,8 @@ export class Rebalancer {
   join(group: Group, req: JoinRequest): Promise<JoinResult> {
     return new Promise<JoinResult>((respond) => {
       if (group.state === 'Dead') respond(joinError(GroupError.COORDINATOR_NOT_AVAILABLE, req.memberId));
+      else if (metadataBytes(req.protocols) > this.#config.memberMetadataBytesMax)
+        respond(joinError(GroupError.INVALID_REQUEST, req.memberId));
       else if (req.memberId === '') this.#newMemberJoin(group, req, respond);
       else this.#currentMemberJoin(group, req, respond);
     });
@@ -459,6 +469,16 @@ export class Rebalancer {
 
   /** The leader's SyncGroup: store every assignment, answer the members waiting for theirs. */
   #completeSync(group: Group, assignments: SyncRequest['assignments']): void {
+    if (assignments.some((a) => a.assignment.length > this.#config.memberMetadataBytesMax)) {
+      // Kafka's answer when it cannot store a group's assignment: every waiting member gets the error, then a rebalance.
+      for (const m of group.members.values()) {
+        const sync = m.awaitingSync;
+        m.awaitingSync = null;
+        sync?.(syncError(GroupError.INVALID_REQUEST));
+      }
+      this.#prepareRebalance(group);
+      return;
+    }
     const byId = new Map(assignments.map((a) => [a.memberId, a.assignment]));
     for (const m of group.members.values()) m.assignment = byId.get(m.memberId) ?? Buffer.alloc(0);
     group.state = 'Stable';
