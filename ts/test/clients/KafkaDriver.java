@@ -11,7 +11,7 @@
  *   versions {}
  *   produce  {topic, compression, messages: [{key, value, headers, partition?}],
  *             idempotence? (the client's default, on, unless given)}
- *   consume  {topic, count, group?, commit?, timeoutMs?}
+ *   consume  {topic, count, group?, commit?, timeoutMs?, idleMs?}
  *            without group: every partition assigned from the beginning;
  *            with group: subscribe, read `count`, commitSync if `commit`, close.
  * Prints one JSON line: {"results": [...], "error": null | "..."}.
@@ -33,6 +33,7 @@ import java.util.TreeSet;
 import java.util.concurrent.Future;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -130,8 +131,14 @@ public class KafkaDriver {
       // What was handed to the caller, per partition: the offsets a commit covers (a poll may return more).
       Map<TopicPartition, OffsetAndMetadata> consumed = new java.util.HashMap<>();
       long deadline = System.currentTimeMillis() + step.path("timeoutMs").asLong(20000);
+      // With idleMs, the read also ends once records came and then none for idleMs.
+      long idleMs = step.path("idleMs").asLong(-1);
+      long lastRecordAt = System.currentTimeMillis();
       while (messages.size() < count && System.currentTimeMillis() < deadline) {
-        for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+        if (idleMs >= 0 && messages.size() > 0 && System.currentTimeMillis() - lastRecordAt >= idleMs) break;
+        ConsumerRecords<byte[], byte[]> polled = c.poll(Duration.ofMillis(500));
+        if (!polled.isEmpty()) lastRecordAt = System.currentTimeMillis();
+        for (ConsumerRecord<byte[], byte[]> r : polled) {
           if (messages.size() >= count) break;
           consumed.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
           ObjectNode m = JSON.createObjectNode();

@@ -10,10 +10,11 @@ Spec: {"client": "confluent" | "kafka-python", "bootstrap": "host:port",
 Ops:
   produce  {topic, compression, messages: [{key, value, headers, partition?}],
             acks?, idempotence? (both left at the library's default unless given)}
-  consume  {topic, count, group?, commit?, timeout_s?, reset?}
+  consume  {topic, count, group?, commit?, timeout_s?, idle_s?, reset?}
            without group: every partition is assigned from the beginning;
            with group: subscribe, read `count`, commit synchronously if
-           `commit`, close (leaving the group).
+           `commit`, close (leaving the group). With idle_s, the read also
+           ends once records came and then none for idle_s seconds.
   create_topics {topics: [{name, partitions}]}   (admin)
   describe_topics {topics: [...]}                (admin)
   delete_topics {topics: [...]}                  (admin)
@@ -41,6 +42,21 @@ def enc(s):
 
 def hdrs_out(headers):
     return [[text(k), text(v)] for k, v in (headers or [])]
+
+
+class Idle:
+    """With idle_s set, a read ends once it has records and none came for idle_s seconds."""
+
+    def __init__(self, idle_s):
+        self.idle_s = idle_s
+        self.count = 0
+        self.since = time.time()
+
+    def over(self, count):
+        if count != self.count:
+            self.count = count
+            self.since = time.time()
+        return self.idle_s is not None and count > 0 and time.time() - self.since >= self.idle_s
 
 
 # ---------------------------------------------------------------------------
@@ -109,7 +125,8 @@ class Confluent:
                 c.assign([self.ck.TopicPartition(topic, p, self.ck.OFFSET_BEGINNING) for p in parts])
             out = []
             deadline = time.time() + step.get("timeout_s", 20)
-            while len(out) < step["count"] and time.time() < deadline:
+            idle = Idle(step.get("idle_s"))
+            while len(out) < step["count"] and time.time() < deadline and not idle.over(len(out)):
                 msg = c.poll(0.5)
                 if msg is None:
                     continue
@@ -269,7 +286,8 @@ class KafkaPython:
                 c.seek_to_beginning(*tps)
             out = []
             deadline = time.time() + step.get("timeout_s", 20)
-            while len(out) < step["count"] and time.time() < deadline:
+            idle = Idle(step.get("idle_s"))
+            while len(out) < step["count"] and time.time() < deadline and not idle.over(len(out)):
                 polled = c.poll(timeout_ms=500, max_records=step["count"] - len(out))
                 for recs in polled.values():
                     for r in recs:

@@ -4,14 +4,15 @@
  * client 4.3.1 and @platformatic/kafka 2.12.1 subscribe, read part of a
  * topic, commit, and a later member of the same group resumes from the
  * committed offset (also across client libraries, and across a broker
- * restart on the same data dir); the Java console
- * consumer 4.3.1 reads with --group and
+ * restart on the same data dir); members of all three libraries share one
+ * group at once; the Java console consumer 4.3.1 reads with --group and
  * kafka-consumer-groups 4.3.1 lists the groups and describes the offsets
  * and lag it committed.
  */
 import { randomUUID } from 'node:crypto';
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKey, DescribeGroups } from '../../../kafka/protocol/generated/index.ts';
 import { type BrokerProcess, spawnBroker } from '../../helpers/broker.ts';
 import {
   type ConsumeResult,
@@ -25,6 +26,7 @@ import {
   pyKafka,
   sampleMessages,
 } from '../../helpers/kafka-clients.ts';
+import { RawKafka } from '../../helpers/raw-kafka.ts';
 
 const CONSOLE_CONSUMER = 'org.apache.kafka.tools.consumer.ConsoleConsumer';
 const CONSUMER_GROUPS = 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand';
@@ -51,6 +53,38 @@ function checkResume(results: unknown[]): void {
 const BROKER_ENV = { FERRYMQ_KAFKA__GROUP_INITIAL_REBALANCE_DELAY_MS: '0' };
 
 // JVM start-ups take seconds each on a loaded two-core machine.
+/** Poll DescribeGroups until the group is Stable with `members` members; its state, protocol and size. */
+async function groupSettled(
+  addr: string,
+  group: string,
+  members: number,
+): Promise<{ state: string; protocol: string; members: number }> {
+  const raw = await RawKafka.open(addr);
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await raw.request(
+        ApiKey.DescribeGroups,
+        5,
+        DescribeGroups.encodeDescribeGroupsRequest(5, {
+          ...DescribeGroups.defaultDescribeGroupsRequest(),
+          groups: [group],
+        }),
+      );
+      const g = DescribeGroups.decodeDescribeGroupsResponse(5, r).groups[0];
+      const seen = {
+        state: g?.groupState ?? '',
+        protocol: g?.protocolData ?? '',
+        members: g?.members.length ?? 0,
+      };
+      if ((seen.state === 'Stable' && seen.members === members) || Date.now() > deadline) return seen;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    raw.close();
+  }
+}
+
 describe('consumer groups: subscribe, commit, resume; console consumer and kafka-consumer-groups', {
   timeout: 150_000,
 }, () => {
@@ -194,6 +228,40 @@ describe('consumer groups: subscribe, commit, resume; console consumer and kafka
       .find((cols) => cols[0] === group && cols[1] === topic);
     expect(row, describe.stdout).toBeDefined();
     expect(row?.slice(2, 6)).toEqual(['0', '12', '12', '0']);
+  });
+
+  it('confluent-kafka, kafka-python and Java members share one group: a partition each, every record once', async () => {
+    const topic = `grp-mixed-${run}`;
+    const group = `g-mixed-${run}`;
+    const [created] = await pyKafka('confluent', addr, [
+      { op: 'create_topics', topics: [{ name: topic, partitions: 3 }] },
+    ]);
+    expect(created).toEqual({ [topic]: null });
+    // Each member ends once it got records and then none for 3 s (or after 60 s).
+    const read = { op: 'consume', topic, group, count: 1_000, commit: true };
+    const members = [
+      pyKafka('confluent', addr, [{ ...read, timeout_s: 60, idle_s: 3 }], 90_000),
+      pyKafka('kafka-python', addr, [{ ...read, timeout_s: 60, idle_s: 3 }], 90_000),
+      javaKafka(addr, [{ ...read, timeoutMs: 60_000, idleMs: 3_000 }], 90_000),
+    ];
+    const state = await groupSettled(addr, group, 3);
+    // The libraries' default assignor lists meet in the range assignor.
+    expect(state).toEqual({ state: 'Stable', protocol: 'range', members: 3 });
+    const sent = Array.from({ length: 30 }, (_, i) => ({
+      key: `mixed-${i}`,
+      value: `record ${i}`,
+      partition: i % 3,
+    }));
+    await pyKafka('confluent', addr, [{ op: 'produce', topic, compression: 'zstd', messages: sent }]);
+    const results = (await Promise.all(members)).map((r) => r[0] as ConsumeResult);
+    const partitionsPerMember = results.map((r) => [...new Set(r.messages.map((m) => m.partition))]);
+    expect(partitionsPerMember.flat().sort()).toEqual([0, 1, 2]);
+    const all = results.flatMap((r) => r.messages.map((m) => m.key)).sort();
+    expect(all).toEqual(sent.map((m) => m.key).sort());
+    for (const [i, r] of results.entries()) {
+      const p = partitionsPerMember[i]?.[0] as number;
+      expect(r.committed).toEqual({ [String(p)]: 10 });
+    }
   });
 
   it('offsets committed by confluent-kafka survive a broker restart; kafka-python resumes there', async () => {
