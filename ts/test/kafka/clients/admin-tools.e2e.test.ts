@@ -1,16 +1,24 @@
 /**
  * Topic administration with tools no one here wrote, against FerryMQ's
  * admin APIs: Apache Kafka's kafka-topics 4.3.1 (TopicCommand: --create,
- * --describe, --alter --partitions, --list, --delete) and confluent-kafka
+ * --describe, --alter --partitions, --list, --delete), kafka-configs
+ * (ConfigCommand), kafka-delete-records, kafka-get-offsets (GetOffsetShell),
+ * kafka-consumer-groups --reset-offsets / --delete, and confluent-kafka
  * 2.16.1's AdminClient (create, describe, delete, with per-topic errors).
  * A partition added by --alter takes records like any other.
  */
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BrokerProcess, spawnBroker } from '../../helpers/broker.ts';
+import { type BrokerProcess, spawnBroker, tempDir } from '../../helpers/broker.ts';
 import { type ConsumeResult, kafkaLibs, kafkaTool, ok, pyKafka } from '../../helpers/kafka-clients.ts';
 
 const TOPICS = 'org.apache.kafka.tools.TopicCommand';
+const CONFIGS = 'kafka.admin.ConfigCommand';
+const DELETE_RECORDS = 'org.apache.kafka.tools.DeleteRecordsCommand';
+const GET_OFFSETS = 'org.apache.kafka.tools.GetOffsetShell';
+const GROUPS = 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand';
 
 // JVM start-ups take seconds each on a loaded two-core machine.
 describe('admin tools: kafka-topics and confluent-kafka AdminClient', { timeout: 150_000 }, () => {
@@ -81,6 +89,86 @@ describe('admin tools: kafka-topics and confluent-kafka AdminClient', { timeout:
     const gone = await kafkaTool(TOPICS, ['--bootstrap-server', addr, '--describe', '--topic', topic]);
     expect(gone.code).not.toBe(0);
     expect(gone.stdout + gone.stderr).toContain(`Topic '${topic}' does not exist`);
+  });
+
+  it('kafka-configs, kafka-delete-records, kafka-get-offsets and kafka-consumer-groups --reset-offsets / --delete', async () => {
+    const topic = `adm-more-${run}`;
+    const group = `g-adm-${run}`;
+    const [, , consumed] = (await pyKafka('confluent', addr, [
+      { op: 'create_topics', topics: [{ name: topic, partitions: 2 }] },
+      {
+        op: 'produce',
+        topic,
+        compression: 'gzip',
+        messages: [0, 0, 0, 1, 1].map((partition, i) => ({ key: `k${i}`, value: `v${i}`, partition })),
+      },
+      { op: 'consume', topic, group, count: 5, commit: true },
+    ])) as [unknown, unknown, ConsumeResult];
+    expect(consumed.committed).toEqual({ '0': 3, '1': 2 });
+
+    const tool = (main: string, ...args: string[]) =>
+      kafkaTool(main, ['--bootstrap-server', addr, ...args]).then((r) => ok(r, `${main} ${args.join(' ')}`));
+    const topicEntity = ['--entity-type', 'topics', '--entity-name', topic];
+    await tool(
+      CONFIGS,
+      '--alter',
+      ...topicEntity,
+      '--add-config',
+      'retention.ms=3600000,max.message.bytes=200000',
+    );
+    const configs = await tool(CONFIGS, '--describe', ...topicEntity);
+    expect(configs.stdout).toMatch(/^\s*max\.message\.bytes=200000 sensitive=false/m);
+    expect(configs.stdout).toMatch(/^\s*retention\.ms=3600000 sensitive=false/m);
+    await tool(CONFIGS, '--alter', ...topicEntity, '--delete-config', 'retention.ms');
+    expect((await tool(CONFIGS, '--describe', ...topicEntity, '--all')).stdout).toMatch(
+      /^\s*retention\.ms=604800000 sensitive=false synonyms=\{DEFAULT_CONFIG/m,
+    );
+
+    const offsetsJson = join(await tempDir('ferrymq-delete-records-'), 'offsets.json');
+    await writeFile(
+      offsetsJson,
+      JSON.stringify({ partitions: [{ topic, partition: 0, offset: 2 }], version: 1 }),
+    );
+    expect((await tool(DELETE_RECORDS, '--offset-json-file', offsetsJson)).stdout).toMatch(
+      new RegExp(`partition: ${topic}-0\\s+low_watermark: 2`),
+    );
+    expect((await tool(GET_OFFSETS, '--topic', topic, '--time', '-2')).stdout.trim().split('\n')).toEqual([
+      `${topic}:0:2`,
+      `${topic}:1:0`,
+    ]);
+    expect((await tool(GET_OFFSETS, '--topic', topic)).stdout.trim().split('\n')).toEqual([
+      `${topic}:0:3`,
+      `${topic}:1:2`,
+    ]);
+
+    const reset = await tool(
+      GROUPS,
+      '--reset-offsets',
+      '--group',
+      group,
+      '--topic',
+      topic,
+      '--to-earliest',
+      '--execute',
+    );
+    const newOffsets = reset.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((c) => c[0] === group)
+      .map((c) => [c[2], c[3]])
+      .sort();
+    expect(newOffsets).toEqual([
+      ['0', '2'],
+      ['1', '0'],
+    ]);
+    const [again] = (await pyKafka('kafka-python', addr, [{ op: 'consume', topic, group, count: 3 }])) as [
+      ConsumeResult,
+    ];
+    expect(again.messages.map((m) => m.key).sort()).toEqual(['k2', 'k3', 'k4']);
+    expect((await tool(GROUPS, '--delete', '--group', group)).stdout).toContain(
+      `Deletion of requested consumer groups ('${group}') was successful.`,
+    );
+    expect((await tool(GROUPS, '--list')).stdout.split('\n')).not.toContain(group);
   });
 
   it('confluent-kafka AdminClient creates, describes and deletes topics, with per-topic errors', async () => {
