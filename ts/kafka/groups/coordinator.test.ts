@@ -433,6 +433,22 @@ describe('group coordinator', () => {
     reloaded.close();
   });
 
+  it('a commit that lands while DeleteGroups is being written keeps the group', async () => {
+    await gc.commit(commitReq(), 8);
+    const deleting = gc.delete('g');
+    const committing = gc.commit(
+      commitReq({
+        offsets: [{ topic: 't', partition: 1, offset: 3n, leaderEpoch: -1, topicId: 'tid', metadata: '' }],
+      }),
+      8,
+    );
+    expect(await deleting).toBe(0);
+    expect(await committing).toEqual({ errors: [0] });
+    expect(gc.committed('g', 't', 0)).toBeUndefined();
+    expect(gc.committed('g', 't', 1)?.offset).toBe(3n);
+    expect(gc.describe('g')?.state).toBe('Empty');
+  });
+
   it('close answers waiting joins with NOT_COORDINATOR and stops the timers', async () => {
     const { join } = await joinNew();
     gc.close();

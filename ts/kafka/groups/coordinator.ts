@@ -288,6 +288,9 @@ export class GroupCoordinator {
       this.#dropIfUnused(group);
       return { errorCode: GroupError.COORDINATOR_NOT_AVAILABLE };
     }
+    // A DeleteGroups written just before this commit may have dropped the group: offsets need their group.
+    if (accepted.length > 0 && !this.#groups.has(req.groupId))
+      this.#groups.set(req.groupId, new Group(req.groupId));
     return { errors };
   }
 
@@ -368,7 +371,7 @@ export class GroupCoordinator {
     } catch {
       return GroupError.COORDINATOR_NOT_AVAILABLE;
     }
-    // Something may have joined while the delete was being written.
+    // Something may have joined while the delete was being written: then the group stays.
     const now = this.#groups.get(groupId);
     if (now === g && g.state === 'Empty' && g.size === 0) {
       g.clearTimers();
