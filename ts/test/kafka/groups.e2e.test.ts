@@ -263,6 +263,87 @@ describe('kafka consumer groups (kafkajs)', () => {
   }, 120_000);
 });
 
+describe('kafka consumer groups: committed offsets and SIGKILL', () => {
+  it('a commit answered just before SIGKILL holds; the group re-reads exactly the uncommitted tail', async () => {
+    const dataDir = await tempDir();
+    const topic = `tail-${randomUUID()}`;
+    const groupId = `grp-${randomUUID()}`;
+    let { broker, addr, kafka } = await start(dataDir);
+    try {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
+      await admin.disconnect();
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic,
+        messages: Array.from({ length: 30 }, (_, i) => ({
+          value: `v-${i % 3}-${Math.floor(i / 3)}`,
+          partition: i % 3,
+        })),
+      });
+      await producer.disconnect();
+      // The group read part of each partition: 4, 6 and 8 records.
+      const committedAt = [4n, 6n, 8n];
+      const raw = await RawKafka.open(addr);
+      const res = OffsetCommit.decodeOffsetCommitResponse(
+        8,
+        await raw.request(
+          ApiKey.OffsetCommit,
+          8,
+          OffsetCommit.encodeOffsetCommitRequest(8, {
+            ...OffsetCommit.defaultOffsetCommitRequest(),
+            groupId,
+            topics: [
+              {
+                ...OffsetCommit.defaultOffsetCommitRequestTopic(),
+                name: topic,
+                partitions: committedAt.map((committedOffset, partitionIndex) => ({
+                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
+                  partitionIndex,
+                  committedOffset,
+                })),
+              },
+            ],
+          }),
+        ),
+      );
+      expect(res.topics[0]?.partitions.map((p) => p.errorCode)).toEqual([0, 0, 0]);
+      await stop(broker, 'SIGKILL');
+      raw.close();
+
+      ({ broker, addr, kafka } = await start(dataDir));
+      const got: { partition: number; offset: number; value: string }[] = [];
+      const consumer = consumerOf(kafka, groupId);
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          got.push({ partition, offset: Number(message.offset), value: String(message.value) });
+        },
+      });
+      await until(() => got.length >= 12, 'the 12 uncommitted records');
+      await new Promise((r) => setTimeout(r, 500));
+      await consumer.disconnect();
+      const expected = committedAt.flatMap((from, partition) =>
+        Array.from({ length: 10 - Number(from) }, (_, k) => ({
+          partition,
+          offset: Number(from) + k,
+          value: `v-${partition}-${Number(from) + k}`,
+        })),
+      );
+      const byKey = (
+        a: { partition: number; offset: number },
+        b: { partition: number; offset: number },
+      ): number => a.partition - b.partition || a.offset - b.offset;
+      expect(got.sort(byKey)).toEqual(expected.sort(byKey));
+    } finally {
+      await stop(broker);
+    }
+  }, 60_000);
+});
+
 describe('kafka consumer groups (raw codec)', () => {
   let broker: BrokerProcess;
   let addr: string;
