@@ -124,57 +124,67 @@ export class KafkaToMqtt {
       topic.shards.forEach((shardId, partition) => {
         if (this.#tailers.has(shardId) || !this.#storage.has(shardId)) return;
         const shard = this.#storage.shard(shardId);
-        const o = shard.offsets();
-        const t: Tailer = {
-          topic: topic.name,
-          partition,
-          shard,
-          next: from === 'end' ? o.latest : o.earliest,
-        };
+        let next: number;
+        try {
+          const o = shard.offsets();
+          next = from === 'end' ? o.latest : o.earliest;
+        } catch {
+          return; // deleted since has(): nothing to read
+        }
+        const t: Tailer = { topic: topic.name, partition, shard, next };
         this.#tailers.set(shardId, t);
         const run = this.#run(t)
           .catch((err: unknown) =>
-            this.#logger.error({ err, topic: t.topic, partition }, 'bridge reader failed'),
+            this.#logger.error({ err, topic: t.topic, partition }, 'bridge reader stopped'),
           )
           .finally(() => {
-            this.#tailers.delete(shardId);
             this.#running.delete(run);
+            // A reader that stopped for any other reason keeps its entry: rediscovering it
+            // would start at the earliest offset and publish its records again.
+            if (!this.#storage.has(shardId)) this.#tailers.delete(shardId);
           });
         this.#running.add(run);
       });
     }
   }
 
+  /** Read, publish, repeat; never throws: a failure is counted and retried after a pause. */
   async #run(t: Tailer): Promise<void> {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
-      let bytes: Buffer;
       try {
         const r = await t.shard.read(t.next, {
           maxBytes: this.#opts.readBytesMax,
           maxWaitMs: LONG_POLL_MS,
           signal,
         });
-        bytes = r.bytes;
-        if (bytes.length === 0) {
-          if (!this.#storage.has(t.shard.id)) return; // the topic was deleted
-          if (t.next < r.earliestOffset) t.next = r.earliestOffset; // retention passed us
+        if (r.bytes.length > 0) {
+          await this.#deliver(t, r.bytes);
           continue;
         }
+        if (!this.#storage.has(t.shard.id)) return; // the topic was deleted
+        if (t.next < r.earliestOffset) {
+          t.next = r.earliestOffset; // retention or DeleteRecords passed us
+          continue;
+        }
+        // Records exist past t.next yet none came back: never spin on it.
+        if (t.next < r.nextOffset && !signal.aborted) await sleep(RETRY_MS, undefined, { signal });
       } catch (err) {
         if (signal.aborted || !this.#storage.has(t.shard.id)) return;
         const code = String((err as { code?: unknown }).code ?? 'error');
-        if (code === 'FERRY_ERR_OFFSET_OUT_OF_RANGE') {
-          const o = t.shard.offsets();
-          t.next = Math.min(Math.max(t.next, o.earliest), o.latest);
-          continue;
-        }
         this.#metrics.readErrors(code);
+        if (code === 'FERRY_ERR_OFFSET_OUT_OF_RANGE') {
+          try {
+            const o = t.shard.offsets();
+            t.next = Math.min(Math.max(t.next, o.earliest), o.latest);
+            continue;
+          } catch {
+            // Fall through to the pause.
+          }
+        }
         this.#logger.warn({ err, topic: t.topic, partition: t.partition }, 'bridge read failed; retrying');
         await sleep(RETRY_MS, undefined, { signal }).catch(() => {});
-        continue;
       }
-      await this.#deliver(t, bytes);
     }
   }
 
