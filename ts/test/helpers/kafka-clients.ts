@@ -113,7 +113,11 @@ export async function pyKafka(
   steps: DriverStep[],
   timeoutMs = 60_000,
 ): Promise<unknown[]> {
-  const r = await run(venvPython, [pyScript, JSON.stringify({ client, bootstrap, steps })], { timeoutMs });
+  // The spec goes in on stdin: large records would overflow an argument.
+  const r = await run(venvPython, [pyScript], {
+    timeoutMs,
+    stdin: JSON.stringify({ client, bootstrap, steps }),
+  });
   return parseDriver(r, client);
 }
 

@@ -119,6 +119,17 @@ describe('admin tools: kafka-topics and confluent-kafka AdminClient', { timeout:
     const configs = await tool(CONFIGS, '--describe', ...topicEntity);
     expect(configs.stdout).toMatch(/^\s*max\.message\.bytes=200000 sensitive=false/m);
     expect(configs.stdout).toMatch(/^\s*retention\.ms=3600000 sensitive=false/m);
+    // The new limit applies at once: confluent-kafka gets Kafka's MESSAGE_TOO_LARGE for a bigger record.
+    const [tooLarge] = await pyKafka('confluent', addr, [
+      {
+        op: 'produce',
+        topic,
+        compression: 'none',
+        allow_errors: true,
+        messages: [{ key: 'big', value: 'x'.repeat(300_000), partition: 1 }],
+      },
+    ]);
+    expect(tooLarge).toEqual({ delivered: [], errors: ['MSG_SIZE_TOO_LARGE'] });
     await tool(CONFIGS, '--alter', ...topicEntity, '--delete-config', 'retention.ms');
     expect((await tool(CONFIGS, '--describe', ...topicEntity, '--all')).stdout).toMatch(
       /^\s*retention\.ms=604800000 sensitive=false synonyms=\{DEFAULT_CONFIG/m,
