@@ -416,6 +416,12 @@ describe('MQTT ↔ Kafka bridge: acknowledgements and refusals', () => {
         (err: { code?: number }) => err,
       );
       expect(refused?.code).toBe(0x97);
+      // QoS 2: PUBREC 0x97 ends the exchange (5.0 §4.3.3).
+      const refused2 = await v5.publishAsync('second/topic', 'no room', { qos: 2 }).then(
+        () => undefined,
+        (err: { code?: number }) => err,
+      );
+      expect(refused2?.code).toBe(0x97);
       // The connection stays up after a refused message.
       await v5.publishAsync('first/topic', 'still fine', { qos: 1 });
       await v5.publishAsync('third/topic', 'qos 0', { qos: 0 });
@@ -425,7 +431,7 @@ describe('MQTT ↔ Kafka bridge: acknowledgements and refusals', () => {
       await closed;
       expect(
         await metric(b, 'ferrymq_bridge_mqtt_append_errors_total{code="topics-max"'),
-      ).toBeGreaterThanOrEqual(3);
+      ).toBeGreaterThanOrEqual(4);
       expect(await metric(b, 'ferrymq_bridge_mqtt_dropped_total{reason="qos0-quota"')).toBe(1);
     } finally {
       b.signal('SIGTERM');
