@@ -19,6 +19,7 @@
  * sender's id is claimed, not proven (no mTLS yet): the cluster listener
  * must sit on a trusted network. Stale terms are the core's business.
  */
+import { createServer, type Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -153,6 +154,8 @@ export class GrpcTransport {
   readonly #opts: TransportOptions;
   readonly #handlers: TransportHandlers;
   readonly #server: grpc.Server;
+  #listener: NetServer | undefined;
+  #injector: grpc.ConnectionInjector | undefined;
   readonly #ClientCtor: grpc.ServiceClientConstructor;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #dropped: Counter | undefined;
@@ -208,13 +211,24 @@ export class GrpcTransport {
 
   static async start(opts: TransportOptions, handlers: TransportHandlers): Promise<GrpcTransport> {
     const t = new GrpcTransport(opts, handlers);
-    const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-    const port = await new Promise<number>((resolve, reject) => {
-      t.#server.bindAsync(`${host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      );
+    // Our own TCP listener with Nagle off, handing connections to grpc-js:
+    // grpc-js sets TCP_NODELAY on its client sockets but not on the ones its
+    // server accepts, so each call's small response waited for a delayed ACK
+    // (~40 ms) and held back the next batch to that peer.
+    const injector = t.#server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(opts.port, opts.host, () => {
+        listener.off('error', reject);
+        resolve();
+      });
     });
-    t.boundAddress = `${host}:${port}`;
+    t.#listener = listener;
+    t.#injector = injector;
+    const addr = listener.address();
+    const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+    t.boundAddress = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
     return t;
   }
 
@@ -425,11 +439,14 @@ export class GrpcTransport {
     if (this.#closed) return;
     this.#closed = true;
     for (const p of this.#peers.values()) p.client.close();
+    this.#listener?.close();
+    this.#injector?.drain(500);
     await new Promise<void>((resolve) => {
       this.#server.tryShutdown(() => resolve());
       // Calls still open after a second are cut: shutdown must be bounded.
       setTimeout(() => {
         this.#server.forceShutdown();
+        this.#injector?.destroy();
         resolve();
       }, 1000).unref();
     });

@@ -1,0 +1,245 @@
+/**
+ * Raft commit benchmark: committed writes/s and commit latency of the meta
+ * service, for a 1-node and a 3-node cluster, at 1, 16 and 256 concurrent
+ * proposers.
+ *
+ * Run: npm run bench:raft   (node bench/raft.bench.ts [--quick] [--no-doc])
+ * Needs dist/ (npm run build:ts).
+ *
+ * Each cluster is real `ferrymq start` processes (role meta only, default
+ * [meta] settings: 50 ms ticks, fsync of one atomic RocksDB batch per Ready)
+ * on 127.0.0.1 with temporary data dirs. A proposer is a loop of
+ * `PUT /api/v1/cluster/kv/b/<p>/<i>` (a 100-byte value) on the metadata
+ * leader's admin API over a keep-alive HTTP connection, each PUT answered
+ * after the entry is committed (fsynced on a majority) and applied on the
+ * leader. Latency is PUT sent → answer received, so it includes HTTP and
+ * JSON on both ends; writes/s counts answered PUTs in the measuring window
+ * (after a warm-up). The load generator is this process, on the same
+ * machine as the nodes.
+ *
+ * Env: BENCH_RUN_MS (5000), BENCH_WARM_MS (1000).
+ * Unless --no-doc (or --quick), the table goes to the "Raft" section of
+ * docs/benchmarks.md (between its markers; the rest of the file is kept).
+ * No assertions: this prints figures.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { type BrokerProcess, repoRoot, spawnBroker, tempDir } from '../ts/test/helpers/broker.ts';
+import { machineInfo, machineLines } from './lib/machine.ts';
+
+const args = new Set(process.argv.slice(2));
+const QUICK = args.has('--quick');
+const RUN_MS = Number(process.env.BENCH_RUN_MS ?? (QUICK ? 1500 : 5000));
+const WARM_MS = Number(process.env.BENCH_WARM_MS ?? (QUICK ? 300 : 1000));
+const SIZES = [1, 3];
+const CONCURRENCY = [1, 16, 256];
+const VALUE = 'x'.repeat(100);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startCluster(n: number): Promise<BrokerProcess[]> {
+  const ports = await Promise.all(Array.from({ length: n }, freePort));
+  const members = n === 1 ? '' : ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',');
+  const procs = await Promise.all(
+    ports.map(async (port, i) =>
+      spawnBroker({
+        dataDir: await tempDir('ferrymq-raftbench-'),
+        env: {
+          FERRYMQ_NODE_ID: String(i + 1),
+          FERRYMQ_ROLES: 'meta',
+          FERRYMQ_CLUSTER__MEMBERS: members,
+          FERRYMQ_LISTENERS__CLUSTER: `127.0.0.1:${port}`,
+        },
+      }),
+    ),
+  );
+  await Promise.all(procs.map((p) => p.ready));
+  return procs;
+}
+
+function call(agent: Agent, base: URL, method: string, path: string, body?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        headers: body
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+          : {},
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function leaderAdmin(procs: BrokerProcess[]): Promise<URL> {
+  const end = Date.now() + 20_000;
+  while (Date.now() < end) {
+    for (const p of procs) {
+      try {
+        const r = await fetch(`${p.adminUrl()}/api/v1/cluster`);
+        const s = (await r.json()) as { node_id: number; groups: { name: string; role: string }[] };
+        if (s.groups.find((g) => g.name === 'metadata')?.role === 'leader') return new URL(p.adminUrl());
+      } catch {
+        // Not up yet.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no metadata leader within 20 s');
+}
+
+interface Row {
+  nodes: number;
+  proposers: number;
+  writesPerS: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+async function measure(base: URL, nodes: number, proposers: number): Promise<Row> {
+  const agent = new Agent({ keepAlive: true, maxSockets: proposers });
+  const lat: number[] = [];
+  let errors = 0;
+  let phase: 'warm' | 'measure' | 'stop' = 'warm';
+  const loop = async (p: number) => {
+    for (let i = 0; phase !== 'stop'; i++) {
+      const t0 = performance.now();
+      let status = 0;
+      try {
+        status = await call(
+          agent,
+          base,
+          'PUT',
+          `/api/v1/cluster/kv/b/${nodes}/${p}/${i % 1000}`,
+          `{"value":"${VALUE}"}`,
+        );
+      } catch {
+        status = 0;
+      }
+      if (phase !== 'measure') continue;
+      if (status === 200) lat.push(performance.now() - t0);
+      else errors++;
+    }
+  };
+  const loops = Array.from({ length: proposers }, (_, p) => loop(p));
+  await new Promise((r) => setTimeout(r, WARM_MS));
+  phase = 'measure';
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, RUN_MS));
+  const n = lat.length;
+  const elapsed = performance.now() - t0;
+  phase = 'stop';
+  await Promise.all(loops);
+  agent.destroy();
+  const sorted = lat.slice(0, n).sort((a, b) => a - b);
+  return {
+    nodes,
+    proposers,
+    writesPerS: n / (elapsed / 1000),
+    p50: pct(sorted, 50),
+    p99: pct(sorted, 99),
+    errors,
+  };
+}
+
+function table(rows: Row[]): string {
+  const lines = [
+    '| nodes | proposers | committed writes/s | p50 ms | p99 ms | errors |',
+    '|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.nodes} | ${r.proposers} | ${Math.round(r.writesPerS).toLocaleString('en-US')} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function writeDoc(body: string): void {
+  const path = join(repoRoot, 'docs', 'benchmarks.md');
+  const start = '<!-- bench:raft:start -->';
+  const end = '<!-- bench:raft:end -->';
+  const section = `${start}\n${body.trimEnd()}\n${end}`;
+  // Re-read right before writing: the other sections belong to other scripts.
+  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  doc =
+    a >= 0 && b > a
+      ? doc.slice(0, a) + section + doc.slice(b + end.length)
+      : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(path, doc);
+  console.log(`\nwrote ${path}`);
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const machine = machineInfo(await tempDir('ferrymq-raftbench-'), repoRoot);
+  for (const size of SIZES) {
+    const procs = await startCluster(size);
+    try {
+      const base = await leaderAdmin(procs);
+      for (const c of CONCURRENCY) {
+        const row = await measure(base, size, c);
+        rows.push(row);
+        console.log(
+          `${size} node(s), ${c} proposers: ${Math.round(row.writesPerS)} writes/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.errors} errors`,
+        );
+      }
+    } finally {
+      for (const p of procs) p.signal('SIGKILL');
+      await Promise.all(procs.map((p) => p.exited));
+    }
+  }
+  const out = table(rows);
+  console.log(`\n${out}`);
+  if (QUICK || args.has('--no-doc')) return;
+  writeDoc(
+    [
+      '## Raft',
+      '',
+      'Written by `npm run bench:raft` (bench/raft.bench.ts): committed writes/s and commit latency of',
+      'the meta service. Real `ferrymq start` processes (role meta, default `[meta]` settings) on',
+      '127.0.0.1; each proposer loops `PUT /api/v1/cluster/kv/...` (100-byte value) on the metadata',
+      "leader's admin API, answered once the entry is fsynced on a majority and applied on the leader.",
+      `Latency is the whole HTTP round trip; ${RUN_MS} ms measured after ${WARM_MS} ms of warm-up. The load`,
+      'generator shares the machine with the nodes.',
+      '',
+      ...machineLines(machine).map((l) => `- ${l}`),
+      '',
+      out,
+    ].join('\n'),
+  );
+}
+
+// The nodes run detached; the helper kills them on exit, so turn signals into an exit.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
