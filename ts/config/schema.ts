@@ -89,6 +89,8 @@ export interface KafkaConfig {
   group_max_session_timeout_ms: number;
   group_initial_rebalance_delay_ms: number;
   offset_metadata_bytes_max: number;
+  offsets_retention_ms: number;
+  offsets_retention_check_ms: number;
   producer_states_max: number;
   producer_id_expiration_ms: number;
   producer_recovery_bytes_max: number;
@@ -552,6 +554,18 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 4_096,
     doc: 'Largest metadata string (UTF-8 bytes) an OffsetCommit may attach to an offset, else OFFSET_METADATA_TOO_LARGE (Kafka offset.metadata.max.bytes)',
     parse: integer(0, 1_048_576),
+  },
+  {
+    key: 'kafka.offsets_retention_ms',
+    default: 7 * 24 * 3600 * 1000,
+    doc: 'Committed offsets of a group with no members are deleted once older than this, counted from the later of the commit and the moment the group became empty (Kafka offsets.retention.minutes, KIP-211); 0 keeps them (ferrymq_kafka_expired_offsets_total)',
+    parse: integer(0, Number.MAX_SAFE_INTEGER),
+  },
+  {
+    key: 'kafka.offsets_retention_check_ms',
+    default: 600_000,
+    doc: 'How often offset retention runs (Kafka offsets.retention.check.interval.ms)',
+    parse: integer(1000, 86_400_000),
   },
   {
     key: 'kafka.producer_states_max',

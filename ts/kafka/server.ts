@@ -168,6 +168,8 @@ export class KafkaServer {
         sessionTimeoutMsMax: config.kafka.group_max_session_timeout_ms,
         initialRebalanceDelayMs: config.kafka.group_initial_rebalance_delay_ms,
         offsetMetadataBytesMax: config.kafka.offset_metadata_bytes_max,
+        offsetsRetentionMs: config.kafka.offsets_retention_ms,
+        offsetsRetentionCheckMs: config.kafka.offsets_retention_check_ms,
       },
       registry,
     );

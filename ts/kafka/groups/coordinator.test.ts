@@ -51,6 +51,8 @@ const LIMITS: GroupLimits = {
   sessionTimeoutMsMax: 60_000,
   initialRebalanceDelayMs: 100,
   offsetMetadataBytesMax: 16,
+  offsetsRetentionMs: 60_000,
+  offsetsRetentionCheckMs: 10_000,
 };
 
 function joinReq(over: Partial<JoinRequest> = {}): JoinRequest {
@@ -84,7 +86,7 @@ describe('group coordinator', () => {
   let gc: GroupCoordinator;
 
   beforeEach(async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     kv = new MemKv();
     gc = (await GroupCoordinator.load(kv as unknown as Kv, LIMITS)).coordinator;
   });
@@ -447,6 +449,39 @@ describe('group coordinator', () => {
     expect(gc.committed('g', 't', 0)).toBeUndefined();
     expect(gc.committed('g', 't', 1)?.offset).toBe(3n);
     expect(gc.describe('g')?.state).toBe('Empty');
+  });
+
+  it('offset retention: an Empty group loses offsets older than retention, counted from when it became Empty', async () => {
+    await gc.commit(commitReq({ groupId: 'simple' }), 8);
+    const a = await stableOne('live');
+    await gc.commit(commitReq({ groupId: 'live', generationId: a.generation, memberId: a.id }), 8);
+    // 'live' keeps heartbeating (and so its offsets) while 'simple' ages.
+    for (let t = 0; t < 50_000; t += 5000) {
+      await vi.advanceTimersByTimeAsync(5000);
+      gc.heartbeat('live', a.id, null, a.generation);
+    }
+    gc.leave('live', [{ memberId: a.id, groupInstanceId: null }]);
+    await vi.advanceTimersByTimeAsync(20_000);
+    // t=70s: the simple group's offset (t=0) is past retention; 'live' became Empty at t=50s.
+    expect(gc.committed('simple', 't', 0)).toBeUndefined();
+    expect(gc.describe('simple')).toBeUndefined();
+    expect(gc.committed('live', 't', 0)?.offset).toBe(5n);
+    await vi.advanceTimersByTimeAsync(50_000);
+    expect(gc.committed('live', 't', 0)).toBeUndefined();
+    expect(gc.list()).toEqual([]);
+    const reloaded = (await GroupCoordinator.load(kv as unknown as Kv, LIMITS)).coordinator;
+    expect(reloaded.list()).toEqual([]);
+    reloaded.close();
+  });
+
+  it('offset retention 0 keeps offsets forever', async () => {
+    const keep = (await GroupCoordinator.load(kv as unknown as Kv, { ...LIMITS, offsetsRetentionMs: 0 }))
+      .coordinator;
+    await keep.commit(commitReq(), 8);
+    await vi.advanceTimersByTimeAsync(10 * LIMITS.offsetsRetentionMs);
+    expect(await keep.expireOffsets()).toBe(0);
+    expect(keep.committed('g', 't', 0)?.offset).toBe(5n);
+    keep.close();
   });
 
   it('close answers waiting joins with NOT_COORDINATOR and stops the timers', async () => {

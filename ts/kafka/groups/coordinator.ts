@@ -34,6 +34,9 @@ export interface GroupLimits {
   sessionTimeoutMsMax: number;
   initialRebalanceDelayMs: number;
   offsetMetadataBytesMax: number;
+  /** Offsets of an Empty group older than this (and than the moment it became Empty) are deleted; 0 keeps them. */
+  offsetsRetentionMs: number;
+  offsetsRetentionCheckMs: number;
 }
 
 export interface CommitRequest {
@@ -77,6 +80,9 @@ export class GroupCoordinator {
   readonly #rebalancer: Rebalancer;
   readonly #rebalances: Counter;
   readonly #refused: Counter;
+  readonly #expired: Counter;
+  readonly #retentionTimer: NodeJS.Timeout | null;
+  #expiring = false;
   #closed = false;
 
   private constructor(limits: GroupLimits, offsets: OffsetStore, registry?: Registry) {
@@ -92,6 +98,11 @@ export class GroupCoordinator {
       name: 'ferrymq_kafka_group_refused_total',
       help: 'Group joins and commits refused by a limit: kafka.groups_max (POLICY_VIOLATION), kafka.group_members_max (GROUP_MAX_SIZE_REACHED), kafka.group_member_metadata_bytes_max (INVALID_REQUEST)',
       labelNames: ['limit'],
+      registers,
+    });
+    this.#expired = new Counter({
+      name: 'ferrymq_kafka_expired_offsets_total',
+      help: 'Committed offsets deleted by kafka.offsets_retention_ms',
       registers,
     });
     const groups = this.#groups;
@@ -132,6 +143,11 @@ export class GroupCoordinator {
         groupEmptied: (g) => this.#dropIfUnused(g),
       },
     );
+    this.#retentionTimer =
+      limits.offsetsRetentionMs > 0
+        ? setInterval(() => void this.expireOffsets(), limits.offsetsRetentionCheckMs)
+        : null;
+    this.#retentionTimer?.unref();
   }
 
   /** Load the committed offsets; every group that has some exists, Empty. */
@@ -381,10 +397,41 @@ export class GroupCoordinator {
     return GroupError.NONE;
   }
 
+  /**
+   * Offset retention (Kafka's offsets.retention.minutes, KIP-211): in an
+   * Empty group, an offset is deleted once both its commit and the moment
+   * the group became Empty are older than kafka.offsets_retention_ms; a
+   * group left with no offsets is dropped. Groups with members keep theirs.
+   * Runs every kafka.offsets_retention_check_ms; resolves with how many went.
+   */
+  async expireOffsets(): Promise<number> {
+    if (this.#closed || this.#expiring || this.#limits.offsetsRetentionMs <= 0) return 0;
+    this.#expiring = true;
+    let n = 0;
+    try {
+      const now = Date.now();
+      const retention = this.#limits.offsetsRetentionMs;
+      for (const g of [...this.#groups.values()]) {
+        if (g.state !== 'Empty' || g.size > 0 || now - g.emptySinceMs < retention) continue;
+        const gone = await this.#offsets.expire(g.id, (v) => now - v.commitTimestampMs >= retention);
+        if (gone === 0) continue;
+        n += gone;
+        this.#expired.inc(gone);
+        this.#dropIfUnused(g);
+      }
+    } catch {
+      // The KV store failed: nothing was deleted; the next round tries again.
+    } finally {
+      this.#expiring = false;
+    }
+    return n;
+  }
+
   /** Stop every timer; waiting JoinGroup/SyncGroup requests get NOT_COORDINATOR. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#retentionTimer) clearInterval(this.#retentionTimer);
     for (const g of this.#groups.values()) this.#rebalancer.shutdown(g);
   }
 }

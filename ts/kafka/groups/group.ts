@@ -79,6 +79,12 @@ export class Group {
   phaseTimer: NodeJS.Timeout | null = null;
   /** While the initial rebalance delay runs, the join never completes early. */
   initialDelay: { remainingMs: number; newMemberAdded: boolean } | null = null;
+  /**
+   * When the group last became Empty: offset retention counts from here
+   * (KIP-211). A group loaded at start counts from the start, so a restart
+   * never expires offsets earlier than retention after the last change seen.
+   */
+  emptySinceMs = Date.now();
 
   constructor(id: string) {
     this.id = id;

@@ -168,20 +168,52 @@ export class OffsetStore {
   deleteGroup(group: string): Promise<void> {
     const offsets = this.#groups.get(group);
     if (!offsets) return Promise.resolve();
-    const ops: KvOp[] = [];
+    const entries: [string, number, CommittedOffset][] = [];
+    for (const [topic, parts] of offsets) for (const [p, v] of parts) entries.push([topic, p, v]);
+    return this.#remove(group, entries, false);
+  }
+
+  /** Whether a write is queued or in flight (retention waits for a quiet moment). */
+  get busy(): boolean {
+    return this.#writing || this.#queue.length > 0;
+  }
+
+  /**
+   * Delete the offsets of a group that `expired` selects; resolves with how
+   * many. Called only when no write is queued or in flight, so no commit
+   * can land between choosing the entries and deleting their keys; a commit
+   * that arrives meanwhile is written after, and kept.
+   */
+  async expire(group: string, expired: (v: CommittedOffset) => boolean): Promise<number> {
+    const offsets = this.#groups.get(group);
+    if (!offsets || this.busy) return 0;
+    const entries: [string, number, CommittedOffset][] = [];
     for (const [topic, parts] of offsets)
-      for (const partition of parts.keys())
-        ops.push({ ns: OFFSETS_NS, key: offsetKey(group, topic, partition), delete: true });
+      for (const [p, v] of parts) if (expired(v)) entries.push([topic, p, v]);
+    if (entries.length === 0) return 0;
+    await this.#remove(group, entries, true);
+    return entries.length;
+  }
+
+  #remove(
+    group: string,
+    entries: [string, number, CommittedOffset][],
+    onlyIfUnchanged: boolean,
+  ): Promise<void> {
+    const ops: KvOp[] = entries.map(([topic, partition]) => ({
+      ns: OFFSETS_NS,
+      key: offsetKey(group, topic, partition),
+      delete: true,
+    }));
     return this.#enqueue(ops, () => {
       const current = this.#groups.get(group);
       if (!current) return;
-      // Only what was deleted: a commit queued after the delete has already landed in `current`.
-      for (const op of ops) {
-        const k = parseOffsetKey(op.key as Buffer);
-        if (!k) continue;
-        const parts = current.get(k.topic);
-        if (parts?.delete(k.partition)) this.#count--;
-        if (parts && parts.size === 0) current.delete(k.topic);
+      for (const [topic, partition, value] of entries) {
+        const parts = current.get(topic);
+        if (!parts) continue;
+        if (onlyIfUnchanged && parts.get(partition) !== value) continue;
+        if (parts.delete(partition)) this.#count--;
+        if (parts.size === 0) current.delete(topic);
       }
       if (current.size === 0) this.#groups.delete(group);
     });

@@ -450,6 +450,7 @@ export class Rebalancer {
       group.protocolName = null;
       group.leaderId = null;
       group.state = 'Empty';
+      group.emptySinceMs = Date.now();
       this.#hooks.groupEmptied(group);
       return;
     }
