@@ -2,7 +2,8 @@
  * kcat 1.7.1 as Debian 12 ships it (librdkafka 2.0.2, older than any other
  * client here), unchanged, against FerryMQ's Kafka listener: produces with
  * every codec, keys and headers, consumes them back, and really compresses:
- * the codec bits of the stored batches are checked through a raw Fetch.
+ * the codec bits of the stored batches are checked through a raw Fetch;
+ * its balanced consumer (-G) commits and resumes; -L reads metadata.
  * librdkafka decides per broker which codecs it may use from the APIs the
  * broker advertises (its LZ4 feature is probed by FindCoordinator, ZSTD by
  * Produce v7); a codec it thinks unsupported is silently sent uncompressed.
@@ -25,7 +26,8 @@ describe('kcat (librdkafka 2.0.2): every codec, keys and headers', () => {
   let addr: string;
 
   beforeAll(async () => {
-    broker = await spawnBroker();
+    // A group's first join waits for more members (Kafka's default: 3 s); kcat -G is always alone.
+    broker = await spawnBroker({ env: { FERRYMQ_KAFKA__GROUP_INITIAL_REBALANCE_DELAY_MS: '0' } });
     await broker.ready;
     addr = broker.listeners().kafka as string;
   });
@@ -60,4 +62,47 @@ describe('kcat (librdkafka 2.0.2): every codec, keys and headers', () => {
       expect(new Set(codecs)).toEqual(new Set([CODEC_ID[codec]]));
     },
   );
+
+  it('kcat -G (the balanced consumer) commits on close and a later kcat -G resumes there; kcat -L lists the topic', async () => {
+    const topic = `kcat-group-${randomUUID().slice(0, 8)}`;
+    const group = `kcat-g-${randomUUID().slice(0, 8)}`;
+    const first = Array.from({ length: 5 }, (_, i) => ({ key: `a${i}`, value: `first ${i}` }));
+    const second = Array.from({ length: 3 }, (_, i) => ({ key: `b${i}`, value: `second ${i}` }));
+    const readGroup = async (count: number) => {
+      // No -o: kcat would seek every assigned partition there instead of using the committed offset.
+      const r = ok(
+        await run(
+          'kcat',
+          [
+            '-b',
+            addr,
+            '-G',
+            group,
+            '-X',
+            'auto.offset.reset=earliest',
+            '-c',
+            String(count),
+            '-J',
+            '-q',
+            topic,
+          ],
+          { timeoutMs: 30_000 },
+        ),
+        'kcat -G',
+      );
+      return r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { offset: number; key: string });
+    };
+    await kcatProduce(addr, topic, 'gzip', first);
+    expect((await readGroup(first.length)).map((m) => m.key)).toEqual(first.map((m) => m.key));
+    await kcatProduce(addr, topic, 'gzip', second);
+    const resumed = await readGroup(second.length);
+    expect(resumed.map((m) => [m.offset, m.key])).toEqual(second.map((m, i) => [first.length + i, m.key]));
+
+    const md = ok(await run('kcat', ['-b', addr, '-L', '-t', topic], { timeoutMs: 15_000 }), 'kcat -L');
+    expect(md.stdout).toContain(`topic "${topic}" with 1 partitions:`);
+    expect(md.stdout).toMatch(/partition 0, leader 1, replicas: 1, isrs: 1/);
+  });
 });
