@@ -5,8 +5,10 @@
  * the codec bits of the stored batches are checked through a raw Fetch;
  * its balanced consumer (-G) commits and resumes; -L reads metadata.
  * librdkafka decides per broker which codecs it may use from the APIs the
- * broker advertises (its LZ4 feature is probed by FindCoordinator, ZSTD by
- * Produce v7); a codec it thinks unsupported is silently sent uncompressed.
+ * broker advertises (seen here with -d feature,msg: gzip and snappy were
+ * off while Produce started at v3, LZ4 while FindCoordinator was not
+ * served; ZSTD needs Produce v7); a codec it thinks unsupported is sent
+ * uncompressed without an error, which only the stored bytes show.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
