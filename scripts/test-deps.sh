@@ -2,8 +2,8 @@
 # Installs the test peers beyond npm: for the MQTT conformance suite
 # (ts/test/mqtt) the reference broker and CLI clients (mosquitto,
 # mosquitto-clients) and openssl for test certificates; for the Kafka client
-# matrix (ts/test/kafka/clients) kcat (Debian's, an old librdkafka), a Java
-# runtime and Apache Kafka's jars (scripts/kafka-jars.sh); and a Python venv
+# matrix (ts/test/kafka/clients) kcat (Debian's, an old librdkafka), a JDK
+# and Apache Kafka's jars (scripts/kafka-jars.sh); and a Python venv
 # at ~/.cache/ferrymq/venv with paho-mqtt, confluent-kafka, kafka-python and
 # kafka-python's codec libraries (lz4, python-snappy over cramjam,
 # zstandard), all pinned. Idempotent; prints nothing when all is present;
@@ -32,8 +32,10 @@ need=()
 for pkg in mosquitto mosquitto-clients openssl python3-venv kcat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
-# Any Java 17+ will do for the Kafka tools; install Debian's only when none is on PATH.
-command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+# Any JDK 17+ will do; a JDK, not a JRE: the Java client driver runs as a
+# single-file source program, which needs the compiler module. Debian's
+# only when none is on PATH.
+{ command -v java && command -v javac; } >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 if ((${#need[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -44,7 +46,7 @@ if ((${#need[@]})); then
     || { cat "$log" >&2; fail "apt-get install ${need[*]} failed"; }
 fi
 # Debian starts a system mosquitto on 1883 after install; the suite never uses it.
-for bin in mosquitto mosquitto_pub mosquitto_sub openssl kcat java; do
+for bin in mosquitto mosquitto_pub mosquitto_sub openssl kcat java javac; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || fail "$bin not found after install"
 done
 
