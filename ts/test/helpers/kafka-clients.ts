@@ -74,7 +74,7 @@ export function run(
   });
 }
 
-function describe(r: ProcResult): string {
+function summary(r: ProcResult): string {
   return `exit ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}; stderr: ${r.stderr.slice(-3000)}; stdout: ${r.stdout.slice(-1000)}`;
 }
 
@@ -89,7 +89,7 @@ function parseDriver(r: ProcResult, who: string): unknown[] {
   try {
     out = JSON.parse(line) as DriverOutput;
   } catch {
-    throw new Error(`${who} printed no result: ${describe(r)}`);
+    throw new Error(`${who} printed no result: ${summary(r)}`);
   }
   if (out.error) throw new Error(`${who}: ${out.error}`);
   return out.results;
@@ -166,7 +166,7 @@ export function kafkaTool(
 
 /** Throws with the process's output unless it exited 0. */
 export function ok(r: ProcResult, what: string): ProcResult {
-  if (r.code !== 0) throw new Error(`${what} failed: ${describe(r)}`);
+  if (r.code !== 0) throw new Error(`${what} failed: ${summary(r)}`);
   return r;
 }
 

@@ -217,16 +217,16 @@ describe('consumer groups: subscribe, commit, resume; console consumer and kafka
     const list = ok(await kafkaTool(CONSUMER_GROUPS, ['--bootstrap-server', addr, '--list']), '--list');
     expect(list.stdout.split('\n')).toContain(group);
 
-    const describe = ok(
+    const described = ok(
       await kafkaTool(CONSUMER_GROUPS, ['--bootstrap-server', addr, '--describe', '--group', group]),
       '--describe',
     );
     // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
-    const row = describe.stdout
+    const row = described.stdout
       .split('\n')
       .map((l) => l.trim().split(/\s+/))
       .find((cols) => cols[0] === group && cols[1] === topic);
-    expect(row, describe.stdout).toBeDefined();
+    expect(row, described.stdout).toBeDefined();
     expect(row?.slice(2, 6)).toEqual(['0', '12', '12', '0']);
   });
 
