@@ -130,10 +130,10 @@ export interface BridgeConfig {
 export interface MetaConfig {
   join: boolean;
   tick_ms: number;
-  election_ticks: number;
-  heartbeat_ticks: number;
-  shard_groups: number;
-  snapshot_entries: number;
+  election_tick_count: number;
+  heartbeat_tick_count: number;
+  shard_group_count: number;
+  snapshot_entry_count: number;
   request_timeout_ms: number;
   pending_max: number;
   peer_queue_max: number;
@@ -718,25 +718,25 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     parse: integer(1, 10_000),
   },
   {
-    key: 'meta.election_ticks',
+    key: 'meta.election_tick_count',
     default: 10,
     doc: 'Minimum election timeout in ticks (the actual one is random in [n, 2n)); also the check-quorum period',
     parse: integer(2, 10_000),
   },
   {
-    key: 'meta.heartbeat_ticks',
+    key: 'meta.heartbeat_tick_count',
     default: 2,
-    doc: 'Leader heartbeat interval in ticks (less than meta.election_ticks)',
+    doc: 'Leader heartbeat interval in ticks (less than meta.election_tick_count)',
     parse: integer(1, 10_000),
   },
   {
-    key: 'meta.shard_groups',
+    key: 'meta.shard_group_count',
     default: 2,
     doc: 'Raft groups each for "sessions" and "offsets" data, sharded by key hash; with "metadata" the node runs 1 + 2n groups',
     parse: integer(1, 1000),
   },
   {
-    key: 'meta.snapshot_entries',
+    key: 'meta.snapshot_entry_count',
     default: 10_000,
     doc: 'A group snapshots its state machine and drops its log after this many applied entries',
     parse: integer(10, 100_000_000),

@@ -2,11 +2,11 @@
  * The meta service's Raft groups and how keys map to them (multi-raft):
  * group 0 is `metadata` (nodes, streams/topics and their config, later users
  * and ACLs); groups 1..n are `sessions-<i>` and n+1..2n `offsets-<i>`,
- * where n is `meta.shard_groups`. A sessions or offsets key lives in the
+ * where n is `meta.shard_group_count`. A sessions or offsets key lives in the
  * group `fnv1a(key) mod n` of its kind. Every group has its own leader,
  * log and state machine, over the same transport and the same KV store.
  *
- * The map from key to group is fixed by n: changing `meta.shard_groups` on
+ * The map from key to group is fixed by n: changing `meta.shard_group_count` on
  * an existing cluster would move keys, so it must stay the same for a data
  * dir (the group ids are stored with every log key).
  */

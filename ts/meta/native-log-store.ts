@@ -7,7 +7,7 @@
  * batch. A crash therefore keeps all of a synced Ready or none of it.
  *
  * Memory is bounded by the driver's compaction policy (a snapshot every
- * `meta.snapshot_entries` applied entries), not here.
+ * `meta.snapshot_entry_count` applied entries), not here.
  */
 import type { LogStore } from '../raft/log-store.ts';
 import type { HardState, Index, LogEntry, Snapshot, Term } from '../raft/types.ts';

@@ -12,8 +12,8 @@ const config = resolveConfig(undefined, '(test)', {});
 const meta = {
   ...config.meta,
   tick_ms: 10,
-  election_ticks: 10,
-  heartbeat_ticks: 2,
+  election_tick_count: 10,
+  heartbeat_tick_count: 2,
   request_timeout_ms: 3000,
 };
 const logger = createLogger({ level: 'silent', format: 'json' });

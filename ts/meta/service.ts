@@ -126,13 +126,13 @@ export class MetaService {
 
   static async start(opts: MetaServiceOptions): Promise<MetaService> {
     const c = opts.config;
-    if (c.heartbeat_ticks >= c.election_ticks) {
+    if (c.heartbeat_tick_count >= c.election_tick_count) {
       throw new FerryError(
         'FERRY_ERR_CONFIG_INVALID',
-        `invalid config: meta.heartbeat_ticks (${c.heartbeat_ticks}) must be below meta.election_ticks (${c.election_ticks})`,
+        `invalid config: meta.heartbeat_tick_count (${c.heartbeat_tick_count}) must be below meta.election_tick_count (${c.election_tick_count})`,
       );
     }
-    const specs = groupSpecs(c.shard_groups);
+    const specs = groupSpecs(c.shard_group_count);
     let service: MetaService | undefined;
     const transport = await GrpcTransport.start(
       {
@@ -186,9 +186,9 @@ export class MetaService {
         transport: this.#transport,
         initialVoters: voters,
         tickMs: c.tick_ms,
-        electionTicks: c.election_ticks,
-        heartbeatTicks: c.heartbeat_ticks,
-        snapshotEntries: c.snapshot_entries,
+        electionTicks: c.election_tick_count,
+        heartbeatTicks: c.heartbeat_tick_count,
+        snapshotEntries: c.snapshot_entry_count,
         requestTimeoutMs: c.request_timeout_ms,
         pendingMax: c.pending_max,
         onFailure: (err) => log.error({ err, group: spec.name }, 'raft group stopped after a failure'),
@@ -231,7 +231,7 @@ export class MetaService {
   }
 
   groupFor(kind: GroupKind, key: string): number {
-    return groupForKey(kind, key, this.#config.shard_groups);
+    return groupForKey(kind, key, this.#config.shard_group_count);
   }
 
   isMember(id: NodeId): boolean {
@@ -436,7 +436,7 @@ export class MetaService {
     }
     for (const g of groups) for (const v of g.voters) ids.add(v);
     const peers = new Map<NodeId, PeerStatus>(this.#transport.peers().map((p) => [p.id, p]));
-    const stale = 3 * this.#config.election_ticks * this.#config.tick_ms;
+    const stale = 3 * this.#config.election_tick_count * this.#config.tick_ms;
     const now = performance.now();
     const sorted = [...ids].sort((a, b) => a - b);
     return {

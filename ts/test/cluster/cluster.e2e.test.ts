@@ -58,10 +58,10 @@ async function startNode(id: number, ports: number[], dataDir: string, extra: Re
       FERRYMQ_CLUSTER__MEMBERS: membersOf(ports),
       FERRYMQ_LISTENERS__CLUSTER: `127.0.0.1:${ports[id - 1]}`,
       FERRYMQ_META__TICK_MS: String(TICK_MS),
-      FERRYMQ_META__ELECTION_TICKS: String(ELECTION_TICKS),
+      FERRYMQ_META__ELECTION_TICK_COUNT: String(ELECTION_TICKS),
       FERRYMQ_META__REQUEST_TIMEOUT_MS: '2000',
-      FERRYMQ_META__SHARD_GROUPS: '1',
-      FERRYMQ_META__SNAPSHOT_ENTRIES: '50',
+      FERRYMQ_META__SHARD_GROUP_COUNT: '1',
+      FERRYMQ_META__SNAPSHOT_ENTRY_COUNT: '50',
       ...extra,
     },
   });
