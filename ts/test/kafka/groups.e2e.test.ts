@@ -344,6 +344,44 @@ describe('kafka consumer groups: committed offsets and SIGKILL', () => {
   }, 60_000);
 });
 
+describe('kafka consumer groups: offset retention', () => {
+  it('offsets of an empty group expire after kafka.offsets_retention_ms and the group goes', async () => {
+    const broker = await spawnBroker({
+      env: {
+        ...ENV,
+        FERRYMQ_KAFKA__OFFSETS_RETENTION_MS: '1500',
+        FERRYMQ_KAFKA__OFFSETS_RETENTION_CHECK_MS: '1000',
+      },
+    });
+    try {
+      await broker.ready;
+      const addr = broker.listeners().kafka as string;
+      const kafka = new Kafka({ brokers: [addr], logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      const topic = `ret-${randomUUID()}`;
+      const groupId = `grp-${randomUUID()}`;
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '3' }] });
+      const before = await admin.fetchOffsets({ groupId, topics: [topic] });
+      expect(before[0]?.partitions[0]?.offset).toBe('3');
+      let gone = false;
+      for (let i = 0; i < 40 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const o = await admin.fetchOffsets({ groupId, topics: [topic] });
+        gone = o[0]?.partitions[0]?.offset === '-1';
+      }
+      expect(gone).toBe(true);
+      expect((await admin.listGroups()).groups.some((g) => g.groupId === groupId)).toBe(false);
+      const metrics = await (await fetch(`${broker.adminUrl()}/metrics`)).text();
+      expect(metrics).toMatch(/^ferrymq_kafka_expired_offsets_total(?:\{[^}]*\})? [1-9]/m);
+      await admin.disconnect();
+    } finally {
+      await stop(broker);
+    }
+  }, 60_000);
+});
+
 describe('kafka consumer groups (raw codec)', () => {
   let broker: BrokerProcess;
   let addr: string;
