@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { loadConfig } from './config/load.ts';
 import { FerryError } from './errors.ts';
+import { registerBench } from './loadgen/cli.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type RunningNode, startNode } from './node.ts';
 import { packageVersion } from './version.ts';
@@ -112,5 +113,6 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .description('start a node (embedded defaults unless --config is given; FERRYMQ_* env vars override)')
     .option('-c, --config <file>', 'TOML configuration file')
     .action(start);
+  registerBench(program, (message) => fail(message, ExitCode.config));
   await program.parseAsync(argv);
 }
