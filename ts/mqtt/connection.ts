@@ -11,17 +11,19 @@
  * reason code, or a plain close for 3.1.1) and affects only this connection.
  */
 import type { Duplex } from 'node:stream';
-import mqtt, { type IPublishPacket, type Packet } from 'mqtt-packet';
+import mqtt, { type Packet } from 'mqtt-packet';
 import type { MqttConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { MqttAuthHook } from './auth.ts';
 import type { Broker } from './broker.ts';
-import { FrameGuard } from './frame-guard.ts';
+import { decodeHot, isHotType, MqttDecodeError } from './codec/decode.ts';
+import { type AckCmd, encodeAck, encodePublish, PINGRESP, type PublishProperties } from './codec/encode.ts';
+import { FrameReader, type FrameSink } from './codec/frames.ts';
+import { parseFrame } from './codec/slow-parser.ts';
 import { handlePacket } from './handlers/index.ts';
 import { remainingExpiryS } from './message.ts';
 import { Reason } from './reason-codes.ts';
 import type { Delivery, Session, SessionLink } from './session.ts';
-import { enforceUtf8 } from './strict-utf8.ts';
 import type { Will } from './will.ts';
 
 export interface ConnectionMetrics {
@@ -66,7 +68,34 @@ function withPacketId(template: Buffer, packetId: number): Buffer {
   return out;
 }
 
-export class Connection implements SessionLink {
+/** The Connection a socket belongs to: socket listeners are shared functions, not closures per connection. */
+const kConn = Symbol('ferrymq.mqtt.connection');
+type LinkedSocket = Duplex & { [kConn]?: Connection };
+
+/** Packets whose encoding connection.ts does itself (codec/encode.ts); the rest goes to mqtt-packet. */
+const ACK_CMDS = new Set<string>(['puback', 'pubrec', 'pubrel', 'pubcomp']);
+
+function onSocketData(this: LinkedSocket, chunk: Buffer): void {
+  this[kConn]?.receive(chunk);
+}
+
+function onSocketError(this: LinkedSocket): void {
+  this[kConn]?.close('socket-error');
+}
+
+function onSocketClose(this: LinkedSocket): void {
+  this[kConn]?.close('socket-closed');
+}
+
+function onSocketDrain(this: LinkedSocket): void {
+  const c = this[kConn];
+  if (c?.paused) {
+    c.paused = false;
+    this.resume();
+  }
+}
+
+export class Connection implements SessionLink, FrameSink {
   readonly deps: ConnectionDeps;
   readonly socket: Duplex;
   readonly remote: string;
@@ -79,39 +108,35 @@ export class Connection implements SessionLink {
   clientPacketBytesMax = Number.POSITIVE_INFINITY;
   /** Topic aliases the client accepts from us. */
   clientTopicAliasMax = 0;
-  readonly inboundAliases = new Map<number, string>();
-  readonly #outboundAliases = new Map<string, number>();
+  #inboundAliases: Map<number, string> | undefined;
+  #outboundAliases: Map<string, number> | undefined;
   will: Will | undefined;
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
   #keepalive: NodeJS.Timeout | undefined;
   /** Tail of the acknowledgements waiting for persistence, to keep them in order. */
   #acks: Promise<void> | undefined;
-  readonly #parser: ReturnType<typeof mqtt.parser>;
-  readonly #guard: FrameGuard;
-  #paused = false;
+  readonly #frames: FrameReader;
+  /** Reading is paused because the socket's write buffer is full (backpressure). */
+  paused = false;
   #corked = false;
 
   constructor(socket: Duplex, remote: string, deps: ConnectionDeps) {
     this.socket = socket;
     this.remote = remote;
     this.deps = deps;
-    this.#guard = new FrameGuard(deps.config.packet_bytes_max);
-    this.#parser = mqtt.parser();
-    enforceUtf8(this.#parser);
-    const timer = setTimeout(() => this.close('connect-timeout'), deps.config.connect_timeout_ms);
+    this.#frames = new FrameReader(deps.config.packet_bytes_max);
+    const timer = setTimeout(Connection.#connectTimeout, deps.config.connect_timeout_ms, this);
     this.state = { kind: 'awaiting-connect', timer };
-    this.#parser.on('packet', (p: Packet) => this.#onPacket(p));
-    this.#parser.on('error', (err: Error) => this.#onParseError(err));
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', () => this.close('socket-error'));
-    socket.on('close', () => this.close('socket-closed'));
-    socket.on('drain', () => {
-      if (this.#paused) {
-        this.#paused = false;
-        socket.resume();
-      }
-    });
+    (socket as LinkedSocket)[kConn] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
+  }
+
+  static #connectTimeout(c: Connection): void {
+    c.close('connect-timeout');
   }
 
   get session(): Session | undefined {
@@ -122,20 +147,38 @@ export class Connection implements SessionLink {
     return this.protocolVersion === 5;
   }
 
-  #onData(chunk: Buffer): void {
+  /** 5.0 Topic Aliases the client set (§3.3.2.3.4); allocated on first use. */
+  get inboundAliases(): Map<number, string> {
+    this.#inboundAliases ??= new Map();
+    return this.#inboundAliases;
+  }
+
+  /** Bytes from the socket. */
+  receive(chunk: Buffer): void {
     if (this.state.kind === 'closed') return;
     this.deps.metrics.bytesIn(chunk.length);
-    const g = this.#guard.check(chunk);
-    if (!g.ok) {
-      // [MQTT-3.2.2-15] / §2.2.3: refused from the fixed header, before buffering the body.
-      this.protocolError(g.reason === 'too-large' ? Reason.PacketTooLarge : Reason.MalformedPacket, g.reason);
-      return;
+    this.#frames.push(chunk, this);
+  }
+
+  /** FrameSink: a fixed header that cannot be accepted. */
+  frameError(reason: 'too-large' | 'malformed'): void {
+    this.protocolError(reason === 'too-large' ? Reason.PacketTooLarge : Reason.MalformedPacket, reason);
+  }
+
+  /** FrameSink: decode one whole frame and handle it; false once the connection is closed. */
+  frame(buf: Buffer, at: number, bodyAt: number, end: number): boolean {
+    const first = buf[at] as number;
+    let packet: Packet | Error;
+    if (isHotType(first >> 4)) {
+      packet = decodeHot(first, buf, bodyAt, end, this.protocolVersion);
+    } else {
+      // mqtt-packet needs the protocol level: CONNECT gives it (0: not seen yet).
+      const version = this.state.kind === 'awaiting-connect' ? 0 : this.protocolVersion;
+      packet = parseFrame(buf.subarray(at, end), version);
     }
-    try {
-      this.#parser.parse(chunk);
-    } catch (err) {
-      this.#onParseError(err as Error);
-    }
+    if (packet instanceof Error) this.#onParseError(packet);
+    else this.#onPacket(packet);
+    return this.state.kind !== 'closed';
   }
 
   #onParseError(err: Error): void {
@@ -150,7 +193,8 @@ export class Connection implements SessionLink {
       { client_id: this.clientId, remote: this.remote, err: err.message },
       'malformed packet',
     );
-    this.protocolError(Reason.MalformedPacket, err.message);
+    const reasonCode = err instanceof MqttDecodeError ? err.reasonCode : Reason.MalformedPacket;
+    this.protocolError(reasonCode, err.message);
   }
 
   /** AUTH packets of a running enhanced-authentication exchange go here. */
@@ -198,12 +242,14 @@ export class Connection implements SessionLink {
     this.state = { kind: 'connected', session };
     if (keepaliveS > 0) {
       // [MQTT-3.1.2-22]: no packet within 1.5 × keep alive closes the connection.
-      this.#keepalive = setTimeout(() => {
-        this.deps.logger.debug({ client_id: this.clientId }, 'keep alive timeout');
-        this.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
-      }, keepaliveS * 1500);
+      this.#keepalive = setTimeout(Connection.#keepaliveTimeout, keepaliveS * 1500, this);
     }
     return held;
+  }
+
+  static #keepaliveTimeout(c: Connection): void {
+    c.deps.logger.debug({ client_id: c.clientId }, 'keep alive timeout');
+    c.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
   }
 
   /** Replay packets that arrived while authentication ran, in order. */
@@ -214,7 +260,15 @@ export class Connection implements SessionLink {
   /** Encode and write a packet; false if the socket is backed up (reading then pauses). */
   writePacket(packet: Packet): boolean {
     if (this.state.kind === 'closed') return false;
-    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    let buf: Buffer;
+    if (ACK_CMDS.has(packet.cmd) && !(packet as { properties?: object }).properties) {
+      const p = packet as { cmd: AckCmd; messageId?: number; reasonCode?: number };
+      buf = encodeAck(p.cmd, p.messageId ?? 0, p.reasonCode ?? 0, this.protocolVersion);
+    } else if (packet.cmd === 'pingresp') {
+      buf = PINGRESP;
+    } else {
+      buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    }
     return this.writeBuffer(buf);
   }
 
@@ -226,12 +280,12 @@ export class Connection implements SessionLink {
       // one writev instead of one write(2) per packet.
       this.#corked = true;
       this.socket.cork();
-      setImmediate(this.#uncork);
+      scheduleUncork(this);
     }
     const ok = this.socket.write(buf);
-    if (!ok && !this.#paused) {
+    if (!ok && !this.paused) {
       // Backpressure: stop reading from a client that does not read what we send.
-      this.#paused = true;
+      this.paused = true;
       this.socket.pause();
     }
     return ok;
@@ -253,10 +307,12 @@ export class Connection implements SessionLink {
     });
   }
 
-  #uncork = (): void => {
+  /** The end of the turn's writes (scheduleUncork). */
+  uncork(): void {
+    if (!this.#corked) return;
     this.#corked = false;
     this.socket.uncork();
-  };
+  }
 
   /** SessionLink: send one application message. */
   sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
@@ -300,36 +356,32 @@ export class Connection implements SessionLink {
     expiry: number | undefined,
   ): Buffer {
     const m = d.message;
-    const packet: IPublishPacket = {
-      cmd: 'publish',
-      topic: m.topic,
-      payload: m.payload,
-      qos: d.qos,
-      retain: d.retain,
-      dup,
-    };
-    if (packetId !== undefined) packet.messageId = packetId;
+    let topic = m.topic;
+    let properties: PublishProperties | undefined;
     if (this.isV5) {
-      const props: NonNullable<IPublishPacket['properties']> = { ...m.properties };
-      if (expiry !== undefined) props.messageExpiryInterval = expiry;
+      properties = { ...m.properties };
+      if (expiry !== undefined) properties.messageExpiryInterval = expiry;
       if (d.subscriptionIds.length > 0) {
-        props.subscriptionIdentifier =
+        properties.subscriptionIdentifier =
           d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : d.subscriptionIds;
       }
       if (this.clientTopicAliasMax > 0 && !dup) {
+        this.#outboundAliases ??= new Map();
         const alias = this.#outboundAliases.get(m.topic);
         if (alias !== undefined) {
-          props.topicAlias = alias;
-          packet.topic = '';
+          properties.topicAlias = alias;
+          topic = '';
         } else if (this.#outboundAliases.size < this.clientTopicAliasMax) {
           const next = this.#outboundAliases.size + 1;
           this.#outboundAliases.set(m.topic, next);
-          props.topicAlias = next;
+          properties.topicAlias = next;
         }
       }
-      if (Object.keys(props).length > 0) packet.properties = props;
     }
-    return mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    return encodePublish(
+      { topic, payload: m.payload, qos: d.qos, retain: d.retain, dup, packetId, properties },
+      this.protocolVersion,
+    );
   }
 
   sendPubrel(packetId: number): void {
@@ -359,7 +411,7 @@ export class Connection implements SessionLink {
     if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
     if (this.#keepalive) clearTimeout(this.#keepalive);
     this.authWaiter = undefined;
-    this.#parser.removeAllListeners('packet');
+    this.#frames.reset();
     this.socket.end();
     // Do not wait forever for a peer that does not read its FIN.
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -371,4 +423,22 @@ export class Connection implements SessionLink {
     }
     this.deps.onClose(this);
   }
+}
+
+/**
+ * Connections written to during this turn, uncorked together at its end:
+ * one writev per socket per turn, and one scheduled callback per turn
+ * instead of one per connection.
+ */
+let toUncork: Connection[] = [];
+
+function flushCorked(): void {
+  const list = toUncork;
+  toUncork = [];
+  for (const c of list) c.uncork();
+}
+
+function scheduleUncork(c: Connection): void {
+  if (toUncork.length === 0) setImmediate(flushCorked);
+  toUncork.push(c);
 }
