@@ -40,6 +40,10 @@ describe('MQTT ↔ Kafka with other people’s clients on both sides', { timeout
     mqtt = hostPort(broker.listeners().mqtt as string);
   });
 
+  /** mosquitto_pub / mosquitto_sub against the broker's MQTT listener; throws unless it exits 0. */
+  const mosquitto = async (bin: string, ...args: string[]) =>
+    ok(await run(bin, ['-h', mqtt[0], '-p', mqtt[1], ...args], { timeoutMs: 30_000 }), bin);
+
   afterAll(async () => {
     broker?.signal('SIGTERM');
     await broker?.exited;
@@ -49,53 +53,17 @@ describe('MQTT ↔ Kafka with other people’s clients on both sides', { timeout
     const kafkaTopic = `plant${run8}`;
     const mqttTopics = [`${kafkaTopic}/line1/temp`, `${kafkaTopic}/line2/temp`];
     for (const [i, topic] of mqttTopics.entries()) {
-      ok(
-        await run(
-          'mosquitto_pub',
-          // -D: an MQTT 5 user property, which travels as a record header.
-          [
-            '-h',
-            mqtt[0],
-            '-p',
-            mqtt[1],
-            '-V',
-            '5',
-            '-q',
-            '1',
-            '-t',
-            topic,
-            '-m',
-            `reading ${i}`,
-            '-D',
-          ].concat(['publish', 'user-property', 'site', 'north']),
-          { timeoutMs: 10_000 },
-        ),
-        'mosquitto_pub',
-      );
+      // -D: an MQTT 5 user property, which travels as a record header.
+      const opts = '-V 5 -q 1 -D publish user-property site north'.split(' ');
+      await mosquitto('mosquitto_pub', ...opts, '-t', topic, '-m', `reading ${i}`);
     }
-    ok(
-      await run(
-        'mosquitto_pub',
-        [
-          '-h',
-          mqtt[0],
-          '-p',
-          mqtt[1],
-          '-V',
-          '311',
-          '-q',
-          '0',
-          '-r',
-          '-t',
-          mqttTopics[0] as string,
-          '-m',
-          'retained',
-        ],
-        {
-          timeoutMs: 10_000,
-        },
-      ),
-      'mosquitto_pub -r',
+    await mosquitto(
+      'mosquitto_pub',
+      ...'-V 311 -q 0 -r'.split(' '),
+      '-t',
+      mqttTopics[0] as string,
+      '-m',
+      'retained',
     );
     const expected = [
       {
@@ -143,33 +111,14 @@ describe('MQTT ↔ Kafka with other people’s clients on both sides', { timeout
   it('kcat produces zstd records keyed by MQTT topics; mosquitto_sub receives them', async () => {
     const kafkaTopic = `cmd${run8}`;
     // kcat's produce creates the topic; the bridge reads a topic created after start from its first record.
-    const sub = run(
-      'mosquitto_sub',
-      [
-        '-h',
-        mqtt[0],
-        '-p',
-        mqtt[1],
-        '-V',
-        '5',
-        '-q',
-        '1',
-        '-t',
-        `${kafkaTopic}/#`,
-        '-v',
-        '-C',
-        '3',
-        '-W',
-        '20',
-      ],
-      { timeoutMs: 30_000 },
-    );
+    const sub = mosquitto('mosquitto_sub', ...'-V 5 -q 1 -v -C 3 -W 20'.split(' '), '-t', `${kafkaTopic}/#`);
+    sub.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
     // mosquitto_sub prints nothing when subscribed; give it a moment.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const messages = [0, 1, 2].map((i) => ({ key: `${kafkaTopic}/valve${i}/set`, value: `open ${i}` }));
     // zstd: the bridge decodes gzip and zstd batches only (docs/bridge.md: snappy and lz4 are skipped).
     await kcatProduce(kafka, kafkaTopic, 'zstd', messages, { 'mqtt.qos': '1' });
-    const r = ok(await sub, 'mosquitto_sub');
+    const r = await sub;
     expect(r.stdout.split('\n').filter((l) => l.length > 0)).toEqual(
       messages.map((m) => `${m.key} ${m.value}`),
     );
