@@ -17,6 +17,13 @@
  * (after a warm-up). The load generator is this process, on the same
  * machine as the nodes.
  *
+ * A second table ("direct") takes HTTP out: the bench process itself runs
+ * the nodes (`MetaService` over real gRPC on 127.0.0.1 and RocksDB with
+ * fsync, each node its own store) and calls `propose()` on the leader. All
+ * nodes then share the bench's one event loop, so for 3 nodes it
+ * understates what separate processes do; it shows what the Raft path
+ * costs without the admin API in front.
+ *
  * Env: BENCH_RUN_MS (5000), BENCH_WARM_MS (1000).
  * Unless --no-doc (or --quick), the table goes to the "Raft" section of
  * docs/benchmarks.md (between its markers; the rest of the file is kept).
@@ -26,6 +33,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { resolveConfig } from '../ts/config/load.ts';
+import { createLogger } from '../ts/log.ts';
+import { METADATA_GROUP, MetaService } from '../ts/meta/service.ts';
+import { Storage } from '../ts/storage/storage.ts';
 import { type BrokerProcess, repoRoot, spawnBroker, tempDir } from '../ts/test/helpers/broker.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 
@@ -166,6 +177,87 @@ async function measure(base: URL, nodes: number, proposers: number): Promise<Row
   };
 }
 
+/** Runs `proposers` loops of `propose` against `leader` for the warm-up and the measuring window. */
+async function measureDirect(leader: MetaService, nodes: number, proposers: number): Promise<Row> {
+  const lat: number[] = [];
+  let errors = 0;
+  let phase: 'warm' | 'measure' | 'stop' = 'warm';
+  const loop = async (p: number) => {
+    for (let i = 0; phase !== 'stop'; i++) {
+      const t0 = performance.now();
+      let ok = false;
+      try {
+        ok = (
+          await leader.propose(METADATA_GROUP, {
+            op: 'put',
+            key: `d/${nodes}/${p}/${i % 1000}`,
+            value: VALUE,
+          })
+        ).ok;
+      } catch {
+        ok = false;
+      }
+      if (phase !== 'measure') continue;
+      if (ok) lat.push(performance.now() - t0);
+      else errors++;
+    }
+  };
+  const loops = Array.from({ length: proposers }, (_, p) => loop(p));
+  await new Promise((r) => setTimeout(r, WARM_MS));
+  phase = 'measure';
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, RUN_MS));
+  const n = lat.length;
+  const elapsed = performance.now() - t0;
+  phase = 'stop';
+  await Promise.all(loops);
+  const sorted = lat.slice(0, n).sort((a, b) => a - b);
+  return {
+    nodes,
+    proposers,
+    writesPerS: n / (elapsed / 1000),
+    p50: pct(sorted, 50),
+    p99: pct(sorted, 99),
+    errors,
+  };
+}
+
+async function directCluster(n: number): Promise<{ leader: MetaService; close: () => Promise<void> }> {
+  const config = resolveConfig(undefined, '(bench)', {});
+  const ports = await Promise.all(Array.from({ length: n }, freePort));
+  const members = n === 1 ? [] : ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const started = await Promise.all(
+    ports.map(async (port, i) => {
+      const storage = await Storage.open(await tempDir('ferrymq-raftbench-'), config.storage);
+      const meta = await MetaService.start({
+        nodeId: i + 1,
+        config: config.meta,
+        members,
+        listen: { host: '127.0.0.1', port },
+        kv: storage.kv,
+        logger,
+      });
+      return { storage, meta };
+    }),
+  );
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const leader = started.find((s) => s.meta.groups()[METADATA_GROUP]?.role === 'leader')?.meta;
+    if (leader) {
+      return {
+        leader,
+        close: async () => {
+          for (const s of started) await s.meta.close();
+          for (const s of started) await s.storage.close();
+        },
+      };
+    }
+    if (Date.now() > end) throw new Error('no metadata leader within 20 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function table(rows: Row[]): string {
   const lines = [
     '| nodes | proposers | committed writes/s | p50 ms | p99 ms | errors |',
@@ -215,8 +307,26 @@ async function main(): Promise<void> {
       await Promise.all(procs.map((p) => p.exited));
     }
   }
+  const direct: Row[] = [];
+  for (const size of SIZES) {
+    const { leader, close } = await directCluster(size);
+    try {
+      for (const c of CONCURRENCY) {
+        const row = await measureDirect(leader, size, c);
+        direct.push(row);
+        console.log(
+          `direct, ${size} node(s), ${c} proposers: ${Math.round(row.writesPerS)} writes/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.errors} errors`,
+        );
+      }
+    } finally {
+      await close();
+    }
+  }
   const out = table(rows);
-  console.log(`\n${out}`);
+  const outDirect = table(direct);
+  console.log(
+    `\nthrough the admin API (real processes):\n${out}\n\ndirect (no HTTP, nodes in the bench process):\n${outDirect}`,
+  );
   if (QUICK || args.has('--no-doc')) return;
   writeDoc(
     [
@@ -231,7 +341,17 @@ async function main(): Promise<void> {
       '',
       ...machineLines(machine).map((l) => `- ${l}`),
       '',
+      '### Through the admin API, real processes',
+      '',
       out,
+      '',
+      '### Direct: `MetaService.propose()`, no HTTP, all nodes in the bench process',
+      '',
+      'Same proposers and value, calling `propose()` on the leader; the nodes run in the bench',
+      'process (real gRPC on 127.0.0.1, each its own RocksDB with fsync), so for 3 nodes they share',
+      'one event loop.',
+      '',
+      outDirect,
     ].join('\n'),
   );
 }
