@@ -48,8 +48,9 @@ export interface ForwardRequest {
 export interface TransportHandlers {
   isMember(id: NodeId): boolean;
   addressOf(id: NodeId): string | undefined;
-  /** Hands a checked message to its group; false when this node has no such group. */
-  deliver(group: number, message: Message): boolean;
+  hasGroup(group: number): boolean;
+  /** Hands a checked message to its group. */
+  deliver(group: number, message: Message): void;
   /** Runs a forwarded request on this node (never forwards again). */
   forward(req: ForwardRequest): Promise<Uint8Array>;
 }
@@ -391,7 +392,12 @@ export class GrpcTransport {
     }
     const decoded: { group: number; message: Message }[] = [];
     try {
-      for (const pb of batch.messages) decoded.push(messageFromPb(pb, batch.from, batch.to));
+      for (const pb of batch.messages) {
+        const d = messageFromPb(pb, batch.from, batch.to);
+        // A peer with another meta.shard_group_count: say so rather than drop in silence.
+        if (!this.#handlers.hasGroup(d.group)) throw new WireError(`no raft group ${d.group} on this node`);
+        decoded.push(d);
+      }
     } catch (err) {
       // WireError, or a shape protobufjs let through that our checks trip on.
       this.#malformed(cb, err);

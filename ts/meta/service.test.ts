@@ -143,6 +143,10 @@ describe('MetaService over gRPC', () => {
     // messages[0] = RaftMessage{ type = 99 (unknown enum) }
     const badType = await rawCall(addr, 'Step', stepBatch(1, 1, [0x1a, 0x02, 0x10, 99]), '1');
     expect(badType?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    // messages[0] = RaftMessage{ group = 77, type = TIMEOUT_NOW }: no such group here.
+    const noGroup = await rawCall(addr, 'Step', stepBatch(1, 1, [0x1a, 0x04, 0x08, 77, 0x10, 8]), '1');
+    expect(noGroup?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(noGroup?.details).toMatch(/no raft group 77/);
     const ok = await rawCall(addr, 'Step', stepBatch(1, 1), '1');
     expect(ok).toBeNull();
     // The node is unharmed.

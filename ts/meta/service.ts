@@ -150,7 +150,8 @@ export class MetaService {
       {
         isMember: (id) => service?.isMember(id) ?? false,
         addressOf: (id) => service?.addressOf(id),
-        deliver: (group, m) => (service ? service.#deliver(group, m) : false),
+        hasGroup: (group) => service?.hasGroup(group) ?? false,
+        deliver: (group, m) => service?.deliver(group, m),
         forward: (req) =>
           service
             ? service.#serveForward(req)
@@ -258,11 +259,13 @@ export class MetaService {
     return g;
   }
 
-  #deliver(group: number, m: Message): boolean {
-    const g = this.#groups[group];
-    if (!g) return false;
-    g.step(m);
-    return true;
+  hasGroup(group: number): boolean {
+    return this.#groups[group] !== undefined;
+  }
+
+  /** A message checked by the transport (member, addressed here, valid, known group). */
+  deliver(group: number, m: Message): void {
+    this.#groups[group]?.step(m);
   }
 
   // ---- requests, on the leader or forwarded to it ----
