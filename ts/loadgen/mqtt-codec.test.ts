@@ -1,0 +1,80 @@
+import * as mqttPacket from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { FrameReader, PUBACK, PUBREL, PublishTemplate, writeAck } from './mqtt-codec.ts';
+
+function parse(b: Buffer, version: 4 | 5): mqttPacket.Packet[] {
+  const out: mqttPacket.Packet[] = [];
+  const p = mqttPacket.parser({ protocolVersion: version });
+  p.on('packet', (x: mqttPacket.Packet) => out.push(x));
+  p.on('error', (e: Error) => {
+    throw e;
+  });
+  p.parse(b);
+  return out;
+}
+
+describe('load generator MQTT codec', () => {
+  for (const version of [4, 5] as const) {
+    for (const qos of [0, 1, 2] as const) {
+      it(`PUBLISH template decodes with mqtt-packet (v${version}, QoS ${qos}) and reads back with the stamp`, () => {
+        const t = new PublishTemplate('bench/x/12', qos, 200, version);
+        const b = Buffer.alloc(t.length);
+        t.writeInto(b, 0, 1234.5, 777);
+        const [got] = parse(b, version) as mqttPacket.IPublishPacket[];
+        expect(got?.topic).toBe('bench/x/12');
+        expect(got?.qos).toBe(qos);
+        if (qos > 0) expect(got?.messageId).toBe(777);
+        expect(got?.payload.length).toBe(200);
+        const seen: number[][] = [];
+        // Split the generated packet in every place: the reader must reassemble it.
+        const again = mqttPacket.generate(got as mqttPacket.Packet, { protocolVersion: version });
+        for (let cut = 1; cut < again.length; cut += 37) {
+          const r = new FrameReader(
+            {
+              publish: (q, id, s) => seen.push([q, id, s]),
+              ack: () => {},
+              other: () => {},
+              malformed: (why) => {
+                throw new Error(why);
+              },
+            },
+            version,
+          );
+          r.push(again.subarray(0, cut));
+          r.push(again.subarray(cut));
+        }
+        for (const s of seen) expect(s).toEqual([qos, qos ? 777 : 0, 1234.5]);
+      });
+    }
+  }
+
+  it('a payload too small for the stamp gives no latency', () => {
+    const t = new PublishTemplate('t', 0, 4, 4);
+    const b = Buffer.alloc(t.length);
+    t.writeInto(b, 0, 99, 0);
+    let sent = 0;
+    new FrameReader(
+      { publish: (_q, _i, s) => (sent = s), ack: () => {}, other: () => {}, malformed: () => {} },
+      4,
+    ).push(b);
+    expect(Number.isNaN(sent)).toBe(true);
+  });
+
+  it('acks match mqtt-packet', () => {
+    const a = Buffer.alloc(8);
+    writeAck(PUBACK, 513, a, 0);
+    writeAck(PUBREL, 9, a, 4);
+    expect(a.subarray(0, 4).equals(mqttPacket.generate({ cmd: 'puback', messageId: 513 }))).toBe(true);
+    expect(a.subarray(4).equals(mqttPacket.generate({ cmd: 'pubrel', messageId: 9 }))).toBe(true);
+  });
+
+  it('reports an oversized remaining length as malformed instead of buffering it', () => {
+    let why = '';
+    new FrameReader(
+      { publish: () => {}, ack: () => {}, other: () => {}, malformed: (w) => (why = w) },
+      4,
+      1024,
+    ).push(Buffer.from([0x30, 0xff, 0xff, 0x7f]));
+    expect(why).toContain('packet of');
+  });
+});
