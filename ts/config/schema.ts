@@ -768,13 +768,13 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
   {
     key: 'meta.watch_queue_max',
     default: 1000,
-    doc: 'Changes queued per watcher; a watcher that falls this far behind is ended with FERRY_ERR_OVERLOADED and must re-read',
+    doc: 'Changes queued per watcher; a watcher that falls this far behind is ended with FERRY_ERR_OVERLOADED and must re-read (ferrymq_meta_watch_overflows)',
     parse: integer(1, 10_000_000),
   },
   {
     key: 'meta.kv_keys_max',
     default: 100_000,
-    doc: 'Keys the cluster KV (PUT /api/v1/cluster/kv/...) may hold; a put of a new key beyond it gets 429',
+    doc: 'Keys the cluster KV (PUT /api/v1/cluster/kv/...) may hold; a put of a new key beyond it gets 429 (gauge ferrymq_meta_kv_keys)',
     parse: integer(1, 100_000_000),
   },
   {

@@ -57,12 +57,12 @@ export interface Watch extends AsyncIterable<KvEvent> {
 class Watcher implements Watch {
   readonly prefix: string;
   readonly #queueMax: number;
-  readonly #onClose: (w: Watcher) => void;
+  readonly #onClose: (w: Watcher, overflow: boolean) => void;
   #queue: KvEvent[] = [];
   #wake: (() => void) | undefined;
   #ended: FerryError | 'closed' | undefined;
 
-  constructor(prefix: string, queueMax: number, onClose: (w: Watcher) => void) {
+  constructor(prefix: string, queueMax: number, onClose: (w: Watcher, overflow: boolean) => void) {
     this.prefix = prefix;
     this.#queueMax = queueMax;
     this.#onClose = onClose;
@@ -86,7 +86,7 @@ class Watcher implements Watch {
   #end(reason: FerryError | 'closed'): void {
     if (this.#ended) return;
     this.#ended = reason;
-    this.#onClose(this);
+    this.#onClose(this, reason !== 'closed');
     this.#wake?.();
   }
 
@@ -118,6 +118,8 @@ class Watcher implements Watch {
 export class KvStateMachine implements StateMachine {
   #map = new Map<string, { value: string; version: number }>();
   readonly #watchers = new Set<Watcher>();
+  /** Watchers ended because they fell `queueMax` events behind. */
+  watchOverflows = 0;
 
   get size(): number {
     return this.#map.size;
@@ -185,7 +187,10 @@ export class KvStateMachine implements StateMachine {
   }
 
   watch(prefix: string, queueMax: number): Watch {
-    const w = new Watcher(prefix, queueMax, (x) => this.#watchers.delete(x));
+    const w = new Watcher(prefix, queueMax, (x, overflow) => {
+      this.#watchers.delete(x);
+      if (overflow) this.watchOverflows++;
+    });
     this.#watchers.add(w);
     return w;
   }

@@ -184,6 +184,7 @@ describe('RaftGroup', () => {
       })(),
     ).rejects.toMatchObject({ code: 'FERRY_ERR_OVERLOADED' });
     expect(got).toHaveLength(3);
+    expect(m.sm.watchOverflows).toBe(1);
   });
 
   it('bounds waiting requests and times out when there is no quorum', async () => {

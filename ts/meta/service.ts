@@ -207,6 +207,27 @@ export class MetaService {
           for (const g of this.#groups) pending.set({ group: g.name }, g.pending);
         },
       });
+      const keys = new Gauge({
+        name: 'ferrymq_meta_kv_keys',
+        help: 'Keys in each Raft group state machine on this node (the metadata KV is bounded by meta.kv_keys_max)',
+        labelNames: ['group'],
+        registers: [o.registry],
+        collect: () => {
+          for (const [i, sm] of this.#machines.entries())
+            keys.set({ group: this.#specs[i]?.name ?? String(i) }, sm.size);
+        },
+      });
+      const overflows = new Gauge({
+        name: 'ferrymq_meta_watch_overflows',
+        help: 'Watchers ended since start because they fell meta.watch_queue_max changes behind',
+        labelNames: ['group'],
+        registers: [o.registry],
+        collect: () => {
+          for (const [i, sm] of this.#machines.entries()) {
+            overflows.set({ group: this.#specs[i]?.name ?? String(i) }, sm.watchOverflows);
+          }
+        },
+      });
       const commit = new Gauge({
         name: 'ferrymq_meta_commit_index',
         help: 'Commit index per Raft group as seen by this node',
