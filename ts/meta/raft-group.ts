@@ -175,12 +175,7 @@ export class RaftGroup {
         }
         return reject(new FerryError('FERRY_ERR_OVERLOADED', `raft group ${this.name}: ${r.reason}`));
       }
-      this.#proposals.set(r.index, {
-        term: r.term,
-        resolve,
-        reject,
-        timer: this.#timeout(() => this.#proposals.delete(r.index), reject, 'proposal'),
-      });
+      this.#track(r.index, r.term, resolve, reject, 'proposal');
       this.#kick();
     });
   }
@@ -225,12 +220,7 @@ export class RaftGroup {
         return reject(new FerryError('FERRY_ERR_CLUSTER_CHANGE', `raft group ${this.name}: ${r.reason}`));
       }
       if (r.index <= this.#applied) return resolve();
-      this.#proposals.set(r.index, {
-        term: r.term,
-        resolve: () => resolve(),
-        reject,
-        timer: this.#timeout(() => this.#proposals.delete(r.index), reject, 'membership change'),
-      });
+      this.#track(r.index, r.term, () => resolve(), reject, 'membership change');
       this.#kick();
     });
   }
@@ -301,6 +291,43 @@ export class RaftGroup {
       );
     }
     return undefined;
+  }
+
+  /**
+   * Waits for the entry at `index` of `term`. A proposal still waiting at
+   * that index belonged to an earlier leadership whose entry was truncated
+   * (the index is being reused): it is answered as dropped.
+   */
+  #track(
+    index: Index,
+    term: Term,
+    resolve: (result: Uint8Array) => void,
+    reject: (err: unknown) => void,
+    what: string,
+  ): void {
+    const stale = this.#proposals.get(index);
+    if (stale) {
+      clearTimeout(stale.timer);
+      stale.reject(
+        new FerryError(
+          'FERRY_ERR_RAFT_DROPPED',
+          `raft group ${this.name}: entry ${index} of term ${stale.term} was replaced by term ${term}`,
+        ),
+      );
+    }
+    const p: PendingProposal = {
+      term,
+      resolve,
+      reject,
+      timer: this.#timeout(
+        () => {
+          if (this.#proposals.get(index) === p) this.#proposals.delete(index);
+        },
+        reject,
+        what,
+      ),
+    };
+    this.#proposals.set(index, p);
   }
 
   #timeout(forget: () => void, reject: (err: unknown) => void, what: string): NodeJS.Timeout {
