@@ -223,19 +223,21 @@ describe('3-node meta cluster (real processes)', () => {
 
   it('a node cut off from the other two cannot commit; it commits again once they are back', async () => {
     const { nodes } = await startCluster(3);
-    await agreedLeader(nodes);
+    const leader = await agreedLeader(nodes);
     expect((await put(nodes[0] as Node, 'p/before', 'x')).status).toBe(200);
-    const lone = nodes[0] as Node;
-    for (const n of nodes.slice(1)) n.proc.signal('SIGSTOP');
+    // The leader itself is the one cut off: it still believes it leads when the write arrives.
+    const lone = nodes[leader.id - 1] as Node;
+    const others = nodes.filter((n) => n !== lone);
+    for (const n of others) n.proc.signal('SIGSTOP');
     const commitBefore = meta(await status(lone)).commit_index;
     const r = await put(lone, 'p/during', 'y');
     expect([503, 504]).toContain(r.status);
     expect(meta(await status(lone)).commit_index).toBe(commitBefore);
-    for (const n of nodes.slice(1)) n.proc.signal('SIGCONT');
+    for (const n of others) n.proc.signal('SIGCONT');
     await until('a commit after the partition heals', async () =>
       (await put(lone, 'p/after', 'z')).status === 200 ? true : undefined,
     );
-    const seen = await list(nodes[1] as Node, 'p/');
+    const seen = await list(others[0] as Node, 'p/');
     expect(seen.get('p/before')).toBe('x');
     expect(seen.get('p/after')).toBe('z');
   }, 60_000);
