@@ -16,11 +16,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import type { QoS } from 'mqtt-packet';
 import type { Logger } from '../log.ts';
 import type { Message } from '../mqtt/message.ts';
+import { loadNative } from '../native/load.ts';
 import { batchOffsetCount, batchSpans, decodeBatches, type StoredRecord } from '../storage/records.ts';
 import type { Shard } from '../storage/shard.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -43,10 +42,6 @@ const LONG_POLL_MS = 30_000;
 const RETRY_MS = 1000;
 /** Bound on one decompressed batch (a hostile producer cannot make us inflate without limit). */
 const DECOMPRESSED_BYTES_MAX = 64 * 1024 * 1024;
-const BATCH_HEADER_LEN = 61;
-
-const gunzip = promisify(zlib.gunzip);
-const zstdDecompress = typeof zlib.zstdDecompress === 'function' ? promisify(zlib.zstdDecompress) : undefined;
 
 interface Tailer {
   topic: string;
@@ -217,30 +212,17 @@ export class KafkaToMqtt {
   }
 
   /**
-   * The batch with its records uncompressed: gzip and zstd are inflated
-   * (off the JS thread, bounded); snappy and lz4 need libraries FerryMQ
-   * does not ship, so such batches are skipped (counted).
+   * The batch with its records uncompressed, whatever Kafka codec the
+   * producer chose (gzip, snappy, lz4, zstd): inflated natively, off the JS
+   * thread and bounded; undefined when the body does not decode.
    */
   async #uncompressed(batch: Buffer): Promise<Buffer | undefined> {
-    const attributes = batch.readInt16BE(21);
-    const codec = attributes & 0x07;
-    if (codec === 0) return batch;
-    const body = batch.subarray(BATCH_HEADER_LEN);
-    const opts = { maxOutputLength: DECOMPRESSED_BYTES_MAX };
-    let records: Buffer;
+    if ((batch.readInt16BE(21) & 0x07) === 0) return batch;
     try {
-      if (codec === 1) records = await gunzip(body, opts);
-      else if (codec === 4 && zstdDecompress) records = await zstdDecompress(body, opts);
-      else return undefined;
+      return await loadNative().uncompressedBatch(batch, DECOMPRESSED_BYTES_MAX);
     } catch {
       return undefined;
     }
-    const out = Buffer.allocUnsafe(BATCH_HEADER_LEN + records.length);
-    batch.copy(out, 0, 0, BATCH_HEADER_LEN);
-    records.copy(out, BATCH_HEADER_LEN);
-    out.writeInt32BE(out.length - 12, 8);
-    out.writeInt16BE(attributes & ~0x07, 21);
-    return out;
   }
 
   #toMqtt(t: Tailer, r: StoredRecord): void {

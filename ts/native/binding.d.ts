@@ -178,6 +178,15 @@ export declare function mqttFrameLen(data: Uint8Array, maxBytes: number): number
 export declare function nativeVersion(): string
 
 /**
+ * The record batch at the start of `batch` (CRC-checked) with its records
+ * uncompressed, whatever Kafka codec it used: codec bits cleared,
+ * batchLength and CRC rewritten. Refuses output past `maxBytes`
+ * (FERRY_ERR_FRAME_TOO_LARGE); undecodable bodies are
+ * FERRY_ERR_FRAME_MALFORMED.
+ */
+export declare function uncompressedBatch(batch: Buffer, maxBytes: number): Promise<Buffer>
+
+/**
  * Validate every magic-2 record batch in `data` (sizes, CRC-32C) and
  * return how many records they hold.
  */

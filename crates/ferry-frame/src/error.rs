@@ -26,4 +26,7 @@ pub enum FrameError {
     /// A header field holds a value no valid batch can have.
     #[error("invalid record batch field {field}: {value}")]
     InvalidField { field: &'static str, value: i64 },
+    /// A compressed record-batch body that its codec cannot decode.
+    #[error("{codec} decompression failed: {detail}")]
+    Decompress { codec: &'static str, detail: String },
 }

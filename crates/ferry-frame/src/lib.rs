@@ -6,6 +6,7 @@
 //! index is bounds-checked, which the proptests in each module exercise with
 //! arbitrary bytes.
 
+pub mod compression;
 pub mod crc;
 pub mod error;
 pub mod header;

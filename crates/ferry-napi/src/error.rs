@@ -17,7 +17,8 @@ pub fn frame_error(e: FrameError) -> Error {
         FrameError::MalformedRemainingLength
         | FrameError::NegativeSize(_)
         | FrameError::Truncated { .. }
-        | FrameError::InvalidField { .. } => "FERRY_ERR_FRAME_MALFORMED",
+        | FrameError::InvalidField { .. }
+        | FrameError::Decompress { .. } => "FERRY_ERR_FRAME_MALFORMED",
         FrameError::TooLarge { .. } => "FERRY_ERR_FRAME_TOO_LARGE",
         FrameError::UnsupportedMagic(_) => "FERRY_ERR_FRAME_UNSUPPORTED",
         FrameError::CrcMismatch { .. } => "FERRY_ERR_FRAME_CRC",

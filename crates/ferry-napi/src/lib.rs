@@ -7,6 +7,7 @@
 // from JavaScript through the real build.
 #![cfg_attr(test, allow(dead_code))]
 
+mod codec;
 mod error;
 mod frame;
 mod job;

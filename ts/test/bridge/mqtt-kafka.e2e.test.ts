@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, Fetch, Metadata } from '../../kafka/protocol/generated/index.ts';
 import { decodeBatches, type StoredRecord } from '../../storage/records.ts';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { CODEC_ID, javaKafka, kcatProduce, storedCodecs } from '../helpers/kafka-clients.ts';
 import { RawKafka } from '../helpers/raw-kafka.ts';
 
 const require = createRequire(import.meta.url);
@@ -331,6 +332,42 @@ describe('MQTT ↔ Kafka bridge', () => {
       Array.from({ length: 20 }, (_, i) => `${level}/s/${i}=gz-${i}`),
     );
   });
+
+  // kcat (librdkafka) writes raw snappy; the Java client writes xerial-framed snappy.
+  for (const [client, codec] of [
+    ['kcat', 'snappy'],
+    ['kcat', 'lz4'],
+    ['kcat', 'zstd'],
+    ['java', 'snappy'],
+    ['java', 'lz4'],
+  ] as const) {
+    it(`records in ${codec} batches from ${client} reach MQTT subscribers`, async () => {
+      const level = `${codec}${client}${randomUUID().slice(0, 6)}`;
+      const bootstrap = broker.listeners().kafka as string;
+      const sub = await connectMqtt(broker);
+      await sub.subscribeAsync(`${level}/#`, { qos: 1 });
+      const got = received(sub, 10);
+      const messages = Array.from({ length: 10 }, (_, i) => ({
+        key: `${level}/s/${i}`,
+        value: `${codec}-${i}`,
+      }));
+      if (client === 'kcat') await kcatProduce(bootstrap, level, codec, messages);
+      else
+        await javaKafka(bootstrap, [
+          {
+            op: 'produce',
+            topic: level,
+            compression: codec,
+            messages: messages.map((m) => ({ ...m, partition: 0 })),
+          },
+        ]);
+      expect(await storedCodecs(bootstrap, level)).toContain(CODEC_ID[codec]);
+      const packets = await got;
+      expect(packets.map((p) => `${p.topic}=${p.payload.toString()}`)).toEqual(
+        messages.map((m) => `${m.key}=${m.value}`),
+      );
+    });
+  }
 
   it('an MQTT publish reaches an MQTT subscriber exactly once, not again through Kafka', async () => {
     const level = `loop${randomUUID().slice(0, 8)}`;
