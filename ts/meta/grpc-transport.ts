@@ -35,7 +35,7 @@ const NODE_HEADER = 'x-ferrymq-node';
 const ERROR_HEADER = 'x-ferrymq-error';
 const LEADER_HEADER = 'x-ferrymq-leader';
 
-export type ForwardKind = 'PROPOSE' | 'READ' | 'ADD_VOTER' | 'REMOVE_VOTER';
+export type ForwardKind = 'PROPOSE' | 'READ' | 'ADD_VOTER' | 'REMOVE_VOTER' | 'TRANSFER_LEADER';
 
 export interface ForwardRequest {
   from: NodeId;
@@ -416,7 +416,7 @@ export class GrpcTransport {
     let req: PbForward;
     try {
       req = decode(call.request);
-      if (!['PROPOSE', 'READ', 'ADD_VOTER', 'REMOVE_VOTER'].includes(req.kind)) {
+      if (!['PROPOSE', 'READ', 'ADD_VOTER', 'REMOVE_VOTER', 'TRANSFER_LEADER'].includes(req.kind)) {
         throw new WireError(`unknown forward kind ${req.kind}`);
       }
     } catch (err) {

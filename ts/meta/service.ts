@@ -343,7 +343,52 @@ export class MetaService {
         return g.changeMembers({ add: req.node }).then(() => new Uint8Array(0));
       case 'REMOVE_VOTER':
         return g.changeMembers({ remove: req.node }).then(() => new Uint8Array(0));
+      case 'TRANSFER_LEADER':
+        return this.#transferHere(g, req.node);
     }
+  }
+
+  /**
+   * Leader transfer (the core's TimeoutNow path), run on the group's leader:
+   * resolves once `target` leads, fails with FERRY_ERR_CLUSTER_CHANGE when
+   * the target is not a voter or the transfer is abandoned (the core gives
+   * up after an election timeout), FERRY_ERR_RAFT_TIMEOUT past the request
+   * timeout.
+   */
+  async #transferHere(g: RaftGroup, target: NodeId): Promise<Uint8Array> {
+    if (!g.isLeader) throw new NotLeaderError(g.name, g.leader);
+    if (target === this.nodeId) return new Uint8Array(0);
+    if (!g.status().voters.includes(target)) {
+      throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `node ${target} is not a voter of ${g.name}`);
+    }
+    if (!g.transferLeadership(target)) {
+      throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `${g.name}: transfer to node ${target} refused`);
+    }
+    const deadline = performance.now() + this.#config.request_timeout_ms;
+    const abandonMs = 2 * this.#config.election_tick_count * this.#config.tick_ms;
+    const started = performance.now();
+    for (;;) {
+      await sleep(this.#config.tick_ms);
+      if (g.leader === target) return new Uint8Array(0);
+      if (g.isLeader && performance.now() - started > abandonMs) {
+        throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `${g.name}: transfer to node ${target} abandoned`);
+      }
+      if (performance.now() >= deadline) {
+        throw new FerryError('FERRY_ERR_RAFT_TIMEOUT', `${g.name}: node ${target} not leading in time`);
+      }
+    }
+  }
+
+  /** Moves a group's leadership to `target` (forwarded to the current leader). */
+  async transferLeader(group: number, target: NodeId): Promise<void> {
+    const g = this.#group(group);
+    await this.#onLeader(group, 'TRANSFER_LEADER', new Uint8Array(0), target, () =>
+      this.#transferHere(g, target),
+    );
+  }
+
+  groupId(name: string): number | undefined {
+    return this.#specs.find((s) => s.name === name)?.id;
   }
 
   propose(group: number, command: KvCommand): Promise<KvResult> {

@@ -16,6 +16,8 @@ import type { AdminDeps } from '../app.ts';
  *   group's versioned KV (linearizable reads; PUT takes
  *   `{ "value": "...", "if_version": n }`, 0 meaning "must not exist").
  *   Keys under `nodes/` belong to the member directory and are read-only here.
+ * - `POST /groups/<name>/leader` `{ "node": 2 }` moves that group's
+ *   leadership to node 2 (leader transfer); answered once node 2 leads.
  *
  * Any node answers: requests are forwarded to the group's leader. Errors:
  * 503 no leader / no meta role, 504 not committed in time, 409 version or
@@ -111,6 +113,34 @@ export const clusterRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) =>
       return fail(reply, err);
     }
   });
+
+  app.post<{ Params: { name: string }; Body: { node: number } }>(
+    '/groups/:name/leader',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['node'],
+          additionalProperties: false,
+          properties: { node: { type: 'integer', minimum: 1, maximum: 2 ** 31 - 1 } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const m = meta(reply);
+      if (!m) return reply;
+      const group = m.groupId(req.params.name);
+      if (group === undefined) {
+        return reply.code(404).send({ error: 'not_found', message: `no raft group "${req.params.name}"` });
+      }
+      try {
+        await m.transferLeader(group, req.body.node);
+        return { group: req.params.name, leader: req.body.node };
+      } catch (err) {
+        return fail(reply, err);
+      }
+    },
+  );
 
   app.get<{ Querystring: { prefix?: string; limit?: string } }>('/kv', async (req, reply) => {
     const m = meta(reply);

@@ -242,9 +242,20 @@ describe('3-node meta cluster (real processes)', () => {
     expect(seen.get('p/after')).toBe('z');
   }, 60_000);
 
-  it('a fourth node joins through the admin API, receives the log, and leaves again', async () => {
+  it('leadership moves on request; a fourth node joins through the admin API, receives the log, and leaves again', async () => {
     const { nodes, ports } = await startCluster(3);
-    await agreedLeader(nodes);
+    const before = await agreedLeader(nodes);
+    // Leader transfer through any node: the metadata group moves to a follower.
+    const target = nodes.find((n) => n.id !== before.id) as Node;
+    const asker = nodes.find((n) => n.id !== before.id && n !== target) as Node;
+    const moved = await fetch(`${asker.proc.adminUrl()}/api/v1/cluster/groups/metadata/leader`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node: target.id }),
+    });
+    expect(moved.status, await moved.clone().text()).toBe(200);
+    expect(meta(await status(target))).toMatchObject({ role: 'leader', leader: target.id });
+    expect(meta(await status(target)).term).toBeGreaterThan(before.term);
     for (let i = 0; i < 20; i++) expect((await put(nodes[1] as Node, `j/${i}`, String(i))).status).toBe(200);
     const port4 = await freePort();
     const all4 = [...ports, port4];
