@@ -122,6 +122,16 @@ describe('MetaService over gRPC', () => {
     const g = groupForKey('offsets', 'group-a/topic/0', 2);
     await nodes[2]?.propose(g, { op: 'put', key: 'group-a/topic/0', value: '42' });
     expect((await nodes[1]?.get(g, 'group-a/topic/0'))?.value).toBe('42');
+    // A watcher on one node sees a write made through another, in order.
+    const w = nodes[2]?.watch(METADATA_GROUP, 'cfg/');
+    await nodes[0]?.propose(METADATA_GROUP, { op: 'put', key: 'cfg/a', value: '1' });
+    await nodes[1]?.propose(METADATA_GROUP, { op: 'delete', key: 'cfg/a' });
+    const events = [];
+    for await (const e of w ?? []) {
+      events.push(e);
+      if (events.length === 2) break;
+    }
+    expect(events.map((e) => e.type)).toEqual(['put', 'delete']);
     // The metadata leader records the initial members under nodes/.
     await until(() => nodes[1]?.status().members.length === 3);
     const st = nodes[1]?.status();
