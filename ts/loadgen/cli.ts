@@ -135,7 +135,9 @@ export function registerBench(program: Command, fail: (message: string) => never
   common(
     bench
       .command('kafka')
-      .description('Kafka-protocol load: produce, consume')
+      .description(
+        'Kafka-protocol load: produce, consume (consume ends early once it has caught up: no record for 1 s)',
+      )
       .argument('<scenario>', KAFKA_SCENARIOS.join(' | '))
       .option('-b, --bootstrap <host:port>', 'a broker of the cluster', '127.0.0.1:9092')
       .option('-t, --topic <name>', 'topic', 'ferrymq-bench')

@@ -23,6 +23,9 @@ const ILLEGAL_GENERATION = 22;
 const COORDINATOR_RETRIABLE = new Set([14, 15, 16]);
 const SESSION_TIMEOUT_MS = 30_000;
 const HEARTBEAT_MS = 500;
+const RETRY_MS = 200;
+/** Coordinator look-ups / joins retried while the coordinator is not available (about 20 s). */
+const RETRIES_MAX = 100;
 
 /** ConsumerProtocolSubscription v0: the topics, no user data. */
 export function encodeSubscription(topics: string[]): Buffer {
@@ -146,8 +149,8 @@ export class GroupMember {
   }
 
   async #join(): Promise<void> {
-    const c = this.#coordinator as KafkaConn;
-    for (;;) {
+    let c = this.#coordinator as KafkaConn;
+    for (let attempt = 0; ; attempt++) {
       if (this.#stopped) return;
       const v = c.version(ApiKey.JoinGroup);
       const req = JoinGroup.defaultJoinGroupRequest();
@@ -170,6 +173,14 @@ export class GroupMember {
         continue;
       }
       if (res.errorCode === REBALANCE_IN_PROGRESS) continue;
+      if (COORDINATOR_RETRIABLE.has(res.errorCode) && attempt < RETRIES_MAX) {
+        // The coordinator is loading or moved (Kafka creates __consumer_offsets on first use): ask again.
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+        c.close();
+        c = await this.#findCoordinator();
+        this.#coordinator = c;
+        continue;
+      }
       if (res.errorCode !== 0) throw new KafkaError(res.errorCode, `JoinGroup ${this.#group}`);
       this.#memberId = res.memberId;
       this.#generation = res.generationId;

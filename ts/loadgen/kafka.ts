@@ -30,6 +30,7 @@ export async function runKafkaBench(o: KafkaOptions, hooks: RunHooks = {}): Prom
       options,
       roles: { [role]: o.clients },
       senders: 'producer',
+      endWhenIdle: o.scenario === 'consume',
     },
     hooks,
   );

@@ -31,6 +31,12 @@ export interface RunSpec<O extends CommonOptions> {
   roles: Record<string, number>;
   /** The role whose clients share the rate (publishers, producers). */
   senders: string;
+  /**
+   * End the measured window once deliveries stopped for IDLE_END_MS after
+   * some arrived (a consumer that caught up with the log), measuring up to
+   * the last one.
+   */
+  endWhenIdle?: boolean;
 }
 
 export interface Tick {
@@ -58,6 +64,8 @@ export interface RunResult {
 }
 
 const STEP_TIMEOUT_MS = 300_000;
+const IDLE_END_MS = 1000;
+const POLL_MS = 100;
 
 /** A worker's file beside this module: .ts when run from source, .js from dist/. */
 export function workerUrl(name: string, base: string): URL {
@@ -144,16 +152,29 @@ export async function runLoad<O extends CommonOptions>(
   void hooks.stopSignal?.then(() => {
     stopEarly = true;
   });
-  const sleepTicking = async (seconds: number, label: Tick['phase'], t0: number): Promise<void> => {
+  /** Sleep `seconds` (less when ending on idle), ticking once per second; resolves with when the last delivery was seen. */
+  const sleepTicking = async (seconds: number, label: Tick['phase'], t0: number): Promise<number> => {
     const end = performance.now() + seconds * 1000;
     let last = totals(ctr, n);
     let lastAt = performance.now();
+    let seen = last.received;
+    let seenAt = performance.now();
     while (!stopEarly) {
       const left = end - performance.now();
       if (left <= 0) break;
-      await Promise.race([new Promise((r) => setTimeout(r, Math.min(1000, left))), failed, hooks.stopSignal]);
+      await Promise.race([
+        new Promise((r) => setTimeout(r, Math.min(POLL_MS, left))),
+        failed,
+        hooks.stopSignal,
+      ]);
       const now = performance.now();
       const cur = totals(ctr, n);
+      if (cur.received !== seen) {
+        seen = cur.received;
+        seenAt = now;
+      } else if (label === 'measure' && spec.endWhenIdle && seen > 0 && now - seenAt >= IDLE_END_MS)
+        return seenAt;
+      if (now - lastAt < 1000 && now < end) continue;
       const d = diff(last, cur);
       const secs = (now - lastAt) / 1000;
       const perS: Totals = {
@@ -169,6 +190,7 @@ export async function runLoad<O extends CommonOptions>(
       last = cur;
       lastAt = now;
     }
+    return performance.now();
   };
 
   try {
@@ -183,9 +205,9 @@ export async function runLoad<O extends CommonOptions>(
     }
     const m0 = totals(ctr, n);
     const mt0 = performance.now();
-    await sleepTicking(o.durationS, 'measure', t0);
+    const endedAt = await sleepTicking(o.durationS, 'measure', t0);
     const m1 = totals(ctr, n);
-    const seconds = (performance.now() - mt0) / 1000;
+    const seconds = (endedAt - mt0) / 1000;
     Atomics.store(ph, 0, PHASE_STOP);
     await Promise.race([new Promise((r) => setTimeout(r, DRAIN_MS)), failed]);
     const done = await step('close', 'done');
