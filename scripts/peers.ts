@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const STATE = process.env.FERRYMQ_PEERS_DIR ?? join(homedir(), '.cache', 'ferrymq', 'peers');
+/** Where the state files live (read on each use, so a caller may set FERRYMQ_PEERS_DIR first). */
+const stateDir = (): string => process.env.FERRYMQ_PEERS_DIR ?? join(homedir(), '.cache', 'ferrymq', 'peers');
 const NAMES = ['mosquitto', 'aedes', 'kafka', 'ferrymq'] as const;
 type Name = (typeof NAMES)[number];
 
@@ -39,9 +40,11 @@ export interface PeerState {
   log: string;
 }
 
+/** A peer could not be installed, started or named; the command prints it and exits 1. */
+export class PeerError extends Error {}
+
 function die(message: string): never {
-  process.stderr.write(`peers: ${message}\n`);
-  process.exit(1);
+  throw new PeerError(message);
 }
 
 function hardNofile(): string {
@@ -90,7 +93,7 @@ function alive(pid: number): boolean {
 }
 
 function statePath(name: Name): string {
-  return join(STATE, `${name}.json`);
+  return join(stateDir(), `${name}.json`);
 }
 
 export function readState(name: Name): PeerState | undefined {
@@ -206,7 +209,7 @@ export function install(name: Name | 'all'): void {
 export async function start(name: Name, port?: number): Promise<PeerState> {
   const running = readState(name);
   if (running) return running;
-  mkdirSync(STATE, { recursive: true });
+  mkdirSync(stateDir(), { recursive: true });
   install(name === 'ferrymq' ? 'aedes' : name);
   const dir = mkdtempSync(join(tmpdir(), `ferrymq-peer-${name}-`));
   const log = join(dir, 'output.log');
@@ -325,8 +328,8 @@ function parseName(s: string | undefined, allowAll: boolean): Name | 'all' {
   return s as Name;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [cmd, arg, ...rest] = process.argv.slice(2);
+async function main(argv: string[]): Promise<void> {
+  const [cmd, arg, ...rest] = argv;
   const portAt = rest.indexOf('--port');
   const port = portAt >= 0 ? Number(rest[portAt + 1]) : undefined;
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65_536))
@@ -347,4 +350,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     die(
       'usage: node scripts/peers.ts install [name|all] | start <name> [--port N] | stop [name|all] | status',
     );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    await main(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`peers: ${e instanceof PeerError ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
 }
