@@ -353,7 +353,13 @@ export class GrpcTransport {
     from: number,
   ): boolean {
     const claimed = call.metadata.get(NODE_HEADER)[0];
-    if (claimed === undefined || Number(claimed) !== from || !this.#handlers.isMember(from)) {
+    // A node never calls itself: a sender claiming this node's id is refused like a stranger.
+    if (
+      claimed === undefined ||
+      Number(claimed) !== from ||
+      from === this.#opts.nodeId ||
+      !this.#handlers.isMember(from)
+    ) {
       this.#refused?.inc({ reason: 'unknown_member' });
       cb({
         code: grpc.status.PERMISSION_DENIED,

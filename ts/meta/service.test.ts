@@ -138,29 +138,36 @@ describe('MetaService over gRPC', () => {
     expect(st?.nodes.filter((x) => x.health === 'up')).toHaveLength(3);
   });
 
-  it('refuses unknown members, batches for another node and malformed bytes with clear statuses', async () => {
-    const [n1] = await cluster(1);
+  it('refuses unknown members, itself, batches for another node and malformed bytes with clear statuses', async () => {
+    // Calls claim to come from node 2, a real member; node 1 answers.
+    const [n1] = await cluster(2);
     const addr = n1?.boundAddress as string;
     const unknown = await rawCall(addr, 'Step', stepBatch(99, 1), '99');
     expect(unknown?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(unknown?.details).toMatch(/not a member/);
-    const noHeader = await rawCall(addr, 'Step', stepBatch(1, 1));
+    const asSelf = await rawCall(addr, 'Step', stepBatch(1, 1), '1');
+    expect(asSelf?.code).toBe(grpc.status.PERMISSION_DENIED);
+    const noHeader = await rawCall(addr, 'Step', stepBatch(2, 1));
     expect(noHeader?.code).toBe(grpc.status.PERMISSION_DENIED);
-    const wrongNode = await rawCall(addr, 'Step', stepBatch(1, 7), '1');
+    const headerMismatch = await rawCall(addr, 'Step', stepBatch(2, 1), '3');
+    expect(headerMismatch?.code).toBe(grpc.status.PERMISSION_DENIED);
+    const wrongNode = await rawCall(addr, 'Step', stepBatch(2, 7), '2');
     expect(wrongNode?.code).toBe(grpc.status.FAILED_PRECONDITION);
-    const garbage = await rawCall(addr, 'Step', Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), '1');
+    const garbage = await rawCall(addr, 'Step', Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), '2');
     expect(garbage?.code).toBe(grpc.status.INVALID_ARGUMENT);
     // messages[0] = RaftMessage{ type = 99 (unknown enum) }
-    const badType = await rawCall(addr, 'Step', stepBatch(1, 1, [0x1a, 0x02, 0x10, 99]), '1');
+    const badType = await rawCall(addr, 'Step', stepBatch(2, 1, [0x1a, 0x02, 0x10, 99]), '2');
     expect(badType?.code).toBe(grpc.status.INVALID_ARGUMENT);
     // messages[0] = RaftMessage{ group = 77, type = TIMEOUT_NOW }: no such group here.
-    const noGroup = await rawCall(addr, 'Step', stepBatch(1, 1, [0x1a, 0x04, 0x08, 77, 0x10, 8]), '1');
+    const noGroup = await rawCall(addr, 'Step', stepBatch(2, 1, [0x1a, 0x04, 0x08, 77, 0x10, 8]), '2');
     expect(noGroup?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(noGroup?.details).toMatch(/no raft group 77/);
-    const ok = await rawCall(addr, 'Step', stepBatch(1, 1), '1');
+    const badForward = await rawCall(addr, 'Forward', Buffer.from([0x08, 2, 0x18, 42]), '2');
+    expect(badForward?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const ok = await rawCall(addr, 'Step', stepBatch(2, 1), '2');
     expect(ok).toBeNull();
     // The node is unharmed.
-    await until(() => n1?.groups().every((g) => g.role === 'leader'));
+    await until(() => n1?.groups().every((g) => g.leader !== 0));
     expect((await n1?.propose(METADATA_GROUP, { op: 'put', key: 'a', value: 'b' }))?.ok).toBe(true);
   });
 });
