@@ -55,7 +55,7 @@ pub mod store;
 pub use config::{Durability, EngineKind, ShardConfig};
 pub use error::{IoClass, Result, StorageError};
 pub use kv::{Kv, KvOp};
-pub use log::{AppendResult, LogStats, ReadResult, ShardLog, TimestampOffset};
+pub use log::{AppendResult, EncodedBatches, LogStats, ReadResult, ShardLog, TimestampOffset};
 pub use memory::MemoryLog;
 pub use order::{AppendOrder, Ticket, Turn, Unordered};
 pub use rocks_log::RocksLog;

@@ -11,9 +11,10 @@ use parking_lot::Mutex;
 use crate::config::ShardConfig;
 use crate::error::{Result, StorageError};
 use crate::log::{
-    now_ms, offset_in_batch, patch_offsets, peek, validate, AppendResult, LogStats, ReadResult,
-    ShardLog, TimestampOffset,
+    now_ms, offset_in_batch, patch_offsets, peek, validate_with, AppendResult, CrcCheck,
+    EncodedBatches, LogStats, ReadResult, ShardLog, TimestampOffset,
 };
+use crate::order::Turn;
 
 struct Entry {
     base: u64,
@@ -73,9 +74,14 @@ impl Ring {
     }
 }
 
-impl ShardLog for MemoryLog {
-    fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
-        validate(batches, self.config.batch_bytes_max)?;
+impl MemoryLog {
+    fn append_checked(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        crc: CrcCheck,
+    ) -> Result<AppendResult> {
+        validate_with(batches, self.config.batch_bytes_max, crc)?;
         let mut ring = self.ring.lock();
         if ring.closed {
             return Err(StorageError::Closed);
@@ -115,6 +121,26 @@ impl ShardLog for MemoryLog {
             batch_count: count,
             bytes: batches.len() as u64,
         })
+    }
+}
+
+impl ShardLog for MemoryLog {
+    fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
+        self.append_checked(batches, leader_epoch, CrcCheck::Check)
+    }
+
+    /// Skips the CRC pass the encoder made unnecessary (see
+    /// [`EncodedBatches`]); reads check it.
+    fn append_encoded_in_turn(
+        &self,
+        batches: &mut EncodedBatches,
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
+        turn.wait();
+        let r = self.append_checked(batches.bytes_mut(), leader_epoch, CrcCheck::Computed);
+        turn.release();
+        r
     }
 
     fn read(&self, from_offset: u64, max_bytes: u32) -> Result<ReadResult> {

@@ -80,8 +80,8 @@ use crate::config::{Durability, ShardConfig};
 use crate::error::{Result, StorageError};
 use crate::group::GroupCommit;
 use crate::log::{
-    now_ms, offset_in_batch, patch_offsets, validate, verify_read, walk, AppendResult, LogStats,
-    ReadResult, ShardLog, TimestampOffset,
+    now_ms, offset_in_batch, patch_offsets, validate_with, verify_read, walk, AppendResult,
+    CrcCheck, EncodedBatches, LogStats, ReadResult, ShardLog, TimestampOffset,
 };
 use crate::order::{Turn, Unordered};
 use file::Segment;
@@ -222,50 +222,16 @@ impl SegmentLog {
         Ok(covered)
     }
 
-    fn out_of_range(inner: &Inner, requested: u64) -> StorageError {
-        StorageError::OffsetOutOfRange {
-            requested,
-            earliest: inner.earliest,
-            latest: inner.next,
-        }
-    }
-    /// Remove sealed segments from the front while `pred` says so.
-    fn drop_front(
-        &self,
-        inner: &mut Inner,
-        mut pred: impl FnMut(&Segment, u64) -> bool,
-    ) -> Result<()> {
-        let mut total: u64 = inner.segments.iter().map(|s| u64::from(s.size)).sum();
-        while inner.segments.len() > 1 {
-            let s = &inner.segments[0];
-            if !pred(s, total) {
-                break;
-            }
-            s.remove_files()?;
-            total -= u64::from(s.size);
-            inner.segments.remove(0);
-            let first = inner.segments.first().map_or(inner.next, |s| s.base);
-            inner.earliest = inner.earliest.max(first);
-        }
-        Ok(())
-    }
-}
-impl ShardLog for SegmentLog {
-    fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
-        self.append_in_turn(batches, leader_epoch, &mut Unordered)
-    }
-
-    /// Validation (CRC work) runs before the turn; offsets, the write and
-    /// the index update in it; the turn is released before the fdatasync, so
-    /// the next ticket's write overlaps this sync, which group commit then
-    /// shares. The ack still waits for a sync that covers this append.
-    fn append_in_turn(
+    /// Validation (CRC work unless `crc` says it was computed here) runs
+    /// before the turn; offsets, the write and the index update in it.
+    fn append_checked(
         &self,
         batches: &mut [u8],
         leader_epoch: i32,
         turn: &mut dyn Turn,
+        crc: CrcCheck,
     ) -> Result<AppendResult> {
-        let v = validate(batches, self.config.batch_bytes_max)?;
+        let v = validate_with(batches, self.config.batch_bytes_max, crc)?;
         let len = batches.len() as u64;
         turn.wait();
         let (result, end, file, at) = {
@@ -328,6 +294,64 @@ impl ShardLog for SegmentLog {
             Durability::None => {}
         }
         Ok(result)
+    }
+
+    fn out_of_range(inner: &Inner, requested: u64) -> StorageError {
+        StorageError::OffsetOutOfRange {
+            requested,
+            earliest: inner.earliest,
+            latest: inner.next,
+        }
+    }
+    /// Remove sealed segments from the front while `pred` says so.
+    fn drop_front(
+        &self,
+        inner: &mut Inner,
+        mut pred: impl FnMut(&Segment, u64) -> bool,
+    ) -> Result<()> {
+        let mut total: u64 = inner.segments.iter().map(|s| u64::from(s.size)).sum();
+        while inner.segments.len() > 1 {
+            let s = &inner.segments[0];
+            if !pred(s, total) {
+                break;
+            }
+            s.remove_files()?;
+            total -= u64::from(s.size);
+            inner.segments.remove(0);
+            let first = inner.segments.first().map_or(inner.next, |s| s.base);
+            inner.earliest = inner.earliest.max(first);
+        }
+        Ok(())
+    }
+}
+impl ShardLog for SegmentLog {
+    fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendResult> {
+        self.append_in_turn(batches, leader_epoch, &mut Unordered)
+    }
+
+    /// Validation (the CRC pass included) runs before the turn; offsets, the
+    /// write and the index update in it; the turn is released before the fdatasync, so
+    /// the next ticket's write overlaps this sync, which group commit then
+    /// shares. The ack still waits for a sync that covers this append.
+    fn append_in_turn(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
+        self.append_checked(batches, leader_epoch, turn, CrcCheck::Check)
+    }
+
+    /// The encoder computed these CRCs over the bytes about to be written:
+    /// a second pass over ~all appended bytes would only burn CPU. Reads
+    /// still check every batch's CRC.
+    fn append_encoded_in_turn(
+        &self,
+        batches: &mut EncodedBatches,
+        leader_epoch: i32,
+        turn: &mut dyn Turn,
+    ) -> Result<AppendResult> {
+        self.append_checked(batches.bytes_mut(), leader_epoch, turn, CrcCheck::Computed)
     }
 
     fn read(&self, from_offset: u64, max_bytes: u32) -> Result<ReadResult> {

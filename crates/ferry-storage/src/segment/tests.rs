@@ -424,3 +424,88 @@ fn ticketed_appends_keep_submission_order_and_are_durable() {
     let expect: Vec<(u64, u64)> = done.iter().map(|&(_, b, l)| (b, l)).collect();
     assert_eq!(read_all(&log, 0), expect);
 }
+
+/// Packed records `value-i` (i < n), timestamp 5, no key, no headers.
+fn packed(n: usize, value_len: usize) -> Vec<u8> {
+    let mut p = Vec::new();
+    for i in 0..n {
+        let v = format!("{i:0>value_len$}");
+        p.extend_from_slice(&5i64.to_le_bytes());
+        p.extend_from_slice(&(-1i32).to_le_bytes());
+        p.extend_from_slice(&(v.len() as i32).to_le_bytes());
+        p.extend_from_slice(v.as_bytes());
+        p.extend_from_slice(&0u32.to_le_bytes());
+    }
+    p
+}
+
+/// The pre-write CRC pass is skipped only for `EncodedBatches`, which only
+/// the encoder builds: bytes handed to `append` / `append_in_turn` (Kafka
+/// producer batches) are CRC-checked by every engine, however they arrive.
+#[test]
+fn producer_batches_are_always_crc_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let always = ShardConfig {
+        durability: Durability::Always,
+        ..cfg()
+    };
+    let engines: Vec<Box<dyn ShardLog>> = vec![
+        Box::new(SegmentLog::open(dir.path().join("s"), always).unwrap()),
+        Box::new(crate::memory::MemoryLog::new(cfg()).unwrap()),
+    ];
+    for log in &engines {
+        let mut bad = batch(2, 0, "p");
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            log.append(&mut bad.clone(), 0),
+            Err(StorageError::InvalidBatch(_))
+        ));
+        let order = crate::order::AppendOrder::new();
+        assert!(matches!(
+            log.append_in_turn(&mut bad, 0, &mut order.ticket()),
+            Err(StorageError::InvalidBatch(_))
+        ));
+        assert_eq!(log.next_offset(), 0, "nothing was stored");
+        // The encoded paths store batches whose CRC is right.
+        log.append_packed(&packed(3, 10), 0).unwrap();
+        let p = packed(4, 10);
+        let g = (p.len() / 2) as u32;
+        log.append_packed_groups(&p, &[g, p.len() as u32 - g], 0)
+            .unwrap();
+        let r = log.read(0, u32::MAX).unwrap();
+        let hs = ferry_frame::record_batch::parse_all(&r.bytes).unwrap();
+        assert_eq!(hs.len(), 3);
+        assert_eq!(log.next_offset(), 7);
+    }
+}
+
+/// Skipping the pre-write pass loses no detection: a byte flipped on disk
+/// under a packed (encoded) append is reported by the read, never returned.
+#[test]
+fn encoded_batches_are_crc_checked_on_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = ShardConfig {
+        segment_bytes_max: 1 << 20,
+        ..cfg()
+    };
+    let log = SegmentLog::open(dir.path(), big).unwrap();
+    for _ in 0..3 {
+        log.append_packed(&packed(2, 100), 0).unwrap();
+    }
+    drop(log);
+    let p = dir.path().join(format!("{}.log", segment_stem(0)));
+    let mut data = fs::read(&p).unwrap();
+    let one = data.len() / 3;
+    data[one + one / 2] ^= 0x10; // inside the second batch's records
+    fs::write(&p, &data).unwrap();
+    let log = SegmentLog::open(dir.path(), big).unwrap();
+    assert_eq!(
+        log.next_offset(),
+        6,
+        "damage followed by a valid batch is kept"
+    );
+    assert!(log.read(0, 1).is_ok());
+    assert!(matches!(log.read(2, 1), Err(StorageError::Corrupt { .. })));
+    assert!(log.read(4, 1).is_ok());
+}
