@@ -47,6 +47,8 @@ export interface ForwardRequest {
 
 export interface TransportHandlers {
   isMember(id: NodeId): boolean;
+  /** Every member but this node: the peers to probe. */
+  peers(): NodeId[];
   addressOf(id: NodeId): string | undefined;
   hasGroup(group: number): boolean;
   /** Hands a checked message to its group. */
@@ -63,6 +65,12 @@ export interface TransportOptions {
   batchMax: number;
   rpcTimeoutMs: number;
   retryMs: number;
+  /**
+   * A peer not answered for this long gets an empty Step (a probe), so
+   * health is known for every member, not only the ones Raft talks to
+   * (a follower sends nothing to another follower).
+   */
+  probeMs: number;
   messageBytesMax: number;
   logger: Logger;
   registry?: Registry;
@@ -163,6 +171,7 @@ export class GrpcTransport {
   readonly #refused: Counter | undefined;
   readonly #queued: Gauge | undefined;
   #closed = false;
+  #probe: NodeJS.Timeout | undefined;
   boundAddress = '';
 
   private constructor(opts: TransportOptions, handlers: TransportHandlers) {
@@ -227,6 +236,8 @@ export class GrpcTransport {
     });
     t.#listener = listener;
     t.#injector = injector;
+    t.#probe = setInterval(() => t.#probePeers(), opts.probeMs);
+    t.#probe.unref();
     const addr = listener.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     t.boundAddress = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
@@ -278,8 +289,18 @@ export class GrpcTransport {
     return md;
   }
 
-  #flush(peer: Peer): void {
-    if (this.#closed || peer.queue.length === 0) return;
+  #probePeers(): void {
+    const now = performance.now();
+    for (const id of this.#handlers.peers()) {
+      const peer = this.#peer(id);
+      if (!peer || peer.inFlight) continue;
+      if (peer.lastOkMs !== null && now - peer.lastOkMs < this.#opts.probeMs) continue;
+      this.#flush(peer, true);
+    }
+  }
+
+  #flush(peer: Peer, probe = false): void {
+    if (this.#closed || (peer.queue.length === 0 && !probe)) return;
     const messages = peer.queue.splice(0, this.#opts.batchMax);
     peer.inFlight = true;
     const batch: StepBatch = { from: this.#opts.nodeId, to: peer.id, messages };
@@ -450,6 +471,7 @@ export class GrpcTransport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#probe);
     for (const p of this.#peers.values()) p.client.close();
     this.#listener?.close();
     this.#injector?.drain(500);

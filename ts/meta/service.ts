@@ -143,6 +143,7 @@ export class MetaService {
         batchMax: 1024,
         rpcTimeoutMs: c.request_timeout_ms,
         retryMs: c.tick_ms * 2,
+        probeMs: c.election_tick_count * c.tick_ms,
         messageBytesMax: c.rpc_bytes_max,
         logger: opts.logger,
         ...(opts.registry ? { registry: opts.registry } : {}),
@@ -151,6 +152,7 @@ export class MetaService {
         isMember: (id) => service?.isMember(id) ?? false,
         addressOf: (id) => service?.addressOf(id),
         hasGroup: (group) => service?.hasGroup(group) ?? false,
+        peers: () => service?.peerIds() ?? [],
         deliver: (group, m) => service?.deliver(group, m),
         forward: (req) =>
           service
@@ -278,6 +280,13 @@ export class MetaService {
     const g = this.#groups[id];
     if (!g) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${id}`);
     return g;
+  }
+
+  /** Every member known here except this node. */
+  peerIds(): NodeId[] {
+    return this.status()
+      .members.map((m) => m.id)
+      .filter((id) => id !== this.nodeId);
   }
 
   hasGroup(group: number): boolean {

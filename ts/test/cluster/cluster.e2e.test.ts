@@ -204,6 +204,13 @@ describe('3-node meta cluster (real processes)', () => {
       for (const [k, v] of acked) expect(seen.get(k), `${k} on node ${n.id}`).toBe(v);
     }
 
+    // Every survivor, leader or not, sees the killed node as down.
+    for (const n of rest) {
+      await until(`node ${n.id} reporting node ${old.id} down`, async () =>
+        (await status(n)).nodes.find((x) => x.id === old.id)?.health === 'down' ? true : undefined,
+      );
+    }
+
     // The old leader restarts on its data dir and catches up.
     old.proc = await startNode(old.id, ports, old.dataDir);
     const target = meta(await status(rest[0] as Node)).commit_index;
@@ -215,9 +222,11 @@ describe('3-node meta cluster (real processes)', () => {
     const seen = await list(old, 'w/');
     for (const [k, v] of acked) expect(seen.get(k)).toBe(v);
     const view = await status(rest[0] as Node);
-    await until('every node healthy', async () =>
-      (await status(rest[0] as Node)).nodes.every((x) => x.health === 'up') ? true : undefined,
-    );
+    for (const n of nodes) {
+      await until(`node ${n.id} seeing every node up`, async () =>
+        (await status(n)).nodes.every((x) => x.health === 'up') ? true : undefined,
+      );
+    }
     expect(view.members.map((m) => m.id)).toEqual([1, 2, 3]);
   }, 90_000);
 
