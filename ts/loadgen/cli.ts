@@ -126,7 +126,13 @@ export function registerBench(program: Command, fail: (message: string) => never
         '--connect-rate <n>',
         'conn: connections opened per second; 0 = as fast as the broker accepts',
         '0',
-      ),
+      )
+      .option(
+        '--window <n>',
+        'pubsub, unthrottled: at most n messages published but not yet received (0: no limit but TCP)',
+        '0',
+      )
+      .option('--fanout <n>', 'pubsub with --window: subscribers that receive each message', '1'),
   ).action(async (scenario: string, raw: RawOptions) => {
     const o = guard(() => parseMqttOptions(scenario, raw), fail);
     await execute((h) => runMqttBench(o, h), raw, o.json);

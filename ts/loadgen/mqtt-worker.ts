@@ -43,6 +43,8 @@ const BATCH = 16;
 const CONNECT_TIMEOUT_MS = 15_000;
 /** Concurrent CONNECTs per worker when no connect rate is set. */
 const CONNECT_LANES = 100;
+/** A full --window with no delivery for this long writes the outstanding messages off (QoS 0 drops). */
+const STALL_MS = 250;
 
 const ctx = new WorkerContext<MqttOptions>();
 const o = ctx.options;
@@ -294,22 +296,52 @@ function write(p: Pub, count: number): void {
   if (!p.s.write(buf)) p.blocked = true;
 }
 
+/** --window: room left (messages published, not yet received), or Infinity without a window. */
+function windowRoom(): number {
+  if (o.window <= 0) return Number.POSITIVE_INFINITY;
+  const g = ctx.global();
+  return o.window - (g.sent - g.received / o.fanout - g.forgiven);
+}
+
+let stallSeen = -1;
+let stallSince = 0;
+/** The window is full: look again in a millisecond; after STALL_MS without a delivery, write the outstanding off as lost. */
+function waitWindow(): void {
+  const g = ctx.global();
+  const now = performance.now();
+  if (g.received !== stallSeen) {
+    stallSeen = g.received;
+    stallSince = now;
+  } else if (now - stallSince >= STALL_MS) {
+    ctx.forgive(o.window - windowRoom());
+    stallSince = now;
+  }
+  pumpScheduled = true;
+  setTimeout(() => {
+    pumpScheduled = false;
+    schedule();
+  }, 1);
+}
+
 let rr = 0;
 function pump(): void {
   pumpScheduled = false;
   if (stopped || ctx.stopping) return;
   let wrote = 0;
-  for (let k = 0; k < pubs.length; k++) {
+  let room = windowRoom();
+  for (let k = 0; k < pubs.length && room >= 1; k++) {
     const p = pubs[rr] as Pub;
     rr = (rr + 1) % pubs.length;
     if (p.blocked || p.s.destroyed) continue;
-    const n = o.qos > 0 ? Math.min(BATCH, p.limit - p.inflight) : BATCH;
+    const n = Math.min(o.qos > 0 ? Math.min(BATCH, p.limit - p.inflight) : BATCH, Math.floor(room));
     if (n <= 0) continue;
     write(p, n);
     wrote += n;
+    room -= n;
   }
-  // Otherwise every socket is backed up or at its in-flight limit: 'drain' / acks reschedule.
   if (wrote > 0) schedule();
+  else if (room < 1) waitWindow();
+  // Otherwise every socket is backed up or at its in-flight limit: 'drain' / acks reschedule.
 }
 
 /** Rate mode: every millisecond, what is due at this worker's share of the rate, one write per publisher. */

@@ -63,6 +63,14 @@ export interface MqttOptions extends CommonOptions {
   localAddresses: string[];
   /** conn: new connections per second over the generator; 0 = as fast as CONNACKs come. */
   connectRate: number;
+  /**
+   * Unthrottled publishing paced by delivery: at most this many messages
+   * published and not yet received by the subscribers (0 = off: publish as
+   * fast as TCP takes it).
+   */
+  window: number;
+  /** Deliveries per message (subscribers that get each one), for the window. */
+  fanout: number;
 }
 
 export interface KafkaOptions extends CommonOptions {
@@ -209,6 +217,8 @@ export function parseMqttOptions(scenario: string, raw: RawOptions): MqttOptions
     password: raw.password === undefined || raw.password === true ? undefined : String(raw.password),
     localAddresses,
     connectRate: intOption(raw, 'connectRate', 0, 0, 10_000_000),
+    window: sc === 'pubsub' ? intOption(raw, 'window', 0, 0, 100_000_000) : 0,
+    fanout: intOption(raw, 'fanout', 1, 1, LIMITS.clients),
   };
 }
 

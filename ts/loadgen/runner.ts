@@ -13,6 +13,7 @@ import {
   DRAIN_MS,
   diff,
   type FromWorker,
+  PHASE_BYTES,
   PHASE_MEASURE,
   PHASE_STOP,
   PHASE_WARMUP,
@@ -80,7 +81,7 @@ export async function runLoad<O extends CommonOptions>(
   const clients = Object.values(spec.roles).reduce((a, b) => a + b, 0);
   const n = Math.max(1, Math.min(o.workers, clients));
   const counters = new SharedArrayBuffer(n * SLOTS * 8);
-  const phase = new SharedArrayBuffer(4);
+  const phase = new SharedArrayBuffer(PHASE_BYTES);
   const ctr = new Float64Array(counters);
   const ph = new Int32Array(phase);
   const split = Object.fromEntries(Object.entries(spec.roles).map(([r, c]) => [r, spread(c, n)]));
@@ -149,6 +150,8 @@ export async function runLoad<O extends CommonOptions>(
   };
 
   let stopEarly = false;
+  // Never resolves without a stop signal (a bare undefined in Promise.race would resolve at once and spin).
+  const stopped = hooks.stopSignal ?? new Promise<void>(() => {});
   void hooks.stopSignal?.then(() => {
     stopEarly = true;
   });
@@ -162,11 +165,7 @@ export async function runLoad<O extends CommonOptions>(
     while (!stopEarly) {
       const left = end - performance.now();
       if (left <= 0) break;
-      await Promise.race([
-        new Promise((r) => setTimeout(r, Math.min(POLL_MS, left))),
-        failed,
-        hooks.stopSignal,
-      ]);
+      await Promise.race([new Promise((r) => setTimeout(r, Math.min(POLL_MS, left))), failed, stopped]);
       const now = performance.now();
       const cur = totals(ctr, n);
       if (cur.received !== seen) {

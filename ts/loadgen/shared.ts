@@ -18,6 +18,8 @@ export const SLOTS = 8;
 export const PHASE_WARMUP = 0;
 export const PHASE_MEASURE = 1;
 export const PHASE_STOP = 2;
+/** The phase buffer: Int32 phase at byte 0; BigInt64 at byte 8, messages written off as lost by a stalled window. */
+export const PHASE_BYTES = 16;
 
 export interface Totals {
   sent: number;

@@ -6,6 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   C_ERRORS,
+  C_RECEIVED,
+  C_SENT,
   ERROR_MESSAGES_MAX,
   type FromWorker,
   PHASE_MEASURE,
@@ -20,6 +22,9 @@ export class WorkerContext<O> {
   readonly options: O;
   readonly #ctr: Float64Array;
   readonly #phase: Int32Array;
+  readonly #forgiven: BigInt64Array;
+  readonly #all: Float64Array;
+  readonly #workers: number;
   readonly #base: number;
   readonly #messages = new Set<string>();
 
@@ -28,7 +33,10 @@ export class WorkerContext<O> {
     this.data = workerData as WorkerData<O>;
     this.options = this.data.options;
     this.#ctr = new Float64Array(this.data.counters);
-    this.#phase = new Int32Array(this.data.phase);
+    this.#phase = new Int32Array(this.data.phase, 0, 1);
+    this.#forgiven = new BigInt64Array(this.data.phase, 8, 1);
+    this.#all = this.#ctr;
+    this.#workers = this.#ctr.length / SLOTS;
     this.#base = this.data.index * SLOTS;
   }
 
@@ -39,6 +47,22 @@ export class WorkerContext<O> {
 
   get measuring(): boolean {
     return Atomics.load(this.#phase, 0) === PHASE_MEASURE;
+  }
+
+  /** Sent and received over every worker, and what stalled windows wrote off. */
+  global(): { sent: number; received: number; forgiven: number } {
+    let sent = 0;
+    let received = 0;
+    for (let w = 0; w < this.#workers; w++) {
+      sent += this.#all[w * SLOTS + C_SENT] as number;
+      received += this.#all[w * SLOTS + C_RECEIVED] as number;
+    }
+    return { sent, received, forgiven: Number(Atomics.load(this.#forgiven, 0)) };
+  }
+
+  /** Write off `n` messages as lost (a window that saw no delivery for a while). */
+  forgive(n: number): void {
+    Atomics.add(this.#forgiven, 0, BigInt(Math.ceil(n)));
   }
 
   get stopping(): boolean {
