@@ -42,6 +42,13 @@ export declare class NativeStore {
    * batch `i`; all batches are appended in one call (one write, one sync).
    */
   appendPackedGroups(id: number, packed: Buffer, groupBytes: Array<number>, leaderEpoch: number): Promise<JsAppendResult>
+  /**
+   * Like `appendPackedGroups`, but a record may name its value out of
+   * line (packed `value_len` -2, then a u32 index into `values`): large
+   * values are read from the caller's own Buffers, with no copy into
+   * `packed` first. The Buffers must not change until the promise settles.
+   */
+  appendPackedValues(id: number, packed: Buffer, values: Array<Buffer>, groupBytes: Array<number>, leaderEpoch: number): Promise<JsAppendResult>
   /** Synchronous `appendPackedGroups`, for memory-engine shards only (see `appendPackedSync`). */
   appendPackedGroupsSync(id: number, packed: Uint8Array, groupBytes: Array<number>, leaderEpoch: number): JsAppendResult
   /**

@@ -5,7 +5,10 @@
  *   and the native core encodes into a Kafka magic-2 batch (format owned by
  *   `crates/ferry-frame/src/records.rs`, all little-endian):
  *   `ts i64 | keyLen i32 (-1 null) | key | valLen i32 (-1 null) | value |
- *    hdrCount u32 | { hkLen u32 | hk | hvLen i32 (-1 null) | hv }*`
+ *    hdrCount u32 | { hkLen u32 | hk | hvLen i32 (-1 null) | hv }*`;
+ *   when the packer is given a `values` list, a value of at least
+ *   OUT_OF_LINE_VALUE_BYTES is not copied: `valLen -2 | index u32` names it
+ *   in that list, and the native encoder reads it from the caller's Buffer
  * - the **stored** form, whole magic-2 record batches, which `decodeBatches`
  *   reads back for uncompressed batches (reads were CRC-checked natively).
  */
@@ -36,7 +39,27 @@ function headerKeyBytes(h: RecordHeader): number {
   return typeof h.key === 'string' ? Buffer.byteLength(h.key) : h.key.length;
 }
 
-/** Bytes `packRecords` will write for these records. */
+/**
+ * Values this large are passed to the native encoder as they are (out of
+ * line) instead of being copied into the packed Buffer: for big payloads
+ * that copy, and the fresh Buffer it needs, were a large share of the JS
+ * thread's work per append. Smaller values are cheaper to copy than to hand
+ * over as one more Buffer.
+ */
+export const OUT_OF_LINE_VALUE_BYTES = 16 * 1024;
+
+function outOfLine(v: Buffer | null): v is Buffer {
+  return v !== null && v.length >= OUT_OF_LINE_VALUE_BYTES;
+}
+
+/** Bytes `packInto` writes for these records when given a `values` list. */
+export function packedInlineSize(records: readonly Record[]): number {
+  let n = packedSize(records);
+  for (const r of records) if (outOfLine(r.value)) n -= r.value.length - 4;
+  return n;
+}
+
+/** Bytes `packRecords` will write for these records (every value inline). */
 export function packedSize(records: readonly Record[]): number {
   let n = 0;
   for (const r of records) {
@@ -46,13 +69,27 @@ export function packedSize(records: readonly Record[]): number {
   return n;
 }
 
-/** Write `records` in the packed form into `out` at `at`; returns the end position. */
-export function packInto(records: readonly Record[], out: Buffer, at: number, nowMs: number): number {
+/**
+ * Write `records` in the packed form into `out` at `at`; returns the end
+ * position. With `values`, large values are appended to it and named by
+ * index instead of copied (`out` must then be `packedInlineSize` long).
+ */
+export function packInto(
+  records: readonly Record[],
+  out: Buffer,
+  at: number,
+  nowMs: number,
+  values?: Buffer[],
+): number {
   let p = at;
   for (const r of records) {
     p = out.writeBigInt64LE(BigInt(Math.trunc(r.timestampMs ?? nowMs)), p);
     p = writeBytes(out, p, r.key ?? null);
-    p = writeBytes(out, p, r.value);
+    if (values !== undefined && outOfLine(r.value)) {
+      p = out.writeInt32LE(-2, p);
+      p = out.writeUInt32LE(values.length, p);
+      values.push(r.value);
+    } else p = writeBytes(out, p, r.value);
     const headers = r.headers ?? [];
     p = out.writeUInt32LE(headers.length, p);
     for (const h of headers) {

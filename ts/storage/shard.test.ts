@@ -1,10 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
 import type { StorageConfig } from '../config/schema.ts';
 import { tempDir } from '../test/helpers/broker.ts';
-import { decodeBatches, type Record } from './records.ts';
+import {
+  decodeBatches,
+  OUT_OF_LINE_VALUE_BYTES,
+  packedInlineSize,
+  packInto,
+  type Record,
+} from './records.ts';
 import type { Engine, ShardMetrics } from './shard.ts';
 import { Storage } from './storage.ts';
 
@@ -111,6 +118,36 @@ describe.each(['memory', 'segment', 'rocks'] as Engine[])('Shard on the %s engin
       expect(len).toBeLessThanOrEqual(4096);
       at += len;
     }
+  });
+
+  it('stores large values passed out of line, mixed with small ones, byte for byte', async () => {
+    // The packer leaves exactly the values from OUT_OF_LINE_VALUE_BYTES up out of the packed Buffer.
+    const probe = [OUT_OF_LINE_VALUE_BYTES - 1, OUT_OF_LINE_VALUE_BYTES, 3].map((n) => ({
+      value: Buffer.alloc(n),
+    }));
+    const outOfLine: Buffer[] = [];
+    const inline = packedInlineSize(probe);
+    expect(packInto(probe, Buffer.alloc(inline), 0, 0, outOfLine)).toBe(inline);
+    expect(outOfLine).toEqual([probe[1]?.value]);
+    const storage = await openStorage(undefined, { batch_bytes_max: 256 * 1024 });
+    const shard = await storage.createShard(4, { engine, durability: 'always' });
+    // Sizes around OUT_OF_LINE_VALUE_BYTES, several callers per call and per batch.
+    const sizes = [OUT_OF_LINE_VALUE_BYTES - 1, OUT_OF_LINE_VALUE_BYTES, 100_000, 5, 200_000, 0, 70_000];
+    const values = sizes.map((n, i) => randomBytes(n).fill(i, 0, Math.min(n, 1)));
+    const results = await Promise.all(
+      values.map((v, i) => shard.append([{ key: Buffer.from(`k${i}`), value: v }, rec(`small${i}`)])),
+    );
+    expect(results.map((r) => r.baseOffset)).toEqual(values.map((_, i) => 2 * i));
+    const got: Buffer[] = [];
+    while (got.length < 2 * values.length) {
+      const r = await shard.read(got.length, { maxBytes: 1 << 20 });
+      for (const x of decodeBatches(r.bytes, got.length)) got.push(x.value as Buffer);
+    }
+    const big = got.filter((_, i) => i % 2 === 0);
+    for (const [i, b] of big.entries()) expect(b.equals(values[i] as Buffer), `value ${i}`).toBe(true);
+    expect(got.filter((_, i) => i % 2 === 1).map((b) => b.toString())).toEqual(
+      values.map((_, i) => `small${i}`),
+    );
   });
 
   it('stores Kafka batches as they came and serves the same bytes', async () => {

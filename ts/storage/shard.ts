@@ -30,7 +30,14 @@
 import { FerryError } from '../errors.ts';
 import { fromNative } from '../native/errors.ts';
 import type { NativeStore } from '../native/load.ts';
-import { batchOffsetCount, batchSpans, packedSize, packInto, type Record } from './records.ts';
+import {
+  batchOffsetCount,
+  batchSpans,
+  packedInlineSize,
+  packedSize,
+  packInto,
+  type Record,
+} from './records.ts';
 
 export type Engine = 'memory' | 'segment' | 'rocks';
 
@@ -160,7 +167,11 @@ export class Shard {
     this.#metrics = metrics;
   }
 
-  /** Append records (MQTT / internal path); resolves once durable under the shard's policy. */
+  /**
+   * Append records (MQTT / internal path); resolves once durable under the
+   * shard's policy. Large values are read from the callers' Buffers while
+   * the append is in flight, so they must not be modified until it settles.
+   */
   append(records: readonly Record[]): Promise<AppendOffsets> {
     if (records.length === 0)
       return Promise.reject(new FerryError('FERRY_ERR_INVALID_BATCH', 'no records to append'));
@@ -326,28 +337,34 @@ export class Shard {
     this.#metrics?.appendCalls(this.engine, 1);
     let r: { baseOffset: number; appendTimeMs: number };
     if ((group[0] as Pending).kind === 'records') {
-      const packed = Buffer.allocUnsafe(bytes);
+      // Synchronous only with nothing else in flight: the native call waits
+      // for earlier tickets, and must never do that on the JS thread.
+      const sync = this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX && this.#calls.length <= 1;
+      // Async calls leave large values in the callers' Buffers (read by
+      // the native encoder until the call settles): one copy less.
+      const values: Buffer[] | undefined = sync ? undefined : [];
+      const inline = group.map((p) => (sync ? p.bytes : packedInlineSize(p.records as readonly Record[])));
+      const packed = Buffer.allocUnsafe(inline.reduce((n, b) => n + b, 0));
       const now = Date.now();
       // Consecutive callers share a batch until it would pass batch_bytes_max.
       const groupBytes: number[] = [];
       let batchBytes = 0;
       let at = 0;
       let batchBound = 0;
-      for (const p of group) {
+      group.forEach((p, i) => {
         if (batchBytes > 0 && batchBound + p.bound + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax) {
           groupBytes.push(batchBytes);
           batchBytes = 0;
           batchBound = 0;
         }
-        at = packInto(p.records as readonly Record[], packed, at, now);
-        batchBytes += p.bytes;
+        at = packInto(p.records as readonly Record[], packed, at, now, values);
+        batchBytes += inline[i] as number;
         batchBound += p.bound;
-      }
+      });
       groupBytes.push(batchBytes);
-      // Synchronous only with nothing else in flight: the native call waits
-      // for earlier tickets, and must never do that on the JS thread.
-      const sync = this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX && this.#calls.length <= 1;
-      if (groupBytes.length === 1) {
+      if (values !== undefined && values.length > 0) {
+        r = await this.#native.appendPackedValues(this.id, packed, values, groupBytes, -1);
+      } else if (groupBytes.length === 1) {
         r = sync
           ? this.#native.appendPackedSync(this.id, packed, -1)
           : await this.#native.appendPacked(this.id, packed, -1);

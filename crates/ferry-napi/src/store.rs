@@ -8,7 +8,8 @@
 use std::sync::{Arc, Mutex};
 
 use ferry_storage::{
-    AppendResult, Durability, EngineKind, KvOp, ShardConfig, ShardLog, Store, Ticket,
+    AppendResult, Durability, EncodedBatches, EngineKind, KvOp, ShardConfig, ShardLog, Store,
+    Ticket,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
@@ -302,6 +303,29 @@ impl NativeStore {
         let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(Job::new(move || {
             log.append_packed_groups_in_turn(&packed, &group_bytes, leader_epoch, &mut ticket)
+                .map(Into::into)
+        })))
+    }
+
+    /// Like `appendPackedGroups`, but a record may name its value out of
+    /// line (packed `value_len` -2, then a u32 index into `values`): large
+    /// values are read from the caller's own Buffers, with no copy into
+    /// `packed` first. The Buffers must not change until the promise settles.
+    #[napi(ts_return_type = "Promise<JsAppendResult>")]
+    pub fn append_packed_values(
+        &self,
+        id: f64,
+        packed: Buffer,
+        values: Vec<Buffer>,
+        group_bytes: Vec<u32>,
+        leader_epoch: i32,
+    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+        let (log, mut ticket) = self.shard_ticket(id)?;
+        Ok(AsyncTask::new(Job::new(move || {
+            let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
+            let mut batches =
+                EncodedBatches::from_packed_groups_with_values(&packed, &refs, &group_bytes)?;
+            log.append_encoded_in_turn(&mut batches, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
     }

@@ -75,8 +75,22 @@ impl EncodedBatches {
     /// Batch `i` holds the next `group_bytes[i]` bytes of packed records;
     /// the lengths must cover `packed` exactly.
     pub fn from_packed_groups(packed: &[u8], group_bytes: &[u32]) -> Result<EncodedBatches> {
-        let mut bytes =
-            Vec::with_capacity(packed.len() + group_bytes.len() * RECORD_BATCH_HEADER_LEN);
+        Self::from_packed_groups_with_values(packed, &[], group_bytes)
+    }
+
+    /// [`EncodedBatches::from_packed_groups`] where records may name their
+    /// value out of line, as an index into `values`
+    /// (`records::encode_packed_with_values`): those bytes are copied once,
+    /// from where the caller keeps them straight into the batch.
+    pub fn from_packed_groups_with_values(
+        packed: &[u8],
+        values: &[&[u8]],
+        group_bytes: &[u32],
+    ) -> Result<EncodedBatches> {
+        let out_of_line: usize = values.iter().map(|v| v.len()).sum();
+        let mut bytes = Vec::with_capacity(
+            packed.len() + out_of_line + group_bytes.len() * RECORD_BATCH_HEADER_LEN,
+        );
         let mut at = 0usize;
         for &len in group_bytes {
             let end = at
@@ -85,7 +99,7 @@ impl EncodedBatches {
                 .ok_or(StorageError::BatchRejected(
                     "packed group lengths exceed the buffer",
                 ))?;
-            records::encode_packed(&packed[at..end], &mut bytes)?;
+            records::encode_packed_with_values(&packed[at..end], values, &mut bytes)?;
             at = end;
         }
         if at != packed.len() {

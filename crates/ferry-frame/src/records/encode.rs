@@ -3,7 +3,7 @@
 //! over [`Source`], so they produce byte-identical batches (a proptest checks
 //! it). The header fields written here are listed in the parent module doc.
 
-use super::packed::packed_records;
+use super::packed::{packed_records, packed_records_with_values};
 use super::varint::{put_varlong, varlong_len};
 use super::{EncodedBatch, Record, RecordsError};
 use crate::crc::crc32c;
@@ -180,4 +180,15 @@ pub fn encode_batch(
 /// magic-2 batch holding them all to `out`. No per-record allocation.
 pub fn encode_packed(packed: &[u8], out: &mut Vec<u8>) -> Result<EncodedBatch, RecordsError> {
     encode_from(packed_records(packed), out)
+}
+
+/// [`encode_packed`] for packed records that may name values out of line
+/// (`value_len` -2 and an index into `values`; see the module doc): each
+/// such value is copied once, straight into the batch.
+pub fn encode_packed_with_values(
+    packed: &[u8],
+    values: &[&[u8]],
+    out: &mut Vec<u8>,
+) -> Result<EncodedBatch, RecordsError> {
+    encode_from(packed_records_with_values(packed, values), out)
 }

@@ -33,8 +33,9 @@
 //! record := timestamp_ms  i64
 //!           key_len       i32   -1 = null key, else byte count
 //!           key           key_len bytes
-//!           value_len     i32   -1 = null value
-//!           value         value_len bytes
+//!           value_len     i32   -1 = null value, -2 = out of line
+//!           value         value_len bytes (if value_len >= 0), or
+//!           value_ref     u32   (if -2) index into the call's values
 //!           header_count  u32
 //!           header*       header_count times
 //! header := hkey_len      u32
@@ -44,7 +45,10 @@
 //! ```
 //!
 //! In JS: `buf.writeBigInt64LE`, `writeInt32LE`, `writeUInt32LE` and
-//! `buf.set(bytes, pos)` into one preallocated Buffer. [`encode_packed`]
+//! `buf.set(bytes, pos)` into one preallocated Buffer. A large value may
+//! stay in the caller's own Buffer instead ([`encode_packed_with_values`]):
+//! the packed record names it by index and the encoder copies it straight
+//! into the batch, which saves one copy of the bulk of the bytes. [`encode_packed`]
 //! checks every length against the buffer before touching bytes and returns
 //! [`RecordsError::Packed`] with the failing position otherwise.
 //!
@@ -71,8 +75,10 @@ mod packed;
 mod varint;
 
 pub use decode::decode_batch;
-pub use encode::{encode_batch, encode_packed};
-pub use packed::{packed_records, PackedHeaders, PackedIter, PackedRecord};
+pub use encode::{encode_batch, encode_packed, encode_packed_with_values};
+pub use packed::{
+    packed_records, packed_records_with_values, PackedHeaders, PackedIter, PackedRecord,
+};
 
 use crate::error::FrameError;
 use thiserror::Error;

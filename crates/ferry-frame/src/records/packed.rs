@@ -87,6 +87,9 @@ impl<'a> Source<'a> for PackedRecord<'a> {
     }
 }
 
+/// `value_len` of a value passed out of line.
+const OUT_OF_LINE: i32 = -2;
+
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
@@ -106,14 +109,24 @@ fn le_i64(b: &[u8], at: usize) -> Option<i64> {
 #[derive(Debug, Clone)]
 pub struct PackedIter<'a> {
     buf: &'a [u8],
+    /// Out-of-line values (`value_len` -2) are `values[value_ref]`.
+    values: &'a [&'a [u8]],
     at: usize,
     failed: bool,
 }
 
 /// Iterate the records in a packed buffer (format in the module doc).
 pub fn packed_records(buf: &[u8]) -> PackedIter<'_> {
+    packed_records_with_values(buf, &[])
+}
+
+/// [`packed_records`] where records may name their value out of line
+/// (`value_len` -2, then a u32 index into `values`), so a large value is
+/// read where the caller keeps it instead of being copied into `buf` first.
+pub fn packed_records_with_values<'a>(buf: &'a [u8], values: &'a [&'a [u8]]) -> PackedIter<'a> {
     PackedIter {
         buf,
+        values,
         at: 0,
         failed: false,
     }
@@ -130,6 +143,20 @@ impl<'a> PackedIter<'a> {
             at: at as u64,
             reason,
         }))
+    }
+
+    /// A value field: inline like any field, or (-2) out of line.
+    fn value_bytes(&self, at: &mut usize) -> Result<Option<&'a [u8]>, (usize, &'static str)> {
+        if le_i32(self.buf, *at) != Some(OUT_OF_LINE) {
+            return self.opt_bytes(at, "truncated value length");
+        }
+        let i = le_u32(self.buf, *at + 4).ok_or((*at + 4, "truncated value reference"))?;
+        let v = self
+            .values
+            .get(i as usize)
+            .ok_or((*at + 4, "value reference past the values given"))?;
+        *at += 8;
+        Ok(Some(v))
     }
 
     fn opt_bytes(
@@ -159,7 +186,7 @@ impl<'a> PackedIter<'a> {
         let timestamp_ms = le_i64(self.buf, at).ok_or((at, "truncated timestamp"))?;
         at += 8;
         let key = self.opt_bytes(&mut at, "truncated key length")?;
-        let value = self.opt_bytes(&mut at, "truncated value length")?;
+        let value = self.value_bytes(&mut at)?;
         let header_count = le_u32(self.buf, at).ok_or((at, "truncated header count"))?;
         at += 4;
         let headers_start = at;

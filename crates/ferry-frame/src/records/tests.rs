@@ -26,6 +26,71 @@ fn owned() -> impl Strategy<Value = Owned> {
     )
 }
 
+/// [`pack`], but each non-null value goes out of line (`value_len` -2 and
+/// its index), in reverse order so indexes are not simply positions.
+fn pack_out_of_line(recs: &[Owned]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let n = recs.iter().filter(|r| r.2.is_some()).count() as u32;
+    let mut values = Vec::new();
+    let mut p = Vec::new();
+    for (ts, k, v, hs) in recs {
+        p.extend_from_slice(&ts.to_le_bytes());
+        match k {
+            None => p.extend_from_slice(&(-1i32).to_le_bytes()),
+            Some(b) => {
+                p.extend_from_slice(&(b.len() as i32).to_le_bytes());
+                p.extend_from_slice(b);
+            }
+        }
+        match v {
+            None => p.extend_from_slice(&(-1i32).to_le_bytes()),
+            Some(b) => {
+                p.extend_from_slice(&(-2i32).to_le_bytes());
+                p.extend_from_slice(&(n - 1 - values.len() as u32).to_le_bytes());
+                values.push(b.clone());
+            }
+        }
+        p.extend_from_slice(&(hs.len() as u32).to_le_bytes());
+        for (hk, hv) in hs {
+            p.extend_from_slice(&(hk.len() as u32).to_le_bytes());
+            p.extend_from_slice(hk);
+            p.extend_from_slice(&(hv.len() as i32).to_le_bytes());
+            p.extend_from_slice(hv);
+        }
+    }
+    values.reverse();
+    (p, values)
+}
+
+#[test]
+fn out_of_line_value_references_are_checked() {
+    let mut p = Vec::new();
+    p.extend_from_slice(&1i64.to_le_bytes());
+    p.extend_from_slice(&(-1i32).to_le_bytes());
+    p.extend_from_slice(&(-2i32).to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.extend_from_slice(&0u32.to_le_bytes());
+    let mut out = Vec::new();
+    // Index 1 with one value given; and no values at all (plain packed).
+    assert!(matches!(
+        encode_packed_with_values(&p, &[b"v"], &mut out),
+        Err(RecordsError::Packed { at: 16, .. })
+    ));
+    assert!(matches!(
+        encode_packed(&p, &mut out),
+        Err(RecordsError::Packed { .. })
+    ));
+    // -2 is a value-only marker: as a key length it is malformed.
+    let mut k = p.clone();
+    k[8..12].copy_from_slice(&(-2i32).to_le_bytes());
+    assert!(matches!(
+        encode_packed_with_values(&k, &[b"v", b"w"], &mut out),
+        Err(RecordsError::Packed { .. })
+    ));
+    encode_packed_with_values(&p, &[b"v", b"w"], &mut out).unwrap();
+    let (_, d) = decode_batch(&out).unwrap();
+    assert_eq!(d[0].value, Some(&b"w"[..]));
+}
+
 fn pack(recs: &[Owned]) -> Vec<u8> {
     let mut p = Vec::new();
     for (ts, k, v, hs) in recs {
@@ -178,7 +243,22 @@ proptest! {
         // The packed path produces byte-identical batches.
         let mut b = Vec::new();
         encode_packed(&pack(&recs), &mut b).unwrap();
-        prop_assert_eq!(a, b);
+        prop_assert_eq!(&a, &b);
+        // So does the packed path with every non-null value out of line.
+        let (p, values) = pack_out_of_line(&recs);
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let mut c = Vec::new();
+        encode_packed_with_values(&p, &refs, &mut c).unwrap();
+        prop_assert_eq!(&a, &c);
+    }
+
+    #[test]
+    fn packed_with_values_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), n in 0usize..3) {
+        let values = vec![&b"out-of-line"[..]; n];
+        let mut out = Vec::new();
+        if encode_packed_with_values(&bytes, &values, &mut out).is_ok() {
+            prop_assert!(decode_batch(&out).is_ok());
+        }
     }
 
     #[test]

@@ -473,10 +473,29 @@ fn producer_batches_are_always_crc_checked() {
         let g = (p.len() / 2) as u32;
         log.append_packed_groups(&p, &[g, p.len() as u32 - g], 0)
             .unwrap();
+        // Values out of line: packed names them by index.
+        let mut p = Vec::new();
+        for i in [1u32, 0] {
+            p.extend_from_slice(&9i64.to_le_bytes());
+            p.extend_from_slice(&(-1i32).to_le_bytes());
+            p.extend_from_slice(&(-2i32).to_le_bytes());
+            p.extend_from_slice(&i.to_le_bytes());
+            p.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let values: [&[u8]; 2] = [b"zero", b"one"];
+        let mut enc =
+            EncodedBatches::from_packed_groups_with_values(&p, &values, &[p.len() as u32]).unwrap();
+        let order = crate::order::AppendOrder::new();
+        log.append_encoded_in_turn(&mut enc, 0, &mut order.ticket())
+            .unwrap();
         let r = log.read(0, u32::MAX).unwrap();
         let hs = ferry_frame::record_batch::parse_all(&r.bytes).unwrap();
-        assert_eq!(hs.len(), 3);
-        assert_eq!(log.next_offset(), 7);
+        assert_eq!(hs.len(), 4);
+        assert_eq!(log.next_offset(), 9);
+        let last = log.read(7, 1).unwrap().bytes;
+        let (_, recs) = ferry_frame::records::decode_batch(&last).unwrap();
+        let got: Vec<_> = recs.iter().map(|r| r.value.unwrap()).collect();
+        assert_eq!(got, [&b"one"[..], b"zero"]);
     }
 }
 
