@@ -1,8 +1,9 @@
 /**
  * A running FerryMQ node: owns the data-dir lock, the native addon and the
- * listeners, and starts them in the order DESIGN.md gives (admin/net, meta,
- * engine, broker). `close()` stops accepting, drains and releases
- * everything; it is idempotent.
+ * listeners, and starts them in the order admin/net, engine (storage),
+ * meta, broker. DESIGN.md puts meta before engine; here meta follows
+ * storage because its Raft log lives in the storage KV. `close()` stops
+ * accepting, drains and releases everything; it is idempotent.
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
