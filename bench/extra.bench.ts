@@ -27,7 +27,7 @@
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -346,21 +346,43 @@ function du(paths: string[]): number {
   return total;
 }
 
-/** Directories of a package and its production dependencies (npm ls --parseable). */
-function npmTree(pkg: string | undefined): string[] {
-  const args = ['ls', '--all', '--parseable', '--omit=dev', '--omit=optional'];
-  try {
-    const out = execFileSync('npm', pkg ? [...args.filter((a) => a !== '--omit=dev'), pkg] : args, {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    return out.split('\n').filter((l) => l && l !== repoRoot.replace(/\/$/, ''));
-  } catch (e) {
-    return String((e as { stdout?: string }).stdout ?? '')
-      .split('\n')
-      .filter((l) => l && l !== repoRoot.replace(/\/$/, ''));
+/** The directory of package `name` as Node resolves it from `from` (node_modules up the tree). */
+function packageDir(name: string, from: string): string | undefined {
+  for (let dir = from; ; dir = join(dir, '..')) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dir === '/' || dir === join(dir, '..')) return undefined;
   }
+}
+
+/** A package's directory and those of its dependencies, transitively (optional ones when installed). */
+function packageTree(dir: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(dir)) return seen;
+  seen.add(dir);
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
+    const d = packageDir(dep, dir);
+    if (d) packageTree(d, seen);
+  }
+  return seen;
+}
+
+/** Bytes of the packages' own files (nested node_modules are counted as their own packages). */
+function treeBytes(dirs: Set<string>): number {
+  let total = 0;
+  const walk = (p: string, top: boolean): void => {
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) {
+      if (!top && p.endsWith('/node_modules')) return;
+      for (const e of readdirSync(p)) walk(join(p, e), false);
+    } else total += st.size;
+  };
+  for (const d of dirs) walk(d, true);
+  return total;
 }
 
 function installSizes(): Record<string, string> {
@@ -375,9 +397,24 @@ function installSizes(): Record<string, string> {
       }),
     ) as { size: number; unpackedSize: number }[];
     const addon = readdirSync(join(repoRoot, 'crates', 'ferry-napi')).find((f) => f.endsWith('.node'));
-    const addonBytes = addon ? statSync(join(repoRoot, 'crates', 'ferry-napi', addon)).size : 0;
-    const deps = du(npmTree(undefined));
-    out.FerryMQ = `${mib((pack[0]?.unpackedSize ?? 0) + addonBytes + deps)} (package ${mib(pack[0]?.unpackedSize ?? 0)}, tarball ${mib(pack[0]?.size ?? 0)}; native addon ${mib(addonBytes)}; npm dependencies ${mib(deps)}; needs Node ≥ 22.12)`;
+    // Measured as shipped: scripts/build-npm.ts strips debug info from the addon it packs.
+    let addonBytes = 0;
+    if (addon) {
+      const stripped = join(tmpdir(), `ferrymq-bench-addon-${process.pid}.node`);
+      execFileSync('strip', ['--strip-debug', '-o', stripped, join(repoRoot, 'crates', 'ferry-napi', addon)]);
+      addonBytes = statSync(stripped).size;
+      rmSync(stripped, { force: true });
+    }
+    const own = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const depDirs = new Set<string>();
+    for (const dep of Object.keys(own.dependencies)) {
+      const d = packageDir(dep, repoRoot);
+      if (d) packageTree(d, depDirs);
+    }
+    const deps = treeBytes(depDirs);
+    out.FerryMQ = `${mib((pack[0]?.unpackedSize ?? 0) + addonBytes + deps)} (package ${mib(pack[0]?.unpackedSize ?? 0)}, tarball ${mib(pack[0]?.size ?? 0)}; native addon ${mib(addonBytes)} (debug info stripped, as packed); npm dependencies ${mib(deps)}; needs Node ≥ 22.12)`;
   } catch (e) {
     out.FerryMQ = `- (${(e as Error).message.split('\n')[0]})`;
   }
@@ -391,7 +428,10 @@ function installSizes(): Record<string, string> {
   } catch {
     out.Mosquitto = existsSync(mosquittoBin()) ? `${mib(statSync(mosquittoBin()).size)} (binary only)` : '-';
   }
-  out.Aedes = `${mib(du(npmTree('aedes')))} (aedes and its npm dependencies; needs Node)`;
+  const aedes = packageDir('aedes', repoRoot);
+  out.Aedes = aedes
+    ? `${mib(treeBytes(packageTree(aedes)))} (aedes and its npm dependencies; needs Node)`
+    : '-';
   try {
     out.Kafka = `${mib(du([kafkaLibs()]))} (broker, tools and dependency jars from Maven Central; needs a JRE 17+, not counted)`;
   } catch {

@@ -34,7 +34,10 @@ export interface PeerState {
   address: string;
   /** ferrymq only: its Kafka listener. */
   kafka?: string;
+  /** The process `stop` signals (for kafka: the node wrapper, scripts/peer-kafka.ts). */
   pid: number;
+  /** The broker process itself, for its RSS and CPU (kafka: the JVM; else = pid). */
+  brokerPid: number;
   version: string;
   dir: string;
   log: string;
@@ -239,6 +242,7 @@ export async function start(name: Name, port?: number): Promise<PeerState> {
       name,
       address: `127.0.0.1:${p}`,
       pid,
+      brokerPid: pid,
       version: version(bin, ['-h'], /version (\S+)/),
       dir,
       log,
@@ -255,7 +259,15 @@ export async function start(name: Name, port?: number): Promise<PeerState> {
       async () => jsonLine(log, (j) => (typeof j.port === 'number' ? j : undefined)),
       15_000,
     );
-    state = { name, address: `127.0.0.1:${ready.port}`, pid, version: String(ready.aedes), dir, log };
+    state = {
+      name,
+      address: `127.0.0.1:${ready.port}`,
+      pid,
+      brokerPid: pid,
+      version: String(ready.aedes),
+      dir,
+      log,
+    };
   } else if (name === 'kafka') {
     const env = { ...process.env };
     delete env.NODE_OPTIONS;
@@ -267,7 +279,15 @@ export async function start(name: Name, port?: number): Promise<PeerState> {
       async () => jsonLine(log, (j) => (typeof j.bootstrap === 'string' ? j : undefined)),
       120_000,
     );
-    state = { name, address: String(ready.bootstrap), pid, version: String(ready.version), dir, log };
+    state = {
+      name,
+      address: String(ready.bootstrap),
+      pid,
+      brokerPid: Number(ready.pid),
+      version: String(ready.version),
+      dir,
+      log,
+    };
   } else {
     if (!existsSync(join(repoRoot, 'dist', 'cli.js'))) die('dist/ is missing: run npm run build:ts first');
     const env: NodeJS.ProcessEnv = {
@@ -296,6 +316,7 @@ export async function start(name: Name, port?: number): Promise<PeerState> {
       address: listeners.mqtt as string,
       kafka: listeners.kafka,
       pid,
+      brokerPid: pid,
       version: packageVersion(repoRoot),
       dir,
       log,
