@@ -172,6 +172,9 @@ impl SegmentLog {
         if !(by_size || by_age || by_rel) {
             return Ok(());
         }
+        // Sealed segments end exactly at their last batch (the sync below
+        // covers the new size before the next segment exists).
+        active.trim()?;
         active.seal()?;
         if self.durable() {
             active
@@ -254,9 +257,13 @@ impl SegmentLog {
                     max: u64::from(u32::MAX - pos),
                 });
             }
+            if self.durable() {
+                seg.preallocate(end_pos, self.config.segment_bytes_max);
+            }
             if let Err(e) = seg.file.write_all_at(batches, u64::from(pos)) {
                 // Drop any partial write so the tail stays clean.
                 let _ = seg.file.set_len(u64::from(pos));
+                seg.cut_to(pos);
                 return Err(StorageError::io("write", &*seg.path, e));
             }
             for b in walk(batches) {
@@ -499,6 +506,7 @@ impl ShardLog for SegmentLog {
         seg.file
             .set_len(u64::from(cut))
             .map_err(io_err("truncate", &seg.path))?;
+        seg.cut_to(cut);
         seg.size = cut;
         // Rebuild the (short) tail of the index state from disk.
         seg.rebuild(interval, false)?;
@@ -603,6 +611,12 @@ impl ShardLog for SegmentLog {
         let mut inner = self.inner.lock();
         if let Some(a) = inner.segments.last_mut() {
             a.persist_index()?;
+            // A clean shutdown leaves the file ending at its last batch.
+            let preallocated = a.allocated() > u64::from(a.size);
+            a.trim()?;
+            if preallocated && self.durable() {
+                a.file.sync_data().map_err(io_err("fsync", &a.path))?;
+            }
         }
         inner.closed = true;
         Ok(())
