@@ -38,7 +38,8 @@ export const ErrorCodes = {
   FERRY_ERR_TOPIC_NOT_FOUND: 'No Kafka topic has this name or id.',
   FERRY_ERR_TOPIC_CONFIG_INVALID:
     'A Kafka topic config is unknown, has a bad value, or cannot change after the topic was created.',
-  FERRY_ERR_TOPIC_LIMIT: 'Creating the topic or partitions would pass kafka.topics_max or kafka.partitions_per_topic_max.',
+  FERRY_ERR_TOPIC_LIMIT:
+    'Creating the topic or partitions would pass kafka.topics_max or kafka.partitions_per_topic_max.',
   FERRY_ERR_NOT_LEADER:
     'This node does not lead the Raft group and could not forward the request (no leader known, or the leader did not answer).',
   FERRY_ERR_RAFT_TIMEOUT:

@@ -705,7 +705,8 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 1000,
     doc: 'Kafka → MQTT: how often new Kafka topics and partitions are looked for (read from their first record)',
     parse: integer(10, 3_600_000),
-  },  {
+  },
+  {
     key: 'meta.join',
     default: false,
     doc: 'Start as a new member of an existing cluster: no voters until a member adds this node (POST /api/v1/cluster/members); off means cluster.members are the first voters',
