@@ -63,6 +63,14 @@ async function execute(
     });
     if (progress === 'tty') process.stderr.write('\n');
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  } catch (e) {
+    if (progress === 'tty') process.stderr.write('\n');
+    const err =
+      e instanceof FerryError
+        ? e
+        : new FerryError('FERRY_ERR_BENCH_FAILED', (e as Error).message, { cause: e });
+    process.stderr.write(`ferrymq: bench failed: ${err.message} [${err.code}]\n`);
+    process.exitCode = 1;
   } finally {
     process.off('SIGINT', onSigint);
   }

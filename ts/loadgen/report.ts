@@ -105,6 +105,10 @@ export function renderReport(r: BenchReport): string {
     `${r.workers} worker thread(s), measured ${fmt(r.durationS, 1)} s`,
     '',
   ];
+  if (r.scenario === 'conn') {
+    const opened = r.latencyUs.connect?.count ?? 0;
+    out.push(`connections opened: ${fmt(opened)}, held at the end: ${fmt(r.connections)}`, '');
+  }
   const rows = [['', 'messages', 'msg/s', 'MiB/s']];
   rows.push(['sent', fmt(r.messages.sent), fmt(r.throughput.sentPerS), fmt(r.throughput.sentMiBPerS, 2)]);
   rows.push([
@@ -115,7 +119,7 @@ export function renderReport(r: BenchReport): string {
   ]);
   if (r.messages.acked > 0 || r.latencyUs.ack)
     rows.push(['acknowledged', fmt(r.messages.acked), fmt(r.throughput.ackedPerS), '']);
-  out.push(table(rows), '');
+  if (r.scenario !== 'conn') out.push(table(rows), '');
   const lat = [['latency (µs)', 'count', 'p50', 'p90', 'p99', 'p99.9', 'max']];
   const add = (name: string, l: LatencySummary | null): void => {
     if (l) lat.push([name, fmt(l.count), fmt(l.p50), fmt(l.p90), fmt(l.p99), fmt(l.p999), fmt(l.max)]);
