@@ -50,6 +50,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
+import { loadNative } from '../native/load.ts';
 import { repoRoot, tempDir } from '../test/helpers/broker.ts';
 import { CRASH_SHARDS, crashValue } from './crash-writer.ts';
 import { decodeBatches } from './records.ts';
@@ -141,11 +142,18 @@ interface BatchSpan {
   last: number;
 }
 
+const native = loadNative();
+
 function segmentDir(dataDir: string, shard: number): string {
   return join(dataDir, 'storage', 'segments', String(shard).padStart(20, '0'));
 }
 
-/** The last `.log` of a segment shard, and the whole batches in it (by their length fields). */
+/**
+ * The last `.log` of a segment shard, and the whole batches in it: length
+ * and CRC-32C. A durable segment is preallocated, so a batch the kill cut
+ * short is followed by zeros, not by the end of the file, and only its CRC
+ * tells it is torn.
+ */
 function lastSegment(dataDir: string, shard: number): { path: string; base: number; batches: BatchSpan[] } {
   const dir = segmentDir(dataDir, shard);
   const name = readdirSync(dir)
@@ -160,6 +168,7 @@ function lastSegment(dataDir: string, shard: number): { path: string; base: numb
   while (at + 61 <= buf.length) {
     const end = at + 12 + buf.readInt32BE(at + 8);
     if (end > buf.length || end < at + 61) break; // torn: a prefix of a batch
+    if (native.crc32c(buf.subarray(at + 21, end)) !== buf.readUInt32BE(at + 17)) break; // torn: zeros after a prefix
     const base = Number(buf.readBigInt64BE(at));
     batches.push({ start: at, end, base, last: base + buf.readInt32BE(at + 23) });
     at = end;
