@@ -342,9 +342,14 @@ export class GrpcTransport {
           }
           const code = err.metadata?.get(ERROR_HEADER)[0];
           const leader = Number(err.metadata?.get(LEADER_HEADER)[0] ?? 0);
+          // No FerryMQ code: the call itself failed. A deadline means the
+          // leader may still commit it (timeout, outcome unknown); anything
+          // else (unreachable, shutting down) is worth asking again.
+          const fallback =
+            err.code === grpc.status.DEADLINE_EXCEEDED ? 'FERRY_ERR_RAFT_TIMEOUT' : 'FERRY_ERR_NOT_LEADER';
           reject(
             new ForwardError(
-              isErrorCode(code) ? code : 'FERRY_ERR_NOT_LEADER',
+              isErrorCode(code) ? code : fallback,
               `node ${to}: ${err.details || grpc.status[err.code]}`,
               Number.isInteger(leader) ? leader : 0,
             ),
