@@ -172,7 +172,10 @@ export function registerBench(program: Command, fail: (message: string) => never
         'consume: join a consumer group (classic protocol) instead of assigning partitions',
       )
       .addOption(
-        new Option('--from <where>', 'consume: start offset')
+        new Option(
+          '--from <where>',
+          'consume: start offset (latency is now − the record stamp: meaningful with latest while a producer runs)',
+        )
           .choices(['earliest', 'latest'])
           .default('earliest'),
       )
