@@ -15,6 +15,8 @@ export interface BenchReport {
   description: string;
   options: Record<string, unknown>;
   workers: number;
+  /** CPU of the generator process over the measured window, % of one core (all its threads). */
+  generatorCpuPct: number;
   /** Seconds of the measured window. */
   durationS: number;
   /** Counts in the measured window. */
@@ -47,6 +49,7 @@ export function buildReport(
     tool: 'ferrymq bench',
     ...head,
     workers: r.workers,
+    generatorCpuPct: r.generatorCpuPct,
     durationS: round(r.seconds, 3),
     messages: { sent: r.measured.sent, received: r.measured.received, acked: r.measured.acked },
     throughput: {
@@ -102,7 +105,7 @@ export function renderReport(r: BenchReport): string {
   const out = [
     `ferrymq bench ${r.protocol} ${r.scenario} → ${r.target}`,
     r.description,
-    `${r.workers} worker thread(s), measured ${fmt(r.durationS, 1)} s`,
+    `${r.workers} worker thread(s), measured ${fmt(r.durationS, 1)} s, generator CPU ${fmt(r.generatorCpuPct)}% of one core`,
     '',
   ];
   if (r.scenario === 'conn') {

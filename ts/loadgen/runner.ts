@@ -62,6 +62,8 @@ export interface RunResult {
   totals: Totals;
   latency: Record<string, LatencySummary | null>;
   errorMessages: string[];
+  /** CPU of this process (every thread) over the measured window, % of one core. */
+  generatorCpuPct: number;
 }
 
 const STEP_TIMEOUT_MS = 300_000;
@@ -203,9 +205,12 @@ export async function runLoad<O extends CommonOptions>(
       Atomics.store(ph, 0, PHASE_MEASURE);
     }
     const m0 = totals(ctr, n);
+    const cpu0 = process.cpuUsage();
     const mt0 = performance.now();
     const endedAt = await sleepTicking(o.durationS, 'measure', t0);
     const m1 = totals(ctr, n);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (performance.now() - mt0) / 1000;
     const seconds = (endedAt - mt0) / 1000;
     Atomics.store(ph, 0, PHASE_STOP);
     await Promise.race([new Promise((r) => setTimeout(r, DRAIN_MS)), failed]);
@@ -219,7 +224,15 @@ export async function runLoad<O extends CommonOptions>(
       latency[name] = summarize(h);
       h.destroy();
     }
-    return { workers: n, seconds, measured: diff(m0, m1), totals: totals(ctr, n), latency, errorMessages };
+    return {
+      workers: n,
+      seconds,
+      measured: diff(m0, m1),
+      totals: totals(ctr, n),
+      latency,
+      errorMessages,
+      generatorCpuPct: Math.round(((cpu.user + cpu.system) / 1e6 / cpuSeconds) * 100),
+    };
   } finally {
     fatal = undefined;
     await Promise.all(workers.map((w) => w.terminate()));
