@@ -37,6 +37,25 @@ describe('load generator Kafka records', () => {
     expect(b.take().readInt32BE(57)).toBe(1);
   });
 
+  it('never throws on damaged batches (any byte flipped, any length cut, random bytes)', () => {
+    const b = new BatchBuilder(40, 600);
+    while (!b.full) b.add(1);
+    const good = b.take();
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const bad = Buffer.from(good);
+      bad[rand() % bad.length] = rand() % 256;
+      const cut = bad.subarray(0, rand() % (bad.length + 1));
+      expect(() => readBatches(cut, 0, () => {})).not.toThrow();
+      const noise = Buffer.from(Array.from({ length: rand() % 300 }, () => rand() % 256));
+      expect(() => readBatches(noise, 0, () => {})).not.toThrow();
+    }
+  });
+
   it('values under 12 bytes carry no stamp', () => {
     const b = new BatchBuilder(4, 100);
     b.add(7);

@@ -233,6 +233,7 @@ export function readBatches(
           const [rlen, q] = readVarint(buf, p, end);
           if (q < 0) break;
           const rend = q + rlen;
+          if (rlen < 0 || rend > end) break; // a record that claims more than its batch holds
           const [, r1] = readVarint(buf, q + 1, rend); // after attributes: the timestamp delta
           const [delta, r2] = readVarint(buf, r1, rend);
           const [klen, r3] = readVarint(buf, r2, rend);
@@ -241,8 +242,9 @@ export function readBatches(
           if (base + delta >= next) {
             records++;
             bytes += Math.max(0, vlen);
-            if (stamp && vlen >= STAMP_BYTES && buf.readUInt32LE(r4) === MAGIC)
+            if (stamp && vlen >= STAMP_BYTES && r4 + vlen <= rend && buf.readUInt32LE(r4) === MAGIC) {
               stamp(buf.readDoubleLE(r4 + 4));
+            }
           }
           p = rend;
         }

@@ -139,8 +139,13 @@ function send(p: Producer): void {
   const measuring = ctx.measuring;
   c.request(ApiKey.Produce, v, body).then(
     (r) => {
-      const res = Produce.decodeProduceResponse(v, r);
-      const code = res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
+      let code = -1;
+      try {
+        code = Produce.decodeProduceResponse(v, r).responses[0]?.partitionResponses[0]?.errorCode ?? -1;
+      } catch (e) {
+        ctx.error(`produce response: ${(e as Error).message}`);
+        return;
+      }
       if (code !== 0) ctx.error(`produce to ${o.topic}-${partition}: Kafka error code ${code}`);
       else {
         acked += n;
@@ -256,8 +261,13 @@ async function fetchLoop(c: Consumer, epoch: number, conn: KafkaConn, partitions
     for (const t of res.responses) {
       for (const pd of t.partitions) {
         if (pd.errorCode === OFFSET_OUT_OF_RANGE) {
-          const reset = await startOffsets(conn, o.topic, [pd.partitionIndex], 'earliest');
-          c.offsets.set(pd.partitionIndex, reset.get(pd.partitionIndex) ?? 0);
+          try {
+            const reset = await startOffsets(conn, o.topic, [pd.partitionIndex], 'earliest');
+            c.offsets.set(pd.partitionIndex, reset.get(pd.partitionIndex) ?? 0);
+          } catch (e) {
+            ctx.error(`fetch ${o.topic}-${pd.partitionIndex}: reset: ${(e as Error).message}`);
+            return;
+          }
           continue;
         }
         if (pd.errorCode !== 0) {
