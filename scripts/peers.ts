@@ -213,7 +213,7 @@ export async function start(name: Name, port?: number): Promise<PeerState> {
   const running = readState(name);
   if (running) return running;
   mkdirSync(stateDir(), { recursive: true });
-  install(name === 'ferrymq' ? 'aedes' : name);
+  if (name !== 'ferrymq') install(name);
   const dir = mkdtempSync(join(tmpdir(), `ferrymq-peer-${name}-`));
   const log = join(dir, 'output.log');
   let state: PeerState;
