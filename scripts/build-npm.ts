@@ -61,7 +61,7 @@ if (packed.length === 0) throw new Error('no native addon is built: run `npm run
 // `npm install` of the repo never asks the registry for the platform packages.
 const stage = join(out, 'stage');
 mkdirSync(stage);
-for (const entry of ['bin', 'dist', 'README.md', 'LICENSE']) {
+for (const entry of ['bin', 'dist', 'proto', 'README.md', 'LICENSE']) {
   if (existsSync(join(root, entry))) cpSync(join(root, entry), join(stage, entry), { recursive: true });
 }
 const optionalDependencies = Object.fromEntries(
