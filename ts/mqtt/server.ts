@@ -32,6 +32,8 @@ interface Listener {
   server: NetServer | HttpServer;
   wss?: WebSocketServer;
   connections: Set<Connection>;
+  /** What every connection of this listener gets: one object, not closures per connection. */
+  deps?: ConnectionDeps;
 }
 
 /**
@@ -92,6 +94,11 @@ function refusesPeer(s: TLSSocket, mode: string): boolean {
   if (mode !== 'request' || s.authorized) return false;
   const cert = s.getPeerCertificate();
   return cert !== null && Object.keys(cert).length > 0;
+}
+
+/** Shared 'error' listener (a closure per socket would cost memory per connection). */
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 export class MqttServer {
@@ -238,7 +245,8 @@ export class MqttServer {
       stream.destroy();
       return;
     }
-    const conn = new Connection(stream, remote, this.#deps(listener));
+    listener.deps ??= this.#deps(listener);
+    const conn = new Connection(stream, remote, listener.deps);
     listener.connections.add(conn);
     this.#metrics.connections.set({ listener: listener.name }, listener.connections.size);
   }
@@ -275,7 +283,7 @@ export class MqttServer {
     listener.server = make((s) => {
       s.setNoDelay(true);
       // A TLS handshake failure or reset before CONNECT must not escape as an unhandled error.
-      s.on('error', () => s.destroy());
+      s.on('error', destroySocket);
       this.#accept(listener, s, `${s.remoteAddress}:${s.remotePort}`);
     });
     // TLS handshake errors are per-connection; log at debug and move on.

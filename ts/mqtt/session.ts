@@ -71,10 +71,11 @@ export class Session {
   protocolVersion: 3 | 4 | 5;
   /** Seconds the session outlives a disconnect; 0xFFFFFFFF never expires. */
   expiryS: number;
-  readonly subscriptions = new Map<string, Subscription>();
-  readonly inflight = new Map<number, InflightEntry>();
-  /** Packet ids of incoming QoS 2 PUBLISHes awaiting PUBREL [MQTT-4.3.3-8]. */
-  readonly incomingQoS2 = new Set<number>();
+  // The collections are allocated on first use: an idle connection's
+  // session holds none (memory per connection).
+  #subscriptions: Map<string, Subscription> | undefined;
+  #inflight: Map<number, InflightEntry> | undefined;
+  #incomingQoS2: Set<number> | undefined;
   #queue: Delivery[] = [];
   #queueBytes = 0;
   #nextPacketId = 1;
@@ -100,6 +101,23 @@ export class Session {
     this.#onDrop = onDrop;
   }
 
+  get subscriptions(): Map<string, Subscription> {
+    this.#subscriptions ??= new Map();
+    return this.#subscriptions;
+  }
+
+  /** QoS 1/2 deliveries sent to the client and not yet completed, by packet id. */
+  get inflight(): Map<number, InflightEntry> {
+    this.#inflight ??= new Map();
+    return this.#inflight;
+  }
+
+  /** Packet ids of incoming QoS 2 PUBLISHes awaiting PUBREL [MQTT-4.3.3-8]. */
+  get incomingQoS2(): Set<number> {
+    this.#incomingQoS2 ??= new Set();
+    return this.#incomingQoS2;
+  }
+
   get queued(): number {
     return this.#queue.length;
   }
@@ -109,7 +127,7 @@ export class Session {
     for (let i = 0; i < 65535; i++) {
       const id = this.#nextPacketId;
       this.#nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (!this.#inflight?.has(id)) return id;
     }
     return undefined;
   }
@@ -182,7 +200,7 @@ export class Session {
       return true;
     }
     // [MQTT-3.3.4-9]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
-    if (this.inflight.size >= link.receiveMaximum) return false;
+    if ((this.#inflight?.size ?? 0) >= link.receiveMaximum) return false;
     const id = this.#allocatePacketId();
     if (id === undefined) return false;
     this.inflight.set(id, { delivery: d, state: 'publish' });
@@ -211,7 +229,7 @@ export class Session {
   resume(nowMs: number): void {
     const link = this.link;
     if (!link) return;
-    for (const [id, entry] of this.inflight) {
+    for (const [id, entry] of this.#inflight ?? []) {
       if (entry.state === 'pubrel') link.sendPubrel(id);
       else link.sendPublish(entry.delivery, id, true);
     }
@@ -220,7 +238,7 @@ export class Session {
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) finished a delivery. */
   complete(packetId: number, nowMs: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.#inflight?.get(packetId);
     if (!entry) return false;
     this.inflight.delete(packetId);
     this.#forget(entry.delivery);
@@ -230,7 +248,7 @@ export class Session {
 
   /** PUBREC: the QoS 2 delivery moves to its PUBREL phase. */
   released(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.#inflight?.get(packetId);
     if (!entry) return false;
     entry.state = 'pubrel';
     const d = entry.delivery;
@@ -247,7 +265,7 @@ export class Session {
    */
   takeShared(): Delivery[] {
     const out: Delivery[] = [];
-    for (const [id, entry] of this.inflight) {
+    for (const [id, entry] of this.#inflight ?? []) {
       if (entry.state === 'publish' && entry.delivery.shared) {
         this.inflight.delete(id);
         this.#forget(entry.delivery);
@@ -270,9 +288,9 @@ export class Session {
 
   /** A clean start, or the end of the session: forget everything. */
   clear(): void {
-    this.subscriptions.clear();
-    this.inflight.clear();
-    this.incomingQoS2.clear();
+    this.#subscriptions?.clear();
+    this.#inflight?.clear();
+    this.#incomingQoS2?.clear();
     this.#queue = [];
     this.#queueBytes = 0;
   }
