@@ -32,7 +32,13 @@
 //! fdatasync: append N+1 writes while N's sync runs. Under `Always` each
 //! append also starts the writeback of its own bytes (`sync_file_range`,
 //! no wait) right after its write, so the device is busy with them before
-//! the group-commit fdatasync that must cover them is even issued.
+//! the group-commit fdatasync that must cover them is even issued. Under a
+//! durable policy the active segment's file is preallocated (`fallocate`,
+//! `file::PREALLOCATE_BYTES` past the data, capped at `segment_bytes_max`):
+//! appends write into blocks the file owns and its size does not move
+//! between syncs. The in-memory `size` of a segment is always its batch
+//! bytes; rolls, stats and retention use it, never the file length, and a
+//! segment is trimmed to it before it is sealed and on a clean close.
 //! Reads snapshot (file, size, index position) under `inner` for a few
 //! instructions, then `pread` without it. Truncation and deletion take
 //! `rewrite` exclusively; reads hold it shared, so a read never sees a file
@@ -44,7 +50,8 @@
 //! (else they are rebuilt by scanning). The last segment is always scanned:
 //! each batch's length, CRC-32C (`ferry_frame::record_batch::parse`) and
 //! offset continuity is checked and the file is truncated at the first
-//! invalid batch (a torn tail after a crash). Its indexes are rebuilt.
+//! invalid batch (a torn tail after a crash, or the zeros of a preallocated
+//! tail: a zero batchLength is never valid). Its indexes are rebuilt.
 //! On read, every batch's CRC is checked again; a mismatch returns
 //! [`StorageError::Corrupt`], never data. A failed fdatasync poisons the
 //! shard (calls return [`StorageError::Closed`]) because the page cache can
