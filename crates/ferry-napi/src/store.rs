@@ -1,9 +1,11 @@
 //! `NativeStore`: the storage engines and KV API for JavaScript. Every call
 //! that may touch the disk (or fsync) returns a Promise and runs on a libuv
 //! worker thread via [`Job`]; only in-memory reads of offsets and stats are
-//! synchronous. Batches cross as one `Buffer` each way; an appended buffer
-//! is offset-patched in place (no copy), a read returns the stored bytes as
-//! a `Buffer` that takes ownership of the native `Vec` (no copy).
+//! synchronous. Batches cross as one `Buffer` each way (plus, for
+//! `appendPackedValues`, the callers' own Buffers of large values, read in
+//! place); an appended buffer is offset-patched in place (no copy), a read
+//! returns the stored bytes as a `Buffer` that takes ownership of the
+//! native `Vec` (no copy).
 
 use std::sync::{Arc, Mutex};
 
