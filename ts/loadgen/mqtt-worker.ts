@@ -15,7 +15,8 @@
  *  - Idle connections (`conn`) open from `start` (CONNECT → CONNACK
  *    latency recorded) and are held, pinging at half the keepalive.
  */
-import { type Socket, connect as tcpConnect } from 'node:net';
+import { isIP, type Socket, connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { encodeHistogram, type Histogram, newHistogram, recordUs } from './histogram.ts';
 import {
   connectPacket,
@@ -68,14 +69,18 @@ interface Client {
 
 function open(n: number): Promise<Socket> {
   const local = o.localAddresses.length > 0 ? o.localAddresses[n % o.localAddresses.length] : undefined;
+  const where = { host: o.host, port: o.port, ...(local ? { localAddress: local } : {}) };
   return new Promise((resolve, reject) => {
-    const s = tcpConnect({
-      host: o.host,
-      port: o.port,
-      noDelay: true,
-      ...(local ? { localAddress: local } : {}),
-    });
-    s.once('connect', () => {
+    const s = o.tls
+      ? tlsConnect({
+          ...where,
+          servername: isIP(o.host) ? undefined : o.host,
+          rejectUnauthorized: !o.insecure,
+          ...(o.ca ? { ca: o.ca } : {}),
+        })
+      : tcpConnect({ ...where, noDelay: true });
+    if (o.tls) s.setNoDelay(true);
+    s.once(o.tls ? 'secureConnect' : 'connect', () => {
       s.off('error', reject);
       sockets.add(s);
       s.on('error', (e) => {
@@ -439,13 +444,18 @@ if (o.keepaliveS > 0) {
   ).unref();
 }
 
+function firstReason(results: PromiseSettledResult<unknown>[]): string {
+  const r = results.find((x) => x.status === 'rejected');
+  return r ? (r.reason as Error).message : '';
+}
+
 ctx.serve({
   prepare: async () => {
     const results = await Promise.allSettled(subNumbers.map((i) => subscriber(i)));
     for (const r of results)
       if (r.status === 'rejected') ctx.error(`subscriber: ${(r.reason as Error).message}`);
     if (subNumbers.length > 0 && results.every((r) => r.status === 'rejected')) {
-      throw new Error(`no subscriber could connect to ${o.host}:${o.port}`);
+      throw new Error(`no subscriber could connect to ${o.host}:${o.port}: ${firstReason(results)}`);
     }
     ctx.post({ type: 'prepared' });
   },
@@ -454,7 +464,7 @@ ctx.serve({
     for (const r of results)
       if (r.status === 'rejected') ctx.error(`publisher: ${(r.reason as Error).message}`);
     if (pubNumbers.length > 0 && pubs.length === 0)
-      throw new Error(`no publisher could connect to ${o.host}:${o.port}`);
+      throw new Error(`no publisher could connect to ${o.host}:${o.port}: ${firstReason(results)}`);
     ctx.post({ type: 'ready' });
   },
   start: () => {

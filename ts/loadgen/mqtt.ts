@@ -5,7 +5,7 @@ import { type BenchReport, buildReport } from './report.ts';
 import { type RunHooks, runLoad, workerUrl } from './runner.ts';
 
 export function describeMqtt(o: MqttOptions): string {
-  const version = o.mqttVersion === 5 ? 'MQTT 5.0' : 'MQTT 3.1.1';
+  const version = `${o.mqttVersion === 5 ? 'MQTT 5.0' : 'MQTT 3.1.1'}${o.tls ? ' over TLS' : ''}`;
   if (o.scenario === 'conn') {
     return `${version}, ${o.connections} idle connections, keepalive ${o.keepaliveS} s${o.connectRate ? `, ${o.connectRate} connects/s` : ''}${o.localAddresses.length ? `, from ${o.localAddresses.length} source addresses` : ''}`;
   }
@@ -37,7 +37,11 @@ export async function runMqttBench(o: MqttOptions, hooks: RunHooks = {}): Promis
       scenario: o.scenario,
       target: `${o.host}:${o.port}`,
       description: describeMqtt(o),
-      options: { ...o, password: o.password === undefined ? undefined : '***' },
+      options: {
+        ...o,
+        password: o.password === undefined ? undefined : '***',
+        ca: o.ca === undefined ? undefined : '(PEM)',
+      },
     },
     r,
     o.payloadBytes,

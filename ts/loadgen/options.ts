@@ -4,6 +4,7 @@
  * tested. A bad value is a FerryError FERRY_ERR_CONFIG_INVALID naming the
  * option (the CLI prints it and exits 2).
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { FerryError } from '../errors.ts';
 
@@ -71,6 +72,12 @@ export interface MqttOptions extends CommonOptions {
   window: number;
   /** Deliveries per message (subscribers that get each one), for the window. */
   fanout: number;
+  /** MQTT over TLS. */
+  tls: boolean;
+  /** PEM CA certificate(s) to verify the broker with (the file's content); undefined = the system's. */
+  ca: string | undefined;
+  /** Do not verify the broker's certificate. */
+  insecure: boolean;
 }
 
 export interface KafkaOptions extends CommonOptions {
@@ -148,6 +155,14 @@ export function parseAddress(s: string, option: string, defPort: number): { host
   return { host, port };
 }
 
+function readCa(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    bad('ca', path, (e as Error).message);
+  }
+}
+
 function defaultWorkers(): number {
   // One thread is left to the main thread and, on a small machine, to the broker under test.
   return Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -219,6 +234,9 @@ export function parseMqttOptions(scenario: string, raw: RawOptions): MqttOptions
     connectRate: intOption(raw, 'connectRate', 0, 0, 10_000_000),
     window: sc === 'pubsub' ? intOption(raw, 'window', 0, 0, 100_000_000) : 0,
     fanout: intOption(raw, 'fanout', 1, 1, LIMITS.clients),
+    tls: raw.tls === true || raw.ca !== undefined || raw.insecure === true,
+    ca: raw.ca === undefined || raw.ca === true || raw.ca === false ? undefined : readCa(raw.ca),
+    insecure: raw.insecure === true,
   };
 }
 

@@ -131,6 +131,8 @@ export async function runLoad<O extends CommonOptions>(
         () => reject(new Error(`load worker ${i}: no "${type}" within ${STEP_TIMEOUT_MS / 1000} s`)),
         STEP_TIMEOUT_MS,
       );
+      // A run that fails elsewhere stops waiting; this timer must not keep the process alive.
+      timer.unref();
       const check = (): void => {
         const m = inbox[i]?.shift();
         if (!m) return;

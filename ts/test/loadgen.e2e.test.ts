@@ -10,6 +10,7 @@ import { type PeerState, start as startPeer, stop as stopPeer } from '../../scri
 import type { LatencySummary } from '../loadgen/histogram.ts';
 import type { BenchReport } from '../loadgen/report.ts';
 import { type BrokerProcess, binPath, repoRoot, spawnBroker, tempDir } from './helpers/broker.ts';
+import { type TestPki, testPki } from './helpers/tls.ts';
 
 function bench(args: string[]): Promise<BenchReport> {
   return new Promise((resolve, reject) => {
@@ -46,11 +47,15 @@ function clean(r: BenchReport, minS = 1.5): void {
 
 let ferrymq: BrokerProcess;
 let mosquitto: PeerState;
+let pki: TestPki;
 
 beforeAll(async () => {
   process.env.FERRYMQ_PEERS_DIR = await tempDir('ferrymq-peers-');
+  pki = await testPki();
   [ferrymq, mosquitto] = await Promise.all([
-    spawnBroker().then(async (b) => {
+    spawnBroker({
+      env: { FERRYMQ_TLS__CERT_FILE: pki.serverCert, FERRYMQ_TLS__KEY_FILE: pki.serverKey },
+    }).then(async (b) => {
       await b.ready;
       return b;
     }),
@@ -121,6 +126,31 @@ describe('ferrymq bench', () => {
     expect(r.totals.received).toBeLessThanOrEqual(r.totals.sent);
     expect(r.totals.received).toBeGreaterThan(r.totals.sent * 0.9);
     ordered(r.latencyUs.endToEnd);
+  });
+
+  it('mqtt pubsub over TLS, verifying the broker with its CA; an unknown CA is refused', async () => {
+    const address = ferrymq.listeners().mqtt_tls as string;
+    const r = await bench([
+      'mqtt',
+      'pubsub',
+      '-H',
+      address,
+      '--ca',
+      pki.ca,
+      '-d',
+      '2',
+      '-q',
+      '1',
+      '--rate',
+      '500',
+    ]);
+    clean(r);
+    expect(r.description).toContain('over TLS');
+    expect(r.totals.received).toBeGreaterThanOrEqual(r.totals.sent - 20);
+    ordered(r.latencyUs.endToEnd);
+    await expect(bench(['mqtt', 'pub', '-H', address, '--tls', '-d', '1'])).rejects.toThrow(
+      /FERRY_ERR_BENCH_FAILED/,
+    );
   });
 
   it('kafka produce against FerryMQ, then consume what it wrote', async () => {
