@@ -1,10 +1,10 @@
 use super::*;
-use crate::log::peek;
 use crate::log::test_util::batch;
+use crate::log::{now_ms, peek};
 use proptest::prelude::*;
 use std::fs::{self, OpenOptions};
 
-fn cfg() -> ShardConfig {
+pub(super) fn cfg() -> ShardConfig {
     ShardConfig {
         durability: Durability::None,
         segment_bytes_max: 4096,
@@ -22,7 +22,7 @@ fn offsets_of(bytes: &[u8]) -> Vec<(u64, u64)> {
 }
 
 /// Read everything from `from` to the end, batch by batch.
-fn read_all(log: &SegmentLog, from: u64) -> Vec<(u64, u64)> {
+pub(super) fn read_all(log: &SegmentLog, from: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let mut at = from;
     while at < log.next_offset() {
@@ -423,212 +423,4 @@ fn ticketed_appends_keep_submission_order_and_are_durable() {
     let log = SegmentLog::open(dir.path(), c).unwrap();
     let expect: Vec<(u64, u64)> = done.iter().map(|&(_, b, l)| (b, l)).collect();
     assert_eq!(read_all(&log, 0), expect);
-}
-
-/// Packed records `value-i` (i < n), timestamp 5, no key, no headers.
-fn packed(n: usize, value_len: usize) -> Vec<u8> {
-    let mut p = Vec::new();
-    for i in 0..n {
-        let v = format!("{i:0>value_len$}");
-        p.extend_from_slice(&5i64.to_le_bytes());
-        p.extend_from_slice(&(-1i32).to_le_bytes());
-        p.extend_from_slice(&(v.len() as i32).to_le_bytes());
-        p.extend_from_slice(v.as_bytes());
-        p.extend_from_slice(&0u32.to_le_bytes());
-    }
-    p
-}
-
-/// The pre-write CRC pass is skipped only for `EncodedBatches`, which only
-/// the encoder builds: bytes handed to `append` / `append_in_turn` (Kafka
-/// producer batches) are CRC-checked by every engine, however they arrive.
-#[test]
-fn producer_batches_are_always_crc_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let always = ShardConfig {
-        durability: Durability::Always,
-        ..cfg()
-    };
-    let engines: Vec<Box<dyn ShardLog>> = vec![
-        Box::new(SegmentLog::open(dir.path().join("s"), always).unwrap()),
-        Box::new(crate::memory::MemoryLog::new(cfg()).unwrap()),
-    ];
-    for log in &engines {
-        let mut bad = batch(2, 0, "p");
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        assert!(matches!(
-            log.append(&mut bad.clone(), 0),
-            Err(StorageError::InvalidBatch(_))
-        ));
-        let order = crate::order::AppendOrder::new();
-        assert!(matches!(
-            log.append_in_turn(&mut bad, 0, &mut order.ticket()),
-            Err(StorageError::InvalidBatch(_))
-        ));
-        assert_eq!(log.next_offset(), 0, "nothing was stored");
-        // The encoded paths store batches whose CRC is right.
-        log.append_packed(&packed(3, 10), 0).unwrap();
-        let p = packed(4, 10);
-        let g = (p.len() / 2) as u32;
-        log.append_packed_groups(&p, &[g, p.len() as u32 - g], 0)
-            .unwrap();
-        // Values out of line: packed names them by index.
-        let mut p = Vec::new();
-        for i in [1u32, 0] {
-            p.extend_from_slice(&9i64.to_le_bytes());
-            p.extend_from_slice(&(-1i32).to_le_bytes());
-            p.extend_from_slice(&(-2i32).to_le_bytes());
-            p.extend_from_slice(&i.to_le_bytes());
-            p.extend_from_slice(&0u32.to_le_bytes());
-        }
-        let values: [&[u8]; 2] = [b"zero", b"one"];
-        let mut enc =
-            EncodedBatches::from_packed_groups_with_values(&p, &values, &[p.len() as u32]).unwrap();
-        let order = crate::order::AppendOrder::new();
-        log.append_encoded_in_turn(&mut enc, 0, &mut order.ticket())
-            .unwrap();
-        let r = log.read(0, u32::MAX).unwrap();
-        let hs = ferry_frame::record_batch::parse_all(&r.bytes).unwrap();
-        assert_eq!(hs.len(), 4);
-        assert_eq!(log.next_offset(), 9);
-        let last = log.read(7, 1).unwrap().bytes;
-        let (_, recs) = ferry_frame::records::decode_batch(&last).unwrap();
-        let got: Vec<_> = recs.iter().map(|r| r.value.unwrap()).collect();
-        assert_eq!(got, [&b"one"[..], b"zero"]);
-    }
-}
-
-/// Skipping the pre-write pass loses no detection: a byte flipped on disk
-/// under a packed (encoded) append is reported by the read, never returned.
-#[test]
-fn encoded_batches_are_crc_checked_on_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let big = ShardConfig {
-        segment_bytes_max: 1 << 20,
-        ..cfg()
-    };
-    let log = SegmentLog::open(dir.path(), big).unwrap();
-    for _ in 0..3 {
-        log.append_packed(&packed(2, 100), 0).unwrap();
-    }
-    drop(log);
-    let p = dir.path().join(format!("{}.log", segment_stem(0)));
-    let mut data = fs::read(&p).unwrap();
-    let one = data.len() / 3;
-    data[one + one / 2] ^= 0x10; // inside the second batch's records
-    fs::write(&p, &data).unwrap();
-    let log = SegmentLog::open(dir.path(), big).unwrap();
-    assert_eq!(
-        log.next_offset(),
-        6,
-        "damage followed by a valid batch is kept"
-    );
-    assert!(log.read(0, 1).is_ok());
-    assert!(matches!(log.read(2, 1), Err(StorageError::Corrupt { .. })));
-    assert!(log.read(4, 1).is_ok());
-}
-
-fn log_len(dir: &Path, base: u64) -> u64 {
-    fs::metadata(dir.join(format!("{}.log", segment_stem(base))))
-        .unwrap()
-        .len()
-}
-
-/// Durable segments are preallocated ahead of the data; the zeros of that
-/// tail end the log on reopen (a zero batchLength is never valid), sealed
-/// segments and a clean close end at the last batch, and sizes, rolls and
-/// retention go by the data, never the file length.
-#[test]
-fn preallocated_tail_is_the_end_of_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = ShardConfig {
-        durability: Durability::Always,
-        segment_bytes_max: 1 << 20,
-        ..cfg()
-    };
-    let log = SegmentLog::open(dir.path(), c).unwrap();
-    for i in 0..10 {
-        log.append(&mut batch(2, i, "pre"), 0).unwrap();
-    }
-    let data = log.stats().bytes;
-    assert!(data < 4096);
-    assert_eq!(
-        log_len(dir.path(), 0),
-        1 << 20,
-        "preallocated to the segment size"
-    );
-    // A crash: no close, the zero tail stays on disk.
-    drop(log);
-    assert_eq!(log_len(dir.path(), 0), 1 << 20);
-    let log = SegmentLog::open(dir.path(), c).unwrap();
-    assert_eq!(log.next_offset(), 20);
-    assert_eq!(log.stats().bytes, data);
-    assert_eq!(log_len(dir.path(), 0), data, "the zero tail was cut");
-    assert_eq!(read_all(&log, 0).len(), 10);
-    assert_eq!(
-        log.append(&mut batch(1, 0, "x"), 0).unwrap().base_offset,
-        20
-    );
-    log.close().unwrap();
-    assert_eq!(
-        log_len(dir.path(), 0),
-        log.stats().bytes,
-        "a clean close trims"
-    );
-
-    // Rolls: every sealed segment ends at its last batch; the active one
-    // is preallocated up to segment_bytes_max; retention counts data.
-    let dir = tempfile::tempdir().unwrap();
-    let small = ShardConfig {
-        segment_bytes_max: 4096,
-        retention_bytes_max: Some(3 * 4096),
-        ..c
-    };
-    let log = SegmentLog::open(dir.path(), small).unwrap();
-    for i in 0..200 {
-        log.append(&mut batch(3, i, "roll"), 0).unwrap();
-    }
-    let stats = log.stats();
-    assert!(stats.segments > 4);
-    let mut bases: Vec<u64> = fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().into_string().unwrap();
-            n.strip_suffix(".log").map(|s| s.parse().unwrap())
-        })
-        .collect();
-    bases.sort_unstable();
-    let active = *bases.last().unwrap();
-    let sealed: u64 = bases[..bases.len() - 1]
-        .iter()
-        .map(|&b| log_len(dir.path(), b))
-        .sum();
-    assert!(sealed < stats.bytes, "sealed files hold data only");
-    assert_eq!(log_len(dir.path(), active), 4096);
-    log.apply_retention(now_ms()).unwrap();
-    let after = log.stats();
-    // Data beyond the limit by less than one segment (the oldest goes
-    // while the rest still reach retention_bytes_max); counted with the
-    // active file's preallocated bytes, one more segment would have gone.
-    assert!(after.segments < stats.segments, "{after:?}");
-    assert!(
-        after.bytes < 4 * 4096 && after.bytes >= 3 * 4096,
-        "{after:?}"
-    );
-    // Reopen after a crash mid-segment: every acknowledged batch is back.
-    let next = log.next_offset();
-    drop(log);
-    let log = SegmentLog::open(dir.path(), small).unwrap();
-    assert_eq!(log.next_offset(), next);
-    assert_eq!(log.stats().bytes, after.bytes);
-}
-
-/// Under `none` nothing is preallocated: the file is exactly the data.
-#[test]
-fn no_preallocation_without_durability() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = SegmentLog::open(dir.path(), cfg()).unwrap();
-    log.append(&mut batch(2, 0, "n"), 0).unwrap();
-    assert_eq!(log_len(dir.path(), 0), log.stats().bytes);
 }
