@@ -16,11 +16,12 @@ import type { MqttConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { MqttAuthHook } from './auth.ts';
 import type { Broker } from './broker.ts';
-import { decodeHot, isHotType, MqttDecodeError } from './codec/decode.ts';
+import { decodeHot, isHotType, MqttDecodeError, PUBLISH, type TopicCache } from './codec/decode.ts';
 import { type AckCmd, encodeAck, encodePublish, PINGRESP, type PublishProperties } from './codec/encode.ts';
 import { FrameReader, type FrameSink } from './codec/frames.ts';
 import { parseFrame } from './codec/slow-parser.ts';
 import { handlePacket } from './handlers/index.ts';
+import { type KeepaliveClient, KeepaliveWheel } from './keepalive.ts';
 import { remainingExpiryS } from './message.ts';
 import { Reason } from './reason-codes.ts';
 import type { Delivery, Session, SessionLink } from './session.ts';
@@ -72,6 +73,12 @@ function withPacketId(template: Buffer, packetId: number): Buffer {
 const kConn = Symbol('ferrymq.mqtt.connection');
 type LinkedSocket = Duplex & { [kConn]?: Connection };
 
+/** Keys of the shared encodings of a message (protocol, QoS, retain, dup), without building a string per delivery. */
+const FORM_KEYS: string[] = Array.from(
+  { length: 32 },
+  (_, f) => `${f & 16 ? 5 : 4}${(f >> 2) & 3}${(f >> 1) & 1}${f & 1}`,
+);
+
 /** Packets whose encoding connection.ts does itself (codec/encode.ts); the rest goes to mqtt-packet. */
 const ACK_CMDS = new Set<string>(['puback', 'pubrec', 'pubrel', 'pubcomp']);
 
@@ -95,7 +102,10 @@ function onSocketDrain(this: LinkedSocket): void {
   }
 }
 
-export class Connection implements SessionLink, FrameSink {
+/** Keep-alive deadlines of every connection of the process, checked every 100 ms. */
+const keepaliveWheel = new KeepaliveWheel(100);
+
+export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   readonly deps: ConnectionDeps;
   readonly socket: Duplex;
   readonly remote: string;
@@ -113,7 +123,15 @@ export class Connection implements SessionLink, FrameSink {
   will: Will | undefined;
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
-  #keepalive: NodeJS.Timeout | undefined;
+  /** KeepaliveClient: Date.now() of the last chunk that completed a packet. */
+  lastPacketMs = 0;
+  /** KeepaliveClient: 1.5 × Keep Alive in ms (0: no keep alive). */
+  keepaliveMs = 0;
+  keepaliveSlot = -1;
+  /** The last PUBLISH topic received (allocated with the first PUBLISH). */
+  #topics: TopicCache | undefined;
+  /** A whole packet came in the chunk being read. */
+  #framed = false;
   /** Tail of the acknowledgements waiting for persistence, to keep them in order. */
   #acks: Promise<void> | undefined;
   readonly #frames: FrameReader;
@@ -158,6 +176,11 @@ export class Connection implements SessionLink, FrameSink {
     if (this.state.kind === 'closed') return;
     this.deps.metrics.bytesIn(chunk.length);
     this.#frames.push(chunk, this);
+    if (this.#framed) {
+      // Keep alive counts packets; one clock read per chunk, not per packet.
+      this.#framed = false;
+      this.lastPacketMs = Date.now();
+    }
   }
 
   /** FrameSink: a fixed header that cannot be accepted. */
@@ -168,9 +191,12 @@ export class Connection implements SessionLink, FrameSink {
   /** FrameSink: decode one whole frame and handle it; false once the connection is closed. */
   frame(buf: Buffer, at: number, bodyAt: number, end: number): boolean {
     const first = buf[at] as number;
+    this.#framed = true;
     let packet: Packet | Error;
-    if (isHotType(first >> 4)) {
-      packet = decodeHot(first, buf, bodyAt, end, this.protocolVersion);
+    const type = first >> 4;
+    if (isHotType(type)) {
+      if (type === PUBLISH) this.#topics ??= { bytes: undefined, topic: '' };
+      packet = decodeHot(first, buf, bodyAt, end, this.protocolVersion, this.#topics);
     } else {
       // mqtt-packet needs the protocol level: CONNECT gives it (0: not seen yet).
       const version = this.state.kind === 'awaiting-connect' ? 0 : this.protocolVersion;
@@ -224,7 +250,6 @@ export class Connection implements SessionLink, FrameSink {
       this.state.pending.push(packet);
       return;
     }
-    this.#keepalive?.refresh();
     try {
       handlePacket(this, packet);
     } catch (err) {
@@ -242,14 +267,17 @@ export class Connection implements SessionLink, FrameSink {
     this.state = { kind: 'connected', session };
     if (keepaliveS > 0) {
       // [MQTT-3.1.2-22]: no packet within 1.5 × keep alive closes the connection.
-      this.#keepalive = setTimeout(Connection.#keepaliveTimeout, keepaliveS * 1500, this);
+      this.keepaliveMs = keepaliveS * 1500;
+      this.lastPacketMs = Date.now();
+      keepaliveWheel.add(this);
     }
     return held;
   }
 
-  static #keepaliveTimeout(c: Connection): void {
-    c.deps.logger.debug({ client_id: c.clientId }, 'keep alive timeout');
-    c.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
+  /** KeepaliveClient: 1.5 × Keep Alive passed without a packet. */
+  keepaliveExpired(): void {
+    this.deps.logger.debug({ client_id: this.clientId }, 'keep alive timeout');
+    this.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
   }
 
   /** Replay packets that arrived while authentication ran, in order. */
@@ -328,7 +356,8 @@ export class Connection implements SessionLink, FrameSink {
     const shared = !this.isV5 || (d.subscriptionIds.length === 0 && this.clientTopicAliasMax === 0);
     let buf: Buffer;
     if (shared) {
-      const key = `${this.isV5 ? 5 : 4}${d.qos}${d.retain ? 1 : 0}${dup ? 1 : 0}${expiry ?? ''}`;
+      const form = (this.isV5 ? 16 : 0) | (d.qos << 2) | (d.retain ? 2 : 0) | (dup ? 1 : 0);
+      const key = expiry === undefined ? (FORM_KEYS[form] as string) : `${FORM_KEYS[form]}${expiry}`;
       m.encoded ??= new Map();
       let template = m.encoded.get(key);
       if (!template) {
@@ -409,7 +438,7 @@ export class Connection implements SessionLink, FrameSink {
     if (prev.kind === 'closed') return;
     this.state = { kind: 'closed' };
     if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
-    if (this.#keepalive) clearTimeout(this.#keepalive);
+    if (this.keepaliveSlot !== -1) keepaliveWheel.remove(this);
     this.authWaiter = undefined;
     this.#frames.reset();
     this.socket.end();

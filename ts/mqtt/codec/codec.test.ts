@@ -337,3 +337,21 @@ describe('bad input', () => {
     }
   });
 });
+
+describe('topic cache', () => {
+  it('reuses the topic string for the same bytes and decodes a different topic anew', () => {
+    const cache = { bytes: undefined as Buffer | undefined, topic: '' };
+    const frame = (topic: string): Buffer =>
+      mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
+    const decode = (b: Buffer) => decodeHot(b[0] as number, b, 2, b.length, 4, cache) as IPublishPacket;
+    expect(decode(frame('a/b')).topic).toBe('a/b');
+    expect(cache.topic).toBe('a/b');
+    expect(decode(frame('a/b')).payload).toEqual(Buffer.from('x'));
+    expect(decode(frame('a/c')).topic).toBe('a/c');
+    expect(decode(frame('a/cd')).topic).toBe('a/cd');
+    expect(decode(frame('ä/b')).topic).toBe('ä/b');
+    // A cut topic is still malformed with a cache.
+    const cut = Buffer.from([0x30, 0x02, 0x00, 0x04]);
+    expect(decodeHot(0x30, cut, 2, cut.length, 4, cache)).toBeInstanceOf(MqttDecodeError);
+  });
+});

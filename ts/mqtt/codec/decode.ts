@@ -235,6 +235,37 @@ function readAckProps(c: Cursor): AckProps | undefined {
 }
 
 /**
+ * The last PUBLISH topic of a connection: a publisher usually repeats its
+ * topic, and the same string (its hash already computed) then serves the
+ * topic tree's lookups instead of a new one per message.
+ */
+export interface TopicCache {
+  bytes: Buffer | undefined;
+  topic: string;
+}
+
+/** The topic at `c.at` (UTF-8 Encoded String), from `cache` when the bytes are the same. */
+function readTopic(c: Cursor, cache: TopicCache | undefined): string {
+  if (!cache) return c.string('topic');
+  const buf = c.buf;
+  const start = c.at + 2;
+  const n = start <= c.end ? buf.readUInt16BE(c.at) : -1;
+  const known = cache.bytes;
+  if (known !== undefined && known.length === n && start + n <= c.end) {
+    let i = 0;
+    while (i < n && known[i] === buf[start + i]) i++;
+    if (i === n) {
+      c.at = start + n;
+      return cache.topic;
+    }
+  }
+  const topic = c.string('topic');
+  cache.bytes = Buffer.from(buf.subarray(start, start + n));
+  cache.topic = topic;
+  return topic;
+}
+
+/**
  * Decode one whole frame of a hot type: `first` is its first byte, the body
  * is `buf[bodyAt, end)`. `version` is the connection's protocol level.
  * Returns the packet, or the error to answer it with.
@@ -245,16 +276,24 @@ export function decodeHot(
   bodyAt: number,
   end: number,
   version: number,
+  topics?: TopicCache,
 ): HotPacket | MqttDecodeError {
   try {
-    return decode(first, buf, bodyAt, end, version);
+    return decode(first, buf, bodyAt, end, version, topics);
   } catch (err) {
     if (err instanceof MqttDecodeError) return err;
     return new MqttDecodeError(`undecodable packet: ${(err as Error).message}`);
   }
 }
 
-function decode(first: number, buf: Buffer, bodyAt: number, end: number, version: number): HotPacket {
+function decode(
+  first: number,
+  buf: Buffer,
+  bodyAt: number,
+  end: number,
+  version: number,
+  topics: TopicCache | undefined,
+): HotPacket {
   const type = first >> 4;
   const flags = first & 0x0f;
   const length = end - bodyAt;
@@ -263,7 +302,7 @@ function decode(first: number, buf: Buffer, bodyAt: number, end: number, version
     // [MQTT-3.3.1-4]
     if (qos === 3) throw new MqttDecodeError('Packet must not have both QoS bits set to 1');
     const c = new Cursor(buf, bodyAt, end);
-    const topic = c.string('topic');
+    const topic = readTopic(c, topics);
     const packet: IPublishPacket = {
       cmd: 'publish',
       retain: (flags & 1) !== 0,
