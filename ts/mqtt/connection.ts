@@ -304,8 +304,9 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     if (this.state.kind === 'closed' || this.socket.destroyed) return false;
     this.deps.metrics.bytesOut(buf.length);
     if (!this.#corked) {
-      // Everything written to this socket during one event-loop turn leaves in
-      // one writev instead of one write(2) per packet.
+      // Everything written to this socket while handling one event (a chunk
+      // read from some client, a timer) leaves in one writev instead of one
+      // write(2) per packet.
       this.#corked = true;
       this.socket.cork();
       scheduleUncork(this);
@@ -335,7 +336,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     });
   }
 
-  /** The end of the turn's writes (scheduleUncork). */
+  /** The end of the event's writes (scheduleUncork). */
   uncork(): void {
     if (!this.#corked) return;
     this.#corked = false;
@@ -455,9 +456,14 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 }
 
 /**
- * Connections written to during this turn, uncorked together at its end:
- * one writev per socket per turn, and one scheduled callback per turn
- * instead of one per connection.
+ * Connections written to while handling the current event, uncorked
+ * together right after it (process.nextTick): one writev per socket per
+ * event, and one scheduled callback per event rather than per connection.
+ * Flushing at the end of the event rather than of the whole event-loop turn
+ * (setImmediate) measured higher throughput, since a message no longer
+ * waits for the other sockets of the same poll phase: quick bench on a
+ * quiet machine, fan-in QoS 0 756k → 865k deliveries/s, p2p QoS 0 660k →
+ * 888k; latency at 5,000/s was within the run-to-run noise either way.
  */
 let toUncork: Connection[] = [];
 
@@ -468,6 +474,6 @@ function flushCorked(): void {
 }
 
 function scheduleUncork(c: Connection): void {
-  if (toUncork.length === 0) setImmediate(flushCorked);
+  if (toUncork.length === 0) process.nextTick(flushCorked);
   toUncork.push(c);
 }
