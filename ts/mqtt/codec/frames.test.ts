@@ -58,6 +58,22 @@ describe('FrameReader', () => {
     expect(s.frames).toEqual(expected);
   });
 
+  it('reassembles a large frame from many chunks, holding only what arrived', () => {
+    const body = Buffer.alloc(200_000);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const frame = Buffer.concat([Buffer.from([0x30, 0xc0, 0x9a, 0x0c]), body, Buffer.from([0xc0, 0x00])]);
+    const s = collect();
+    const r = new FrameReader(1_048_576);
+    r.push(frame.subarray(0, 10_000), s);
+    expect(r.pendingBytes).toBe(10_000);
+    for (let at = 10_000; at < frame.length; at += 65_536) r.push(frame.subarray(at, at + 65_536), s);
+    expect(s.frames).toEqual([
+      [0x30, body],
+      [0xc0, Buffer.alloc(0)],
+    ]);
+    expect(r.pendingBytes).toBe(0);
+  });
+
   it('holds only the bytes of an unfinished frame', () => {
     const s = collect();
     const r = new FrameReader(1024);

@@ -7,6 +7,9 @@
  * is a Remaining Length of more than four bytes (§2.2.3).
  */
 
+/** Frames up to this size that arrive in pieces are reassembled in one buffer allocated up front. */
+const WHOLE_ALLOC_MAX = 65_536;
+
 /** Where frames go; `frame` returns false to stop (the connection closed). */
 export interface FrameSink {
   frame(buf: Buffer, at: number, bodyAt: number, end: number): boolean;
@@ -18,9 +21,13 @@ export class FrameReader {
   /**
    * A frame split across chunks: the bytes so far. While its fixed header
    * is incomplete (#size 0) this holds only those few bytes; once the size
-   * is known it is allocated whole and filled up to #filled.
+   * is known, a frame of up to WHOLE_ALLOC_MAX bytes is allocated whole and
+   * filled up to #filled, a larger one is kept as the views of its chunks
+   * (#parts), so a client that announces a large packet and sends little
+   * makes us hold only what it sent.
    */
   #partial: Buffer | undefined;
+  #parts: Buffer[] | undefined;
   #size = 0;
   #filled = 0;
   #bodyAt = 0;
@@ -31,17 +38,30 @@ export class FrameReader {
 
   /** Bytes of an unfinished frame held (for tests and accounting). */
   get pendingBytes(): number {
+    if (this.#parts) return this.#filled;
     return this.#partial ? (this.#size === 0 ? this.#partial.length : this.#filled) : 0;
   }
 
   /** Drop a partial frame (the connection closed). */
   reset(): void {
     this.#partial = undefined;
+    this.#parts = undefined;
   }
 
   push(chunk: Buffer, sink: FrameSink): void {
     let buf = chunk;
     let at = 0;
+    const parts = this.#parts;
+    if (parts) {
+      const take = Math.min(this.#size - this.#filled, chunk.length);
+      parts.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      this.#filled += take;
+      if (this.#filled < this.#size) return;
+      this.#parts = undefined;
+      at = take;
+      const whole = Buffer.concat(parts, this.#size);
+      if (!sink.frame(whole, 0, this.#bodyAt, whole.length)) return;
+    }
     const partial = this.#partial;
     if (partial) {
       this.#partial = undefined;
@@ -91,12 +111,16 @@ export class FrameReader {
         return;
       }
       if (end > n) {
-        const whole = Buffer.allocUnsafe(end - at);
-        buf.copy(whole, 0, at);
-        this.#partial = whole;
-        this.#size = whole.length;
+        this.#size = end - at;
         this.#filled = n - at;
         this.#bodyAt = i - at;
+        if (this.#size > WHOLE_ALLOC_MAX) {
+          this.#parts = [buf.subarray(at)];
+          return;
+        }
+        const whole = Buffer.allocUnsafe(this.#size);
+        buf.copy(whole, 0, at);
+        this.#partial = whole;
         return;
       }
       if (!sink.frame(buf, at, i, end)) return;
