@@ -87,7 +87,10 @@ export function handlePublish(conn: Connection, session: Session, packet: IPubli
     return;
   }
   const now = Date.now();
-  const message = messageFromPublish({ ...packet, topic, payload }, session.clientId, now);
+  // The decoded packet is ours alone: give it the resolved topic rather than copying it per message.
+  packet.topic = topic;
+  packet.payload = payload;
+  const message = messageFromPublish(packet, session.clientId, now);
   const { delivered, saved, appended } = broker.publish(message, now);
   if (packet.qos === 0) return;
   const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
