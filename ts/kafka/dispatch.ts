@@ -135,16 +135,26 @@ export class KafkaConnectionError extends FerryError {
   }
 }
 
-function frame(head: Buffer, body: Buffer): Buffer {
+/** Bodies at least this big go out as their own write (writev), not copied behind the header. */
+const SEPARATE_BODY_BYTES = 16 * 1024;
+
+/** The response frame as the buffers to write, in order: size prefix and header, then the body. */
+function frame(head: Buffer, body: Buffer): Buffer[] {
+  if (body.length >= SEPARATE_BODY_BYTES) {
+    const prefix = Buffer.allocUnsafe(4 + head.length);
+    prefix.writeInt32BE(head.length + body.length, 0);
+    head.copy(prefix, 4);
+    return [prefix, body];
+  }
   const out = Buffer.allocUnsafe(4 + head.length + body.length);
   out.writeInt32BE(head.length + body.length, 0);
   head.copy(out, 4);
   body.copy(out, 4 + head.length);
-  return out;
+  return [out];
 }
 
-/** Handle one request frame (without its size prefix); resolves with the response frame or null. */
-export async function dispatch(ctx: KafkaContext, request: Buffer): Promise<Buffer | null> {
+/** Handle one request frame (without its size prefix); resolves with the response frame's buffers, or null. */
+export async function dispatch(ctx: KafkaContext, request: Buffer): Promise<Buffer[] | null> {
   if (request.length < 8) throw new KafkaConnectionError(`request of ${request.length} bytes has no header`);
   const apiKey = request.readInt16BE(0);
   const version = request.readInt16BE(2);

@@ -28,6 +28,34 @@ function kind(fn: () => unknown): string {
 }
 
 describe('KafkaReader and KafkaWriter', () => {
+  it('keeps big byte fields by reference and joins them in order, the same bytes as copying', () => {
+    const big = (n: number, fill: number) => Buffer.alloc(n, fill);
+    const fields = [big(10, 1), big(20_000, 2), big(5, 3), big(70_000, 4), big(16 * 1024, 5), big(1, 6)];
+    const w = new KafkaWriter(8);
+    for (const [i, f] of fields.entries()) {
+      w.int32(i);
+      w.bytes(f, i % 2 === 0);
+    }
+    const out = w.finish();
+    expect(out.length).toBe(w.length);
+    const expected = Buffer.concat(
+      fields.flatMap((f, i) => {
+        const head = Buffer.alloc(4);
+        head.writeInt32BE(i);
+        const compact = i % 2 === 0;
+        const prefix = compact ? KafkaWriter.encode((x) => x.uvarint(f.length + 1)) : Buffer.alloc(4);
+        if (!compact) prefix.writeInt32BE(f.length);
+        return [head, prefix, f];
+      }),
+    );
+    expect(out.equals(expected)).toBe(true);
+    const r = new KafkaReader(out);
+    for (const [i, f] of fields.entries()) {
+      expect(r.int32()).toBe(i);
+      expect(Buffer.from(r.bytes(i % 2 === 0)).equals(f)).toBe(true);
+    }
+  });
+
   it('encode unsigned varints as LEB128, up to 32 bits', () => {
     const cases: [number, string][] = [
       [0, '00'],

@@ -2,35 +2,63 @@ import { KafkaProtocolError } from './errors.ts';
 import type { TaggedField } from './reader.ts';
 
 const INITIAL_BYTES = 256;
+/**
+ * Byte fields at least this big (a Fetch response's stored record batches)
+ * are kept by reference rather than copied into the growing buffer, so a
+ * 1 MiB response is not re-copied at every doubling; `finish` joins once.
+ */
+const BY_REFERENCE_BYTES = 16 * 1024;
 
 /** Writes Kafka's primitive types into a growing Buffer. */
 export class KafkaWriter {
   private buf: Buffer;
   private offset = 0;
+  /** Finished parts before `buf[start..offset)`: views of old buffers and referenced byte fields. */
+  private parts: Uint8Array[] = [];
+  private partsBytes = 0;
+  private start = 0;
 
   constructor(initialBytes = INITIAL_BYTES) {
     this.buf = Buffer.allocUnsafe(initialBytes);
   }
 
   get length(): number {
-    return this.offset;
+    return this.partsBytes + this.offset - this.start;
   }
 
   /** Reserves n bytes and returns where they start. It may replace this.buf: call it before reading this.buf. */
   private room(n: number): number {
     const at = this.offset;
     if (at + n > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, at + n));
-      this.buf.copy(next, 0, 0, at);
+      const used = at - this.start;
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, used + n));
+      this.buf.copy(next, 0, this.start, at);
       this.buf = next;
+      this.start = 0;
+      this.offset = used + n;
+      return used;
     }
     this.offset = at + n;
     return at;
   }
 
-  /** The bytes written so far (a view; copy it before writing more). */
+  /** The bytes written so far (a view when nothing was kept by reference; copy it before writing more). */
   finish(): Buffer {
-    return this.buf.subarray(0, this.offset);
+    const tail = this.buf.subarray(this.start, this.offset);
+    if (this.parts.length === 0) return tail;
+    return Buffer.concat([...this.parts, tail], this.length);
+  }
+
+  /** Keeps `v` by reference as the next bytes of the output. */
+  private reference(v: Uint8Array): void {
+    if (this.offset > this.start) {
+      const done = this.buf.subarray(this.start, this.offset);
+      this.parts.push(done);
+      this.partsBytes += done.length;
+      this.start = this.offset;
+    }
+    this.parts.push(v);
+    this.partsBytes += v.length;
   }
 
   int8(v: number): void {
@@ -127,6 +155,10 @@ export class KafkaWriter {
 
   bytes(v: Uint8Array, compact: boolean): void {
     this.prefix(v.length, compact, true);
+    if (v.length >= BY_REFERENCE_BYTES) {
+      this.reference(v);
+      return;
+    }
     const at = this.room(v.length);
     this.buf.set(v, at);
   }
