@@ -21,11 +21,12 @@
  *   --only   a comma-separated subset of the names above
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kafkaLibs, kafkaVersion } from '../scripts/peer-kafka.ts';
+import { writeDocSection } from './lib/doc.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 import { hardNofile, mosquittoVersion } from './lib/mqtt-brokers.ts';
 import { fmt, renderMarkdown, type Table } from './lib/stats.ts';
@@ -98,24 +99,8 @@ function versions(): string[] {
 }
 
 function writeDoc(body: string): void {
-  const path = join(repoRoot, 'docs', 'benchmarks.md');
-  const start = '<!-- bench:all:start -->';
-  const end = '<!-- bench:all:end -->';
-  const section = `${start}\n${body.trimEnd()}\n${end}`;
-  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(start);
-  const b = doc.indexOf(end);
-  if (a >= 0 && b > a) doc = doc.slice(0, a) + section + doc.slice(b + end.length);
-  else {
-    // First time: right before the first generated section, so the run summary leads.
-    const first = doc.indexOf('<!-- bench:');
-    doc =
-      first >= 0
-        ? `${doc.slice(0, first)}${section}\n\n${doc.slice(first)}`
-        : `${doc.trimEnd()}\n\n${section}\n`;
-  }
-  writeFileSync(path, doc);
-  console.log(`wrote ${path}`);
+  // The run summary leads the page.
+  writeDocSection(repoRoot, 'all', body, true);
 }
 
 async function main(): Promise<void> {

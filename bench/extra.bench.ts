@@ -27,7 +27,7 @@
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ import { runKafkaBench } from '../ts/loadgen/kafka.ts';
 import { runMqttBench } from '../ts/loadgen/mqtt.ts';
 import { parseKafkaOptions, parseMqttOptions, type RawOptions } from '../ts/loadgen/options.ts';
 import type { BenchReport } from '../ts/loadgen/report.ts';
+import { writeDocSection } from './lib/doc.ts';
 import { type RunningKafkaBroker, startApacheKafka, startFerrymqKafka } from './lib/kafka-brokers.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 import {
@@ -497,20 +498,7 @@ async function footprint(): Promise<void> {
 }
 
 function writeDoc(body: string): void {
-  const path = join(repoRoot, 'docs', 'benchmarks.md');
-  const start = '<!-- bench:extra:start -->';
-  const end = '<!-- bench:extra:end -->';
-  const section = `${start}\n${body.trimEnd()}\n${end}`;
-  // Re-read right before writing: the other sections belong to other scripts.
-  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(start);
-  const b = doc.indexOf(end);
-  doc =
-    a >= 0 && b > a
-      ? doc.slice(0, a) + section + doc.slice(b + end.length)
-      : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, doc);
-  console.log(`\nwrote ${path}`);
+  writeDocSection(repoRoot, 'extra', body);
 }
 
 const SECTIONS: Record<string, () => Promise<void>> = {

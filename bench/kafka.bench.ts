@@ -39,12 +39,13 @@
  * No assertions: this prints figures.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kafkaLibs, kafkaVersion } from '../scripts/peer-kafka.ts';
 import { topSelf } from './lib/cpu-profile.ts';
+import { writeDocSection } from './lib/doc.ts';
 import {
   advertisedApis,
   type FerrymqKafkaOptions,
@@ -216,20 +217,7 @@ async function profileFerrymq(
 }
 
 function writeDoc(body: string): void {
-  const path = join(repoRoot, 'docs', 'benchmarks.md');
-  const start = '<!-- bench:kafka:start -->';
-  const end = '<!-- bench:kafka:end -->';
-  const section = `${start}\n${body.trimEnd()}\n${end}`;
-  // Re-read right before writing: the other sections belong to other scripts.
-  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(start);
-  const b = doc.indexOf(end);
-  doc =
-    a >= 0 && b > a
-      ? doc.slice(0, a) + section + doc.slice(b + end.length)
-      : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, doc);
-  console.log(`\nwrote ${path}`);
+  writeDocSection(repoRoot, 'kafka', body);
 }
 
 async function main(): Promise<void> {

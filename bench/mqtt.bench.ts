@@ -40,11 +40,13 @@
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { topSelf } from './lib/cpu-profile.ts';
+import { writeDocSection } from './lib/doc.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 import { type BrokerName, hardNofile, type RunningBroker, startBroker } from './lib/mqtt-brokers.ts';
 import { nowUs, selfTest } from './lib/mqtt-codec.ts';
@@ -357,60 +359,6 @@ async function memoryTest(name: BrokerName): Promise<MemResult> {
 }
 
 // ------------------------------------------------------------------------------------------ profile
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-function topSelf(
-  profilePath: string,
-  n: number,
-  windowUs: [number, number],
-): { rows: string[][]; totalMs: number; idlePct: number } {
-  const prof = JSON.parse(readFileSync(profilePath, 'utf8')) as {
-    nodes: ProfileNode[];
-    startTime: number;
-    samples: number[];
-    timeDeltas: number[];
-  };
-  // V8 profile times are µs on the same monotonic clock as nowUs(): keep the measured window only.
-  let t = prof.startTime;
-  const byId = new Map(prof.nodes.map((x) => [x.id, x]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < prof.samples.length; i++) {
-    t += prof.timeDeltas[i] ?? 0;
-    if (t < windowUs[0] || t > windowUs[1]) continue;
-    const id = prof.samples[i] as number;
-    self.set(id, (self.get(id) ?? 0) + Math.max(0, prof.timeDeltas[i] ?? 0));
-  }
-  const byFn = new Map<string, number>();
-  let total = 0;
-  let idle = 0;
-  for (const [id, us] of self) {
-    const node = byId.get(id);
-    if (!node) continue;
-    total += us;
-    const cf = node.callFrame;
-    if (cf.functionName === '(idle)') idle += us;
-    const where = cf.url
-      ? `${cf.url
-          .replace(/^file:\/\//, '')
-          .replace(repoRoot, '')
-          .replace(/^.*node_modules\//, 'node_modules/')}:${cf.lineNumber + 1}`
-      : '';
-    const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
-    byFn.set(key, (byFn.get(key) ?? 0) + us);
-  }
-  const busy = total - idle;
-  const rows = [...byFn.entries()]
-    .filter(([k]) => !k.startsWith('(idle)'))
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([k, us]) => [k, fmt(us / 1000, 0), `${fmt((us / busy) * 100, 1)}%`]);
-  return { rows, totalMs: total / 1000, idlePct: (idle / total) * 100 };
-}
-
 async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'ferrymq-bench-prof-'));
   try {
@@ -429,7 +377,7 @@ async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefi
     const keep = join(repoRoot, 'node_modules', '.cache', 'ferrymq-bench', 'mqtt-fanin-qos0.cpuprofile');
     execFileSync('mkdir', ['-p', dirname(keep)]);
     writeFileSync(keep, readFileSync(join(dir, file)));
-    const top = topSelf(join(dir, file), 15, r.windowUs);
+    const top = topSelf(join(dir, file), 15, r.windowUs, repoRoot);
     return {
       rate: r.deliveredPerS,
       table: {
@@ -448,21 +396,9 @@ async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefi
 }
 
 // ------------------------------------------------------------------------------------------ doc
+
 function writeDoc(body: string): void {
-  const path = join(repoRoot, 'docs', 'benchmarks.md');
-  const start = '<!-- bench:mqtt:start -->';
-  const end = '<!-- bench:mqtt:end -->';
-  const section = `${start}\n${body.trimEnd()}\n${end}`;
-  // Re-read right before writing: the other sections belong to other scripts.
-  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(start);
-  const b = doc.indexOf(end);
-  doc =
-    a >= 0 && b > a
-      ? doc.slice(0, a) + section + doc.slice(b + end.length)
-      : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, doc);
-  console.log(`\nwrote ${path}`);
+  writeDocSection(repoRoot, 'mqtt', body);
 }
 
 // ------------------------------------------------------------------------------------------ main

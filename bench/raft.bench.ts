@@ -1,43 +1,11 @@
-/**
- * Raft commit benchmark: committed writes/s and commit latency of the meta
- * service, for a 1-node and a 3-node cluster, at 1, 16 and 256 concurrent
- * proposers.
- *
- * Run: npm run bench:raft   (node bench/raft.bench.ts [--quick] [--no-doc])
- * Needs dist/ (npm run build:ts).
- *
- * Each cluster is real `ferrymq start` processes (role meta only, default
- * [meta] settings: 50 ms ticks, fsync of one atomic RocksDB batch per Ready)
- * on 127.0.0.1 with temporary data dirs. A proposer is a loop of
- * `PUT /api/v1/cluster/kv/b/<p>/<i>` (a 100-byte value) on the metadata
- * leader's admin API over a keep-alive HTTP connection, each PUT answered
- * after the entry is committed (fsynced on a majority) and applied on the
- * leader. Latency is PUT sent → answer received, so it includes HTTP and
- * JSON on both ends; writes/s counts answered PUTs in the measuring window
- * (after a warm-up). The load generator is this process, on the same
- * machine as the nodes.
- *
- * A second table ("direct") takes HTTP out: the bench process itself runs
- * the nodes (`MetaService` over real gRPC on 127.0.0.1 and RocksDB with
- * fsync, each node its own store) and calls `propose()` on the leader. All
- * nodes then share the bench's one event loop, so for 3 nodes it
- * understates what separate processes do; it shows what the Raft path
- * costs without the admin API in front.
- *
- * Env: BENCH_RUN_MS (5000), BENCH_WARM_MS (1000).
- * Unless --no-doc (or --quick), the table goes to the "Raft" section of
- * docs/benchmarks.md (between its markers; the rest of the file is kept).
- * No assertions: this prints figures.
- */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { resolveConfig } from '../ts/config/load.ts';
 import { createLogger } from '../ts/log.ts';
 import { METADATA_GROUP, MetaService } from '../ts/meta/service.ts';
 import { Storage } from '../ts/storage/storage.ts';
 import { type BrokerProcess, repoRoot, spawnBroker, tempDir } from '../ts/test/helpers/broker.ts';
+import { writeDocSection } from './lib/doc.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 
 const args = new Set(process.argv.slice(2));
@@ -272,20 +240,7 @@ function table(rows: Row[]): string {
 }
 
 function writeDoc(body: string): void {
-  const path = join(repoRoot, 'docs', 'benchmarks.md');
-  const start = '<!-- bench:raft:start -->';
-  const end = '<!-- bench:raft:end -->';
-  const section = `${start}\n${body.trimEnd()}\n${end}`;
-  // Re-read right before writing: the other sections belong to other scripts.
-  let doc = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const a = doc.indexOf(start);
-  const b = doc.indexOf(end);
-  doc =
-    a >= 0 && b > a
-      ? doc.slice(0, a) + section + doc.slice(b + end.length)
-      : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, doc);
-  console.log(`\nwrote ${path}`);
+  writeDocSection(repoRoot, 'raft', body);
 }
 
 async function main(): Promise<void> {
