@@ -14,6 +14,7 @@ import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { Producers } from './producers/producers.ts';
+import { ByteQueue } from './protocol/byte-queue.ts';
 import type { TopicRegistry } from './topics.ts';
 
 /** Requests in flight on one connection before it stops reading (backpressure). */
@@ -25,8 +26,7 @@ class Connection {
   readonly #frameMax: number;
   readonly #logger: Logger;
   readonly #abort = new AbortController();
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  readonly #input = new ByteQueue();
   #inFlight = 0;
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
@@ -71,47 +71,24 @@ class Connection {
 
   #onData(d: Buffer): void {
     try {
-      this.#chunks.push(d);
-      this.#buffered += d.length;
+      this.#input.push(d);
       this.#drainFrames();
     } catch (err) {
       this.close(err instanceof Error ? err.message : String(err));
     }
   }
 
-  #take(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.#chunks, this.#buffered);
-      out = all.subarray(0, n);
-      this.#chunks = all.length > n ? [all.subarray(n)] : [];
-    }
-    this.#buffered -= n;
-    return out;
-  }
-
-  #peekSize(): number {
-    const first = this.#chunks[0] as Buffer;
-    if (first.length >= 4) return first.readInt32BE(0);
-    return Buffer.concat(this.#chunks, this.#buffered).readInt32BE(0);
-  }
-
   #drainFrames(): void {
-    while (!this.#closed && this.#buffered >= 4) {
-      const size = this.#peekSize();
+    while (!this.#closed && this.#input.length >= 4) {
+      const size = this.#input.peekInt32();
       if (size < 0 || size > this.#frameMax) {
         this.close(`frame of ${size} bytes (kafka.frame_bytes_max ${this.#frameMax})`);
         return;
       }
-      if (this.#buffered < 4 + size) return;
-      this.#take(4);
+      if (this.#input.length < 4 + size) return;
+      this.#input.take(4);
       // A copy: Produce patches batches in place, and the chunk may be shared with the next frame.
-      this.#handle(Buffer.from(this.#take(size)));
+      this.#handle(Buffer.from(this.#input.take(size)));
     }
   }
 

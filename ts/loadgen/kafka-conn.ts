@@ -7,6 +7,7 @@
  * fetches are not re-concatenated on every chunk.
  */
 import { connect, type Socket } from 'node:net';
+import { ByteQueue } from '../kafka/protocol/byte-queue.ts';
 import {
   ApiKey,
   ApiVersions,
@@ -49,8 +50,7 @@ export class KafkaConn {
   #versions = new Map<number, number>();
   #next = 1;
   #pending = new Map<number, Pending>();
-  #chunks: Buffer[] = [];
-  #have = 0;
+  readonly #input = new ByteQueue();
   #need = -1;
   #closed: Error | undefined;
   readonly #clientId: string;
@@ -158,12 +158,11 @@ export class KafkaConn {
 
   #data(d: Buffer): void {
     this.#onBytes(d.length);
-    this.#chunks.push(d);
-    this.#have += d.length;
+    this.#input.push(d);
     for (;;) {
       if (this.#need < 0) {
-        if (this.#have < 4) return;
-        const head = this.#take(4);
+        if (this.#input.length < 4) return;
+        const head = this.#input.take(4);
         this.#need = head.readInt32BE(0);
         if (this.#need < 4 || this.#need > RESPONSE_BYTES_MAX) {
           this.socket.destroy();
@@ -171,8 +170,8 @@ export class KafkaConn {
           return;
         }
       }
-      if (this.#have < this.#need) return;
-      const frame = this.#take(this.#need);
+      if (this.#input.length < this.#need) return;
+      const frame = this.#input.take(this.#need);
       this.#need = -1;
       const p = this.#pending.get(frame.readInt32BE(0));
       if (!p) continue;
@@ -185,30 +184,6 @@ export class KafkaConn {
         p.reject(e as Error);
       }
     }
-  }
-
-  /** The next n buffered bytes (a view when they sit in one chunk). */
-  #take(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let o = 0;
-      while (o < n) {
-        const c = this.#chunks[0] as Buffer;
-        const k = Math.min(c.length, n - o);
-        c.copy(out, o, 0, k);
-        o += k;
-        if (k === c.length) this.#chunks.shift();
-        else this.#chunks[0] = c.subarray(k);
-      }
-    }
-    this.#have -= n;
-    return out;
   }
 
   #fail(e: Error): void {
