@@ -13,10 +13,7 @@ import * as mqttPacket from 'mqtt-packet';
 
 export const PAYLOAD_BYTES = 64;
 
-/** µs on CLOCK_MONOTONIC, shared by every thread of the process. */
-export function nowUs(): number {
-  return Number(process.hrtime.bigint()) / 1000;
-}
+export { nowUs } from '../../ts/loadgen/mqtt-codec.ts';
 
 function remainingLengthBytes(n: number): number[] {
   const out: number[] = [];
