@@ -29,9 +29,16 @@ export interface KvItem {
   version: number;
 }
 
-export type KvCommand =
+export type KvWrite =
   | { op: 'put'; key: string; value: string; ifVersion?: number }
   | { op: 'delete'; key: string; ifVersion?: number };
+
+/**
+ * A `batch` applies its writes in order in one log entry (one proposal, one
+ * fsync for many keys: the offsets and sessions groups coalesce with it); a
+ * write whose `ifVersion` does not match is skipped, the others still apply.
+ */
+export type KvCommand = KvWrite | { op: 'batch'; ops: KvWrite[] };
 
 export type KvResult =
   | { ok: true; version: number }
@@ -133,10 +140,18 @@ export class KvStateMachine implements StateMachine {
       // Validated before proposing; a command that does not parse changes nothing anywhere.
       return encodeJson({ ok: false, error: 'malformed', version: 0 });
     }
+    if (cmd.op === 'batch') {
+      for (const w of Array.isArray(cmd.ops) ? cmd.ops : []) this.#write(index, w);
+      const r: KvResult = { ok: true, version: index };
+      return encodeJson(r);
+    }
+    return encodeJson(this.#write(index, cmd));
+  }
+
+  #write(index: Index, cmd: KvWrite): KvResult {
     const current = this.#map.get(cmd.key);
     if (cmd.ifVersion !== undefined && (current?.version ?? 0) !== cmd.ifVersion) {
-      const r: KvResult = { ok: false, error: 'version-mismatch', version: current?.version ?? 0 };
-      return encodeJson(r);
+      return { ok: false, error: 'version-mismatch', version: current?.version ?? 0 };
     }
     if (cmd.op === 'put') {
       this.#map.set(cmd.key, { value: cmd.value, version: index });
@@ -145,8 +160,7 @@ export class KvStateMachine implements StateMachine {
       this.#map.delete(cmd.key);
       this.#emit(cmd.key, { type: 'delete', key: cmd.key, version: index });
     }
-    const r: KvResult = { ok: true, version: index };
-    return encodeJson(r);
+    return { ok: true, version: index };
   }
 
   query(query: Uint8Array): Uint8Array {

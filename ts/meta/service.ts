@@ -437,6 +437,20 @@ export class MetaService {
     return this.#machines[group]?.size ?? 0;
   }
 
+  /**
+   * Every key under `prefix` in this node's copy of a group (a local, possibly
+   * stale view; synchronous, so it pairs exactly with `appliedIndex` and a
+   * `watch` opened in the same turn).
+   */
+  localList(group: number, prefix: string): KvItem[] {
+    return this.#machines[group]?.list(prefix, Number.MAX_SAFE_INTEGER) ?? [];
+  }
+
+  /** The last log index this node applied to a group's state machine. */
+  appliedIndex(group: number): number {
+    return this.#groups[group]?.status().appliedIndex ?? 0;
+  }
+
   // ---- membership ----
 
   /**
