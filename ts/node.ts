@@ -128,7 +128,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
             registry: metrics.registry,
           });
         }
-        const k = await KafkaServer.start(config, logger, storage, topics, metrics.registry);
+        const k = await KafkaServer.start(config, logger, storage, topics, metrics.registry, meta);
         kafka = k.server;
         if (k.bound) bound.kafka = k.bound;
       }

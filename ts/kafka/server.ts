@@ -10,6 +10,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { MetaService } from '../meta/service.ts';
 import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
@@ -146,6 +147,7 @@ export class KafkaServer {
     storage: Storage,
     topics: TopicRegistry,
     registry?: Registry,
+    meta?: MetaService,
   ): Promise<{ server: KafkaServer; bound: string }> {
     const refused = new Counter({
       name: 'ferrymq_kafka_refused_connections_total',
@@ -167,6 +169,8 @@ export class KafkaServer {
         offsetsRetentionCheckMs: config.kafka.offsets_retention_check_ms,
       },
       registry,
+      // With the meta service on this node, offsets go through its offsets-<i> Raft groups.
+      meta ? { meta, logger } : { logger },
     );
     if (skipped > 0) logger.warn({ skipped }, 'unreadable committed offsets skipped');
     const base = { config, storage, topics, groups, producers };

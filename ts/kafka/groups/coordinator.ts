@@ -14,7 +14,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Kv } from '../../storage/kv.ts';
 import { Group, type GroupState, type JoinResult, type SyncResult } from './group.ts';
-import { type CommittedOffset, OffsetStore } from './offset-store.ts';
+import { type CommittedOffset, OffsetStore, type OffsetStoreOptions } from './offset-store.ts';
 import { Rebalancer } from './rebalance.ts';
 import {
   GroupError,
@@ -155,10 +155,11 @@ export class GroupCoordinator {
     kv: Kv,
     limits: GroupLimits,
     registry?: Registry,
+    offsetOptions?: OffsetStoreOptions,
   ): Promise<{ coordinator: GroupCoordinator; skipped: number }> {
-    const { store, skipped } = await OffsetStore.load(kv);
-    const c = new GroupCoordinator(limits, store, registry);
-    for (const id of store.groupIds()) c.#groups.set(id, new Group(id));
+    const { store: offsets, skipped } = await OffsetStore.load(kv, offsetOptions);
+    const c = new GroupCoordinator(limits, offsets, registry);
+    for (const id of offsets.groupIds()) c.#groups.set(id, new Group(id));
     return { coordinator: c, skipped };
   }
 
@@ -433,5 +434,6 @@ export class GroupCoordinator {
     this.#closed = true;
     if (this.#retentionTimer) clearInterval(this.#retentionTimer);
     for (const g of this.#groups.values()) this.#rebalancer.shutdown(g);
+    this.#offsets.close();
   }
 }

@@ -1,18 +1,27 @@
 /**
- * Committed consumer offsets: kept in memory, persisted in the KV store
- * (namespace `kafka.offsets`) with `sync` so a commit that was answered
- * survives kill -9. Writes go down one at a time, in the order they were
- * asked for; everything queued behind the write in flight goes down
- * together in the next one (one fsync for many commits). The memory view
- * changes only once a write is durable, so OffsetFetch never shows an
- * offset a crash could take back.
+ * Committed consumer offsets: a memory view (what OffsetFetch reads) over
+ * one of two durable backends, so a commit that was answered survives
+ * kill -9:
+ * - with the meta service on this node, the `offsets-<i>` Raft group of
+ *   the consumer group (offset-raft.ts: committed on a majority, fsynced);
+ * - without it, this node's KV store, namespace `kafka.offsets`, written
+ *   with `sync` (the layout below; also what offset-raft.ts migrates from).
+ * Writes go down one at a time, in the order they were asked for;
+ * everything queued behind the write in flight goes down together in the
+ * next one (one proposal or one fsync for many commits). The view changes
+ * only once a write is durable, so OffsetFetch never shows an offset a
+ * crash could take back.
  *
- * Key: u32 group length, group (UTF-8), u32 topic length, topic, i32
+ * KV key: u32 group length, group (UTF-8), u32 topic length, topic, i32
  * partition (big-endian), so one group's offsets share a key prefix.
- * Value: JSON {o: offset as a decimal string, e: leader epoch, m: metadata,
- * t: commit time in ms, i: the topic's id when committed}.
+ * Value (both backends): JSON {o: offset as a decimal string, e: leader
+ * epoch, m: metadata, t: commit time in ms, i: the topic's id when committed}.
  */
+import { FerryError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import type { MetaService } from '../../meta/service.ts';
 import type { Kv, KvOp } from '../../storage/kv.ts';
+import { RaftOffsetBackend } from './offset-raft.ts';
 
 export const OFFSETS_NS = 'kafka.offsets';
 const PAGE = 1000;
@@ -67,7 +76,7 @@ export function parseOffsetKey(key: Buffer): { group: string; topic: string; par
   };
 }
 
-function encodeValue(v: CommittedOffset): string {
+export function encodeValue(v: CommittedOffset): string {
   return JSON.stringify({
     o: v.offset.toString(),
     e: v.leaderEpoch,
@@ -77,7 +86,7 @@ function encodeValue(v: CommittedOffset): string {
   });
 }
 
-function decodeValue(b: Buffer): CommittedOffset | null {
+export function decodeValue(b: Buffer | string): CommittedOffset | null {
   try {
     const v = JSON.parse(b.toString()) as { o: string; e: number; m: string; t: number; i: string };
     return { offset: BigInt(v.o), leaderEpoch: v.e, metadata: v.m, commitTimestampMs: v.t, topicId: v.i };
@@ -86,47 +95,139 @@ function decodeValue(b: Buffer): CommittedOffset | null {
   }
 }
 
+/** One change to the committed offsets: a new value, or a delete (`value` null). */
+export interface OffsetWrite {
+  group: string;
+  topic: string;
+  partition: number;
+  value: CommittedOffset | null;
+  /** A delete that applies only while the held value is still this one (retention). */
+  ifUnchanged?: CommittedOffset;
+}
+
+/** What a backend changes as writes become durable (the store's memory view). */
+export interface OffsetView {
+  set(group: string, topic: string, partition: number, v: CommittedOffset): void;
+  remove(group: string, topic: string, partition: number): void;
+  get(group: string, topic: string, partition: number): CommittedOffset | undefined;
+  /** Forget every group `drop` selects (a backend re-reading part of its data). */
+  dropGroups(drop: (group: string) => boolean): void;
+}
+
+export interface OffsetBackend {
+  /** Make `ops` durable, in order; resolves once the view shows them. */
+  write(ops: readonly OffsetWrite[]): Promise<void>;
+  close(): void;
+}
+
+/** The local KV backend (a node without the meta service). */
+class KvOffsetBackend implements OffsetBackend {
+  readonly #kv: Kv;
+  readonly #view: OffsetView;
+
+  constructor(kv: Kv, view: OffsetView) {
+    this.#kv = kv;
+    this.#view = view;
+  }
+
+  /** Fill the view from the KV store; resolves with how many unreadable entries were skipped. */
+  async load(): Promise<number> {
+    let skipped = 0;
+    for await (const e of scanOffsets(this.#kv)) {
+      if (e === null) skipped++;
+      else this.#view.set(e.group, e.topic, e.partition, e.value);
+    }
+    return skipped;
+  }
+
+  async write(ops: readonly OffsetWrite[]): Promise<void> {
+    const kvOps: KvOp[] = ops.map((o) => {
+      const key = offsetKey(o.group, o.topic, o.partition);
+      return o.value
+        ? { ns: OFFSETS_NS, key, value: encodeValue(o.value) }
+        : { ns: OFFSETS_NS, key, delete: true };
+    });
+    await this.#kv.write(kvOps, { sync: true });
+    for (const o of ops) {
+      if (o.value) this.#view.set(o.group, o.topic, o.partition, o.value);
+      else if (!o.ifUnchanged || this.#view.get(o.group, o.topic, o.partition) === o.ifUnchanged)
+        this.#view.remove(o.group, o.topic, o.partition);
+    }
+  }
+
+  close(): void {}
+}
+
+/** Every entry of the `kafka.offsets` namespace, in key order; null for one it cannot read. */
+export async function* scanOffsets(
+  kv: Kv,
+): AsyncGenerator<
+  ({ group: string; topic: string; partition: number; value: CommittedOffset } & { key: Buffer }) | null
+> {
+  let startAfter: Buffer | undefined;
+  for (;;) {
+    const page = await kv.scan(OFFSETS_NS, Buffer.alloc(0), {
+      limit: PAGE,
+      ...(startAfter ? { startAfter } : {}),
+    });
+    for (const { key, value } of page) {
+      const k = parseOffsetKey(key);
+      const v = decodeValue(value);
+      yield k && v ? { ...k, value: v, key } : null;
+    }
+    if (page.length < PAGE) return;
+    startAfter = page[page.length - 1]?.key;
+  }
+}
+
+export interface OffsetStoreOptions {
+  /** Set when this node runs the meta service: offsets go through its `offsets-<i>` groups. */
+  meta?: MetaService;
+  logger?: Logger;
+}
+
 interface QueuedWrite {
-  ops: KvOp[];
-  apply: () => void;
+  ops: OffsetWrite[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
 export class OffsetStore {
-  readonly #kv: Kv;
   readonly #groups = new Map<string, GroupOffsets>();
+  #backend: OffsetBackend | undefined;
   #queue: QueuedWrite[] = [];
   #writing = false;
   #count = 0;
-
-  private constructor(kv: Kv) {
-    this.#kv = kv;
-  }
-
-  /** Read every committed offset from the KV store. Unreadable entries are skipped (and counted). */
-  static async load(kv: Kv): Promise<{ store: OffsetStore; skipped: number }> {
-    const store = new OffsetStore(kv);
-    let skipped = 0;
-    let startAfter: Buffer | undefined;
-    for (;;) {
-      const page = await kv.scan(OFFSETS_NS, Buffer.alloc(0), {
-        limit: PAGE,
-        ...(startAfter ? { startAfter } : {}),
-      });
-      for (const { key, value } of page) {
-        const k = parseOffsetKey(key);
-        const v = decodeValue(value);
-        if (!k || !v) {
-          skipped++;
-          continue;
-        }
-        store.#set(k.group, k.topic, k.partition, v);
+  readonly #view: OffsetView = {
+    set: (g, t, p, v) => this.#set(g, t, p, v),
+    remove: (g, t, p) => this.#delete(g, t, p),
+    get: (g, t, p) => this.get(g, t, p),
+    dropGroups: (drop) => {
+      for (const [id, offsets] of this.#groups) {
+        if (!drop(id)) continue;
+        for (const parts of offsets.values()) this.#count -= parts.size;
+        this.#groups.delete(id);
       }
-      if (page.length < PAGE) break;
-      startAfter = page[page.length - 1]?.key;
+    },
+  };
+
+  private constructor() {}
+
+  /**
+   * Load every committed offset: from the Raft groups when `opts.meta` is
+   * set (after migrating what the KV store still holds), else from the KV
+   * store. Unreadable entries are skipped (and counted).
+   */
+  static async load(kv: Kv, opts: OffsetStoreOptions = {}): Promise<{ store: OffsetStore; skipped: number }> {
+    const store = new OffsetStore();
+    if (opts.meta) {
+      const { backend, skipped } = await RaftOffsetBackend.open(opts.meta, kv, store.#view, opts.logger);
+      store.#backend = backend;
+      return { store, skipped };
     }
-    return { store, skipped };
+    const backend = new KvOffsetBackend(kv, store.#view);
+    store.#backend = backend;
+    return { store, skipped: await backend.load() };
   }
 
   /** Committed offsets held, over every group. */
@@ -154,23 +255,19 @@ export class OffsetStore {
   /** Persist then publish; resolves once durable. */
   commit(group: string, entries: readonly OffsetCommitEntry[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
-    const ops: KvOp[] = entries.map((e) => ({
-      ns: OFFSETS_NS,
-      key: offsetKey(group, e.topic, e.partition),
-      value: encodeValue(e.value),
-    }));
-    return this.#enqueue(ops, () => {
-      for (const e of entries) this.#set(group, e.topic, e.partition, e.value);
-    });
+    return this.#enqueue(
+      entries.map((e) => ({ group, topic: e.topic, partition: e.partition, value: e.value })),
+    );
   }
 
   /** Delete every committed offset of a group; resolves once durable. */
   deleteGroup(group: string): Promise<void> {
     const offsets = this.#groups.get(group);
     if (!offsets) return Promise.resolve();
-    const entries: [string, number, CommittedOffset][] = [];
-    for (const [topic, parts] of offsets) for (const [p, v] of parts) entries.push([topic, p, v]);
-    return this.#remove(group, entries, false);
+    const ops: OffsetWrite[] = [];
+    for (const [topic, parts] of offsets)
+      for (const p of parts.keys()) ops.push({ group, topic, partition: p, value: null });
+    return this.#enqueue(ops);
   }
 
   /** Whether a write is queued or in flight (retention waits for a quiet moment). */
@@ -180,43 +277,26 @@ export class OffsetStore {
 
   /**
    * Delete the offsets of a group that `expired` selects; resolves with how
-   * many. Called only when no write is queued or in flight, so no commit
-   * can land between choosing the entries and deleting their keys; a commit
-   * that arrives meanwhile is written after, and kept.
+   * many. Called only when no write is queued or in flight, so no commit of
+   * this node can land between choosing the entries and deleting their
+   * keys; each delete applies only if the offset is still the one chosen
+   * (a commit that arrives meanwhile, here or through another node, is kept).
    */
   async expire(group: string, expired: (v: CommittedOffset) => boolean): Promise<number> {
     const offsets = this.#groups.get(group);
     if (!offsets || this.busy) return 0;
-    const entries: [string, number, CommittedOffset][] = [];
+    const ops: OffsetWrite[] = [];
     for (const [topic, parts] of offsets)
-      for (const [p, v] of parts) if (expired(v)) entries.push([topic, p, v]);
-    if (entries.length === 0) return 0;
-    await this.#remove(group, entries, true);
-    return entries.length;
+      for (const [partition, v] of parts)
+        if (expired(v)) ops.push({ group, topic, partition, value: null, ifUnchanged: v });
+    if (ops.length === 0) return 0;
+    await this.#enqueue(ops);
+    return ops.length;
   }
 
-  #remove(
-    group: string,
-    entries: [string, number, CommittedOffset][],
-    onlyIfUnchanged: boolean,
-  ): Promise<void> {
-    const ops: KvOp[] = entries.map(([topic, partition]) => ({
-      ns: OFFSETS_NS,
-      key: offsetKey(group, topic, partition),
-      delete: true,
-    }));
-    return this.#enqueue(ops, () => {
-      const current = this.#groups.get(group);
-      if (!current) return;
-      for (const [topic, partition, value] of entries) {
-        const parts = current.get(topic);
-        if (!parts) continue;
-        if (onlyIfUnchanged && parts.get(partition) !== value) continue;
-        if (parts.delete(partition)) this.#count--;
-        if (parts.size === 0) current.delete(topic);
-      }
-      if (current.size === 0) this.#groups.delete(group);
-    });
+  /** Stop following the backend (the Raft backend's watches). */
+  close(): void {
+    this.#backend?.close();
   }
 
   #set(group: string, topic: string, partition: number, v: CommittedOffset): void {
@@ -234,9 +314,18 @@ export class OffsetStore {
     t.set(partition, v);
   }
 
-  #enqueue(ops: KvOp[], apply: () => void): Promise<void> {
+  #delete(group: string, topic: string, partition: number): void {
+    const current = this.#groups.get(group);
+    const parts = current?.get(topic);
+    if (!current || !parts) return;
+    if (parts.delete(partition)) this.#count--;
+    if (parts.size === 0) current.delete(topic);
+    if (current.size === 0) this.#groups.delete(group);
+  }
+
+  #enqueue(ops: OffsetWrite[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ops, apply, resolve, reject });
+      this.#queue.push({ ops, resolve, reject });
       if (!this.#writing) void this.#drain();
     });
   }
@@ -247,18 +336,14 @@ export class OffsetStore {
       const batch = this.#queue;
       this.#queue = [];
       try {
-        await this.#kv.write(
-          batch.flatMap((w) => w.ops),
-          { sync: true },
-        );
+        const backend = this.#backend;
+        if (!backend) throw new FerryError('FERRY_ERR_CLOSED', 'offset store not loaded');
+        await backend.write(batch.flatMap((w) => w.ops));
       } catch (err) {
         for (const w of batch) w.reject(err);
         continue;
       }
-      for (const w of batch) {
-        w.apply();
-        w.resolve();
-      }
+      for (const w of batch) w.resolve();
     }
     this.#writing = false;
   }
