@@ -41,17 +41,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import {
-  closeSync,
-  fdatasyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../ts/config/load.ts';
@@ -61,6 +51,16 @@ import type { Engine, Shard, ShardMetrics } from '../ts/storage/shard.ts';
 import { type Durability, Storage } from '../ts/storage/storage.ts';
 import { writeDocSection } from './lib/doc.ts';
 import { type MachineInfo, machineInfo, machineLines } from './lib/machine.ts';
+import { type MicroOp, micro, timerOverheadUs } from './lib/micro.ts';
+import {
+  fioAvailable,
+  fioBufferedSyncEach,
+  rawDd,
+  rawFio,
+  rawNode,
+  rawNodeBuffered,
+  scratchDir,
+} from './lib/raw-disk.ts';
 import {
   fmt,
   fmtUs,
@@ -91,29 +91,7 @@ const MIB = 1 << 20;
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const now = () => performance.now();
 
-// --- scratch directory on a real disk ------------------------------------------
-
-function fsTypeOf(dir: string): string {
-  try {
-    return execFileSync('df', ['--output=fstype', dir], { encoding: 'utf8' }).split('\n')[1]?.trim() ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function scratchDir(): { dir: string; note: string } {
-  const wanted = process.env.BENCH_DIR ?? tmpdir();
-  let base = wanted;
-  let note = '';
-  if (['tmpfs', 'ramfs'].includes(fsTypeOf(wanted))) {
-    base = join(repoRoot, 'node_modules', '.cache', 'ferrymq-bench');
-    note = `${wanted} is ${fsTypeOf(wanted)}; using ${base} instead`;
-  }
-  mkdirSync(base, { recursive: true });
-  return { dir: mkdtempSync(join(base, 'ferrymq-bench-')), note };
-}
-
-const scratch = scratchDir();
+const scratch = scratchDir(repoRoot);
 const DIR = scratch.dir;
 const cleanup = () => rmSync(DIR, { recursive: true, force: true });
 process.on('SIGINT', () => {
@@ -371,49 +349,6 @@ async function readBench(storage: Storage): Promise<void> {
 
 // --- 3. N-API crossing ------------------------------------------------------------------
 
-interface MicroOp {
-  name: string;
-  calls: number;
-  sync?: () => unknown;
-  async?: () => Promise<unknown>;
-}
-
-/** µs per call: median over runs of an untimed loop; p50/p99 from a second, per-call-timed pass. */
-async function micro(op: MicroOp): Promise<{ us: number; p50: number; p99: number; spread: number }> {
-  const perCall: number[] = [];
-  const lat = new Samples(op.calls);
-  for (let r = -1; r < RUNS; r++) {
-    const t0 = now();
-    if (op.sync) for (let i = 0; i < op.calls; i++) op.sync();
-    else if (op.async) for (let i = 0; i < op.calls; i++) await op.async();
-    const us = ((now() - t0) * 1000) / op.calls;
-    if (r >= 0) perCall.push(us);
-  }
-  if (op.sync) {
-    for (let i = 0; i < op.calls; i++) {
-      const t = now();
-      op.sync();
-      lat.add((now() - t) * 1000);
-    }
-  } else if (op.async) {
-    for (let i = 0; i < op.calls; i++) {
-      const t = now();
-      await op.async();
-      lat.add((now() - t) * 1000);
-    }
-  }
-  return { us: median(perCall), p50: lat.p(50), p99: lat.p(99), spread: spreadPct(perCall) };
-}
-
-function timerOverheadUs(): number {
-  const n = 1_000_000;
-  const t0 = now();
-  let x = 0;
-  for (let i = 0; i < n; i++) x += now();
-  if (x < 0) console.log(x); // keep the loop observable
-  return ((now() - t0) * 1000) / n;
-}
-
 async function napiBench(store: NativeStore): Promise<void> {
   const id = nextShardId++;
   await store.createShard(id, { engine: 'memory', durability: 'none' });
@@ -450,7 +385,7 @@ async function napiBench(store: NativeStore): Promise<void> {
   ];
   const rows: string[][] = [];
   for (const op of ops) {
-    const m = await micro(op);
+    const m = await micro(RUNS, op);
     rows.push([op.name, fmtUs(m.us), fmtUs(m.p50), fmtUs(m.p99), fmt(m.spread, 0)]);
   }
   await store.deleteShard(id);
@@ -471,92 +406,6 @@ async function napiBench(store: NativeStore): Promise<void> {
 interface SyncResult {
   name: string;
   mbps: number[];
-}
-
-function fioAvailable(): boolean {
-  return spawnSync('fio', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-function rawFio(path: string, mib: number): number {
-  const out = execFileSync(
-    'fio',
-    [
-      '--name=raw',
-      `--filename=${path}`,
-      '--rw=write',
-      '--bs=1M',
-      `--size=${mib}M`,
-      '--direct=1',
-      '--ioengine=psync',
-      '--iodepth=1',
-      '--end_fsync=1',
-      '--output-format=json',
-    ],
-    { encoding: 'utf8' },
-  );
-  const j = JSON.parse(out) as { jobs: { write: { bw_bytes: number } }[] };
-  unlinkSync(path);
-  return (j.jobs[0]?.write.bw_bytes ?? Number.NaN) / 1e6;
-}
-
-/** Buffered 1 MiB writes with an fdatasync after each: the page-cache path with one sync per write, no group commit. */
-function fioBufferedSyncEach(path: string, mib: number): number {
-  const out = execFileSync(
-    'fio',
-    [
-      '--name=buffered-sync',
-      `--filename=${path}`,
-      '--rw=write',
-      '--bs=1M',
-      `--size=${mib}M`,
-      '--direct=0',
-      '--ioengine=psync',
-      '--fdatasync=1',
-      '--output-format=json',
-    ],
-    { encoding: 'utf8' },
-  );
-  const j = JSON.parse(out) as { jobs: { write: { bw_bytes: number } }[] };
-  unlinkSync(path);
-  return (j.jobs[0]?.write.bw_bytes ?? Number.NaN) / 1e6;
-}
-
-function rawDd(path: string, mib: number): number {
-  const r = spawnSync(
-    'dd',
-    ['if=/dev/zero', `of=${path}`, 'bs=1M', `count=${mib}`, 'oflag=direct', 'conv=fdatasync'],
-    { encoding: 'utf8' },
-  );
-  unlinkSync(path);
-  const m = /copied, ([\d.]+) s/.exec(r.stderr);
-  return m ? mbps(mib * MIB, Number(m[1])) : Number.NaN;
-}
-
-function rawNode(path: string, mib: number): number {
-  const chunk = randomFillSync(Buffer.allocUnsafe(MIB));
-  const fd = openSync(path, 'w');
-  const t0 = now();
-  for (let i = 0; i < mib; i++) {
-    writeSync(fd, chunk);
-    fdatasyncSync(fd);
-  }
-  const s = (now() - t0) / 1000;
-  closeSync(fd);
-  unlinkSync(path);
-  return mbps(mib * MIB, s);
-}
-
-/** Buffered writes only, one fdatasync at the end: what the page cache path can sustain at best. */
-function rawNodeBuffered(path: string, mib: number): number {
-  const chunk = randomFillSync(Buffer.allocUnsafe(MIB));
-  const fd = openSync(path, 'w');
-  const t0 = now();
-  for (let i = 0; i < mib; i++) writeSync(fd, chunk);
-  fdatasyncSync(fd);
-  const s = (now() - t0) / 1000;
-  closeSync(fd);
-  unlinkSync(path);
-  return mbps(mib * MIB, s);
 }
 
 /** One 1 MiB record per append (its stored batch is just under 1 MiB, within batch_bytes_max). */
@@ -743,7 +592,7 @@ async function memoryAppendBench(storage: Storage, store: NativeStore): Promise<
     const recs = records(1, size);
     const packed = packRecords(recs);
     const label = size === 1024 ? '1 KB' : `${size} B`;
-    const seq = await micro({
+    const seq = await micro(RUNS, {
       name: 'adapter',
       calls: 100_000,
       async: () => shard.append(recs),
@@ -783,7 +632,7 @@ async function memoryAppendBench(storage: Storage, store: NativeStore): Promise<
       fmtUs(lat.p(99)),
     ]);
 
-    const direct = await micro({
+    const direct = await micro(RUNS, {
       name: 'direct',
       calls: 200_000,
       sync: () => store.appendPackedSync(nid, packed, -1),
@@ -795,7 +644,7 @@ async function memoryAppendBench(storage: Storage, store: NativeStore): Promise<
       fmtUs(direct.p50),
       fmtUs(direct.p99),
     ]);
-    const withPack = await micro({
+    const withPack = await micro(RUNS, {
       name: 'pack',
       calls: 200_000,
       sync: () => store.appendPackedSync(nid, packRecords(recs), -1),
