@@ -112,7 +112,9 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       bound.cluster = meta.boundAddress;
     }
     if (config.roles.includes('broker')) {
-      const started = await MqttServer.start(config, logger, metrics.registry, storage?.kv);
+      // With the meta service here, session records and committed offsets go through its Raft
+      // groups (sessions-<i>, offsets-<i>); without it, through this node's KV store only.
+      const started = await MqttServer.start(config, logger, metrics.registry, storage?.kv, meta);
       mqtt = started.server;
       for (const [name, addr] of Object.entries(started.bound)) if (addr) bound[name] = addr;
       if (storage) {

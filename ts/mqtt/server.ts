@@ -15,6 +15,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { MetaService } from '../meta/service.ts';
 import type { Kv } from '../storage/kv.ts';
 import { packageVersion } from '../version.ts';
 import { loadAuthHook, type MqttAuthHook } from './auth.ts';
@@ -142,6 +143,7 @@ export class MqttServer {
     logger: Logger,
     registry: Registry,
     kv: Kv | undefined,
+    meta?: MetaService,
   ): Promise<{ server: MqttServer; bound: Partial<Record<ListenerName, string>> }> {
     let dropRetained: (reason: string) => void = () => {};
     const retained = new RetainedStore(
@@ -151,7 +153,8 @@ export class MqttServer {
     );
     const auth = await loadAuthHook(config.mqtt.auth_module);
     if (kv) await loadRetained(kv, retained);
-    const store = kv ? new SessionStore(kv, logger) : undefined;
+    // With the meta service on this node, session records go through its sessions-<i> Raft groups.
+    const store = kv ? new SessionStore(kv, logger, meta) : undefined;
     const server = new MqttServer(config, logger, registry, retained, store);
     server.#auth = auth;
     if (store) server.broker.restore(await store.loadAll());

@@ -5,20 +5,27 @@
  * unacknowledged QoS 1/2 messages.
  *
  * Layout:
- * - `mqtt.session` / `<clientId>` → JSON {protocolVersion, expiryS, subscriptions}
+ * - the session record {protocolVersion, expiryS, subscriptions}: with the
+ *   meta service on this node, in its `sessions-<i>` Raft group
+ *   (session-raft.ts: committed on a majority, fsynced); without it, or
+ *   before an upgrade moved it there, `mqtt.session` / `<clientId>` → the JSON
  * - `mqtt.session.msg` / `<clientId> 0x00 <seq u64 BE>` → `packetId u16 | state u8
  *   (0 queued, 1 publish sent, 2 pubrel sent) | qos u8 | retain u8 | subIdCount u8 |
  *   subIds u32* | retained-message encoding (retained-kv.ts)`
  *
- * Writes are RocksDB WAL writes (not fsynced): they survive a process crash;
- * the publisher's PUBACK waits for them (see handlers/publish.ts).
- * Clean sessions never touch this store.
+ * KV writes are RocksDB WAL writes (not fsynced): they survive a process
+ * crash; the publisher's PUBACK waits for them (see handlers/publish.ts).
+ * Writes of one client run in order, so a message write waits for the
+ * record write before it (a PUBACK never covers a message of a session
+ * whose record could be lost). Clean sessions never touch this store.
  */
 import type { QoS } from 'mqtt-packet';
 import type { Logger } from '../log.ts';
+import type { MetaService } from '../meta/service.ts';
 import type { Kv, KvOp } from '../storage/kv.ts';
 import { decodeRetained, encodeRetained } from './retained-kv.ts';
 import type { Delivery, Subscription } from './session.ts';
+import { RaftSessionRecords, type SessionRecord } from './session-raft.ts';
 
 const META = 'mqtt.session';
 const MSG = 'mqtt.session.msg';
@@ -79,10 +86,15 @@ function decodeMsg(v: Buffer): { packetId: number; state: number; delivery: Deli
 export class SessionStore {
   readonly #kv: Kv;
   readonly #logger: Logger;
+  /** Set when the meta service runs on this node: the records go through its sessions groups. */
+  readonly #records: RaftSessionRecords | undefined;
 
-  constructor(kv: Kv, logger: Logger) {
+  constructor(kv: Kv, logger: Logger, meta?: MetaService) {
     this.#kv = kv;
     this.#logger = logger;
+    this.#records = meta
+      ? new RaftSessionRecords(meta, logger.child({ component: 'mqtt-sessions' }))
+      : undefined;
   }
 
   /** Per client, writes run one after another: a delete never overtakes the put it follows. */
@@ -108,7 +120,10 @@ export class SessionStore {
     expiryS: number,
     subscriptions: Iterable<Subscription>,
   ): Promise<void> {
-    const value = JSON.stringify({ protocolVersion, expiryS, subscriptions: [...subscriptions] });
+    const record = { protocolVersion, expiryS, subscriptions: [...subscriptions] } as SessionRecord;
+    const records = this.#records;
+    if (records) return this.#serial(clientId, () => records.put(clientId, record));
+    const value = JSON.stringify(record);
     return this.#serial(clientId, () => this.#kv.put(META, clientId, value));
   }
 
@@ -131,16 +146,37 @@ export class SessionStore {
       const page = await this.#kv.scan(MSG, prefix, { limit: PAGE });
       const ops: KvOp[] = page.map((e) => ({ ns: MSG, key: e.key, delete: true }));
       if (page.length < PAGE) {
-        ops.push({ ns: META, key: clientId, delete: true });
-        await this.#kv.write(ops);
+        if (!this.#records) ops.push({ ns: META, key: clientId, delete: true });
+        if (ops.length > 0) await this.#kv.write(ops);
+        // The record last: a crash before it leaves a record with fewer messages, never messages without one.
+        await this.#records?.delete(clientId);
         return;
       }
       await this.#kv.write(ops);
     }
   }
 
+  /** An upgraded data dir: the record moves into its sessions group, then leaves the KV store. */
+  async #migrate(clientId: string, record: SessionRecord, key: Buffer): Promise<void> {
+    await this.#records?.put(clientId, record);
+    await this.#kv.delete(META, key, { sync: true });
+    this.#logger.info(
+      { clientId },
+      'session record moved from the local KV store into its sessions raft group',
+    );
+  }
+
+  /** Stop waiting for the sessions groups (a node closing while it starts). */
+  close(): void {
+    this.#records?.close();
+  }
+
   async loadAll(): Promise<StoredSession[]> {
     const sessions = new Map<string, StoredSession>();
+    if (this.#records) {
+      for (const [clientId, r] of await this.#records.load())
+        sessions.set(clientId, { clientId, ...r, messages: [] });
+    }
     let after: Buffer | undefined;
     for (;;) {
       const page = await this.#kv.scan(
@@ -150,9 +186,10 @@ export class SessionStore {
       );
       for (const e of page) {
         try {
-          const meta = JSON.parse(e.value.toString()) as Omit<StoredSession, 'clientId' | 'messages'>;
+          const meta = JSON.parse(e.value.toString()) as SessionRecord;
           const clientId = e.key.toString();
           sessions.set(clientId, { clientId, ...meta, messages: [] });
+          if (this.#records) await this.#migrate(clientId, meta, e.key);
         } catch {
           this.#logger.warn({ key: e.key.toString() }, 'unreadable stored session skipped');
         }
