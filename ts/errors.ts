@@ -48,6 +48,8 @@ export const ErrorCodes = {
     'A proposal’s log entry was replaced by another leader’s entry; it did not take effect.',
   FERRY_ERR_CLUSTER_CHANGE:
     'A membership change was refused: another change is still uncommitted, the leader is new, or the member is unknown or the last voter.',
+  FERRY_ERR_REPLICATION_FACTOR:
+    'A stream’s replication factor is above the number of live nodes, so its partitions cannot be placed on distinct nodes.',
   FERRY_ERR_BENCH_FAILED:
     'A `ferrymq bench` run could not go on: the target broker refused the connections, answered with an error or a protocol error, or a load worker failed.',
 } as const;

@@ -141,6 +141,8 @@ export interface MetaConfig {
   watch_queue_max: number;
   kv_keys_max: number;
   kv_value_bytes_max: number;
+  node_timeout_ms: number;
+  stream_partitions_max: number;
 }
 
 export interface Config {
@@ -783,6 +785,18 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 64 * 1024,
     doc: 'Largest key plus value in the cluster KV, in UTF-8 bytes (413 beyond it)',
     parse: integer(64, 16 * 1024 * 1024),
+  },
+  {
+    key: 'meta.node_timeout_ms',
+    default: 6000,
+    doc: 'The controller (on the metadata leader) marks a node dead after this long without Raft contact and moves the partitions it leads to live replicas (gauge ferrymq_meta_nodes_alive)',
+    parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'meta.stream_partitions_max',
+    default: 10_000,
+    doc: 'Partitions one stream registered with the controller (POST /api/v1/cluster/streams) may have; more get 400 (gauge ferrymq_meta_assigned_partitions)',
+    parse: integer(1, 1_000_000),
   },
   {
     key: 'log.level',

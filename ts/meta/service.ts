@@ -27,6 +27,7 @@ import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import type { Kv } from '../storage/kv.ts';
+import { Controller } from './controller.ts';
 import { type GroupKind, type GroupSpec, groupForKey, groupSpecs, METADATA_GROUP } from './groups.ts';
 import {
   ForwardError,
@@ -111,6 +112,8 @@ export class MetaService {
   readonly #specs: GroupSpec[];
   readonly #transport: GrpcTransport;
   readonly #controller: NodeJS.Timeout;
+  /** Partition placement and failover; acts only while this node leads `metadata` (controller.ts). */
+  readonly #partitionController: Controller;
   #closed = false;
 
   private constructor(opts: MetaServiceOptions, transport: GrpcTransport, specs: GroupSpec[]) {
@@ -122,6 +125,28 @@ export class MetaService {
     this.#specs = specs;
     this.#controller = setInterval(() => this.#registerInitialMembers(), 1000);
     this.#controller.unref();
+    this.#partitionController = new Controller({
+      host: {
+        nodeId: this.nodeId,
+        isLeader: () => this.#groups[METADATA_GROUP]?.isLeader ?? false,
+        members: () => [...(this.#groups[METADATA_GROUP]?.status().voters ?? [])],
+        contactsAgoMs: () => {
+          const now = performance.now();
+          return new Map(
+            this.#transport.peers().map((p) => [p.id, p.lastOkMs == null ? null : now - p.lastOkMs]),
+          );
+        },
+        list: (prefix, limit) => this.list(METADATA_GROUP, prefix, limit),
+        propose: (command) => this.propose(METADATA_GROUP, command),
+      },
+      nodeTimeoutMs: this.#config.node_timeout_ms,
+      keysMax: this.#config.kv_keys_max,
+      logger: opts.logger,
+      ...(opts.registry ? { registry: opts.registry } : {}),
+    });
+    this.#partitionController.start(
+      Math.min(1000, Math.max(this.#config.tick_ms, this.#config.node_timeout_ms / 4)),
+    );
   }
 
   static async start(opts: MetaServiceOptions): Promise<MetaService> {
@@ -581,6 +606,7 @@ export class MetaService {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#controller);
+    this.#partitionController.stop();
     for (const g of this.#groups) g.stop();
     await this.#transport.close();
   }

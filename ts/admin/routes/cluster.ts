@@ -1,14 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { MetaConfig } from '../../config/schema.ts';
 import { FerryError } from '../../errors.ts';
+import { localLiveness } from '../../meta/controller-streams.ts';
 import { METADATA_GROUP, type MetaService, NODES_PREFIX } from '../../meta/service.ts';
 import type { AdminDeps } from '../app.ts';
+import { assignmentRoutes } from './assignments.ts';
 
 /**
  * `/api/v1/cluster`: the meta service as seen from this node.
  *
  * - `GET /` members, each Raft group's leader, term, commit and applied
- *   index, and each node's health as seen from here.
+ *   index, and each node's health as seen from here, plus the controller's
+ *   verdict (`alive`, `alive_changed_at`; null before its first round).
+ * - `/streams` and `/assignments`: the controller (assignments.ts).
  * - `POST /members` `{ "id": 4, "address": "host:port" }` adds a node to
  *   every group (one single-server change per group); `DELETE /members/:id`
  *   removes one.
@@ -83,8 +87,22 @@ export const clusterRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) =>
   app.get('/', async (_req, reply) => {
     const m = meta(reply);
     if (!m) return reply;
-    return m.status();
+    const s = m.status();
+    const liveness = localLiveness(m);
+    return {
+      ...s,
+      nodes: s.nodes.map((n) => {
+        const l = liveness.get(n.id);
+        return {
+          ...n,
+          alive: l?.alive ?? null,
+          alive_changed_at: l ? new Date(l.since).toISOString() : null,
+        };
+      }),
+    };
   });
+
+  app.register(assignmentRoutes, deps);
 
   app.post<{ Body: { id: number; address: string } }>(
     '/members',

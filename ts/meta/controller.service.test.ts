@@ -1,0 +1,143 @@
+/**
+ * The controller inside real meta services: three `MetaService`s in one
+ * process over gRPC on 127.0.0.1. A stream is registered through
+ * `createStream`, placed by whichever node leads `metadata`; one node is
+ * closed and its partitions move; the refusal of RF above the live count.
+ */
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../config/load.ts';
+import { FerryError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { Storage } from '../storage/storage.ts';
+import { tempDir } from '../test/helpers/broker.ts';
+import { createStream, localLiveness, readStreams } from './controller-streams.ts';
+import { METADATA_GROUP, MetaService } from './service.ts';
+
+const config = resolveConfig(undefined, '(test)', {});
+const NODE_TIMEOUT_MS = 600;
+const meta = {
+  ...config.meta,
+  tick_ms: 10,
+  election_tick_count: 10,
+  heartbeat_tick_count: 2,
+  request_timeout_ms: 3000,
+  shard_group_count: 1,
+  node_timeout_ms: NODE_TIMEOUT_MS,
+};
+const logger = createLogger({ level: 'silent', format: 'json' });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => {});
+});
+
+async function cluster(
+  n: number,
+): Promise<{ nodes: MetaService[]; stop: (s: MetaService) => Promise<void> }> {
+  const ports = await Promise.all(Array.from({ length: n }, freePort));
+  const members = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+  const stops = new Map<MetaService, () => Promise<void>>();
+  const nodes = await Promise.all(
+    members.map(async (m, i) => {
+      const storage = await Storage.open(await tempDir('ferrymq-ctl-'), config.storage);
+      const s = await MetaService.start({
+        nodeId: m.id,
+        config: meta,
+        members,
+        listen: { host: '127.0.0.1', port: ports[i] as number },
+        kv: storage.kv,
+        logger,
+      });
+      let done = false;
+      const stop = async () => {
+        if (done) return;
+        done = true;
+        await s.close();
+        await storage.close();
+      };
+      stops.set(s, stop);
+      cleanup.push(stop);
+      return s;
+    }),
+  );
+  return { nodes, stop: (s) => stops.get(s)?.() ?? Promise.resolve() };
+}
+
+async function until<T>(
+  f: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 10_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`condition not met in time (${String(last)})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('controller in three meta services', () => {
+  it('places a stream, fails over off a closed node with bumped epochs, refuses RF above the live count', async () => {
+    const { nodes, stop } = await cluster(3);
+    const leaderOf = () => nodes.find((n) => n.groups()[METADATA_GROUP]?.role === 'leader');
+    await until(() => leaderOf());
+    const [any] = nodes as [MetaService];
+    await until(() => localLiveness(any).size === 3);
+
+    await expect(
+      createStream(any, 'too-wide', { partitions: 1, replication_factor: 4 }),
+    ).rejects.toMatchObject({
+      code: 'FERRY_ERR_REPLICATION_FACTOR',
+    });
+    await createStream(any, 'orders', { partitions: 6, replication_factor: 2 });
+    await expect(
+      createStream(any, 'orders', { partitions: 6, replication_factor: 2 }),
+    ).rejects.toBeInstanceOf(FerryError);
+    const placed = await until(async () => {
+      const [v] = await readStreams(any, 'orders');
+      return v && v.unplaced.length === 0 ? v : undefined;
+    });
+    expect(new Set(placed.assignments.map((a) => a.leader)).size).toBe(3);
+
+    // Close a node that is not the metadata leader: the controller stays where it is.
+    const victim = nodes.find((n) => n !== leaderOf()) as MetaService;
+    const survivor = nodes.find((n) => n !== victim) as MetaService;
+    await stop(victim);
+    const moved = await until(async () => {
+      const [v] = await readStreams(survivor, 'orders');
+      return v?.assignments.every((a) => a.leader !== victim.nodeId) ? v : undefined;
+    });
+    for (const a of moved.assignments) {
+      const before = placed.assignments[a.partition];
+      if (before?.leader === victim.nodeId) {
+        expect(a.leader_epoch).toBe(before.leader_epoch + 1);
+        expect(before.replicas).toContain(a.leader);
+      } else {
+        expect(a.leader_epoch).toBe(before?.leader_epoch);
+      }
+      expect(a.leader_alive).toBe(true);
+    }
+    expect(localLiveness(survivor).get(victim.nodeId)?.alive).toBe(false);
+    // Two live nodes now: RF 3 is refused.
+    await expect(
+      createStream(survivor, 'wide', { partitions: 1, replication_factor: 3 }),
+    ).rejects.toMatchObject({
+      code: 'FERRY_ERR_REPLICATION_FACTOR',
+    });
+  }, 30_000);
+});
