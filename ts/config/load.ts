@@ -107,6 +107,21 @@ function checkCrossKey(config: Config): void {
       `invalid config: tls.client_cert = "${tls.client_cert}" needs tls.ca_file`,
     );
   }
+  const meta = config.meta;
+  const metaTls = [meta.tls_cert_file, meta.tls_key_file, meta.tls_ca_file].filter((f) => f !== '').length;
+  if (metaTls !== 0 && metaTls !== 3) {
+    // Half of mutual TLS would be no TLS or a node that can reach nobody: refuse it up front.
+    throw new FerryError(
+      'FERRY_ERR_CONFIG_INVALID',
+      'invalid config: meta.tls_cert_file, meta.tls_key_file and meta.tls_ca_file must be set together (all three or none)',
+    );
+  }
+  if (meta.snapshot_chunk_bytes > meta.rpc_bytes_max - 4096) {
+    throw new FerryError(
+      'FERRY_ERR_CONFIG_INVALID',
+      `invalid config: meta.snapshot_chunk_bytes (${meta.snapshot_chunk_bytes}) must be at most meta.rpc_bytes_max - 4096 (${meta.rpc_bytes_max - 4096})`,
+    );
+  }
   if (config.bridge.enabled && !(config.roles.includes('broker') && config.roles.includes('engine'))) {
     // The bridge joins the MQTT broker to the shards: without either there is nothing to join.
     throw new FerryError(

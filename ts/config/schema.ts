@@ -141,6 +141,12 @@ export interface MetaConfig {
   watch_queue_max: number;
   kv_keys_max: number;
   kv_value_bytes_max: number;
+  snapshot_chunk_bytes: number;
+  snapshot_bytes_max: number;
+  snapshot_transfer_timeout_ms: number;
+  tls_cert_file: string;
+  tls_key_file: string;
+  tls_ca_file: string;
   node_timeout_ms: number;
   stream_partitions_max: number;
 }
@@ -785,6 +791,42 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 64 * 1024,
     doc: 'Largest key plus value in the cluster KV, in UTF-8 bytes (413 beyond it)',
     parse: integer(64, 16 * 1024 * 1024),
+  },
+  {
+    key: 'meta.snapshot_chunk_bytes',
+    default: 1024 * 1024,
+    doc: 'A snapshot goes to a lagging follower in chunks of this many bytes, one chunk in flight (at most meta.rpc_bytes_max - 4096)',
+    parse: integer(1024, 256 * 1024 * 1024),
+  },
+  {
+    key: 'meta.snapshot_bytes_max',
+    default: 1024 * 1024 * 1024,
+    doc: 'Largest snapshot a follower accepts; a transfer announcing more is refused (the whole snapshot is held in memory once complete)',
+    parse: integer(64 * 1024, 2 ** 32 - 1),
+  },
+  {
+    key: 'meta.snapshot_transfer_timeout_ms',
+    default: 30_000,
+    doc: 'A follower drops a partly received snapshot (its staged chunks) after this long without a chunk; the leader starts over',
+    parse: integer(100, 3_600_000),
+  },
+  {
+    key: 'meta.tls_cert_file',
+    default: '',
+    doc: 'PEM certificate (chain) this node presents on listeners.cluster and to its peers (mutual TLS); set all three meta.tls_* keys or none',
+    parse: (raw) => (typeof raw === 'string' ? raw : nonEmptyString(raw)),
+  },
+  {
+    key: 'meta.tls_key_file',
+    default: '',
+    doc: 'PEM private key for meta.tls_cert_file',
+    parse: (raw) => (typeof raw === 'string' ? raw : nonEmptyString(raw)),
+  },
+  {
+    key: 'meta.tls_ca_file',
+    default: '',
+    doc: 'PEM CA bundle that every peer certificate (client and server side) must chain to',
+    parse: (raw) => (typeof raw === 'string' ? raw : nonEmptyString(raw)),
   },
   {
     key: 'meta.node_timeout_ms',

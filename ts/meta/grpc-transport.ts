@@ -16,10 +16,17 @@
  * bytes that do not decode get INVALID_ARGUMENT, like a message that does
  * not validate (wire.ts). A sender that is not a member gets
  * PERMISSION_DENIED; a batch for another node id FAILED_PRECONDITION. The
- * sender's id is claimed, not proven (no mTLS yet): the cluster listener
- * must sit on a trusted network. Stale terms are the core's business.
+ * sender's id is claimed; with `meta.tls_*` set, only holders of a
+ * certificate from the cluster's CA get a connection at all (peer-tls.ts),
+ * without it the cluster listener must sit on a trusted network. Stale
+ * terms are the core's business.
+ *
+ * Snapshots: an InstallSnapshot from the core does not go through the Step
+ * queue; snapshot-sender.ts sends it as `InstallSnapshotChunk` calls of
+ * `snapshot.chunkBytes`, and the receiver's snapshot-assembler.ts stages
+ * them and hands the group one whole InstallSnapshot at the end.
  */
-import { createServer, type Server as NetServer } from 'node:net';
+import type { Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -27,6 +34,11 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { type ErrorCode, FerryError, isErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Message, NodeId } from '../raft/types.ts';
+import { clientCredentials, createPeerListener, type PeerTls } from './peer-tls.ts';
+import { SnapshotAssembler, type SnapshotChunk, SnapshotChunkError } from './snapshot-assembler.ts';
+import { SnapshotSender } from './snapshot-sender.ts';
+import type { SnapshotStaging } from './snapshot-staging.ts';
+import { chunkFromPb, chunkToPb, type PbSnapshotChunk } from './snapshot-wire.ts';
 import { messageFromPb, messageToPb, type PbMessage, WireError } from './wire.ts';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/raft.proto', import.meta.url));
@@ -55,6 +67,19 @@ export interface TransportHandlers {
   deliver(group: number, message: Message): void;
   /** Runs a forwarded request on this node (never forwards again). */
   forward(req: ForwardRequest): Promise<Uint8Array>;
+  /** The group's current term here: snapshot chunks of older terms are refused or stop. */
+  termOf(group: number): number;
+}
+
+export interface SnapshotTransferOptions {
+  /** `meta.snapshot_chunk_bytes`. */
+  chunkBytes: number;
+  /** `meta.snapshot_bytes_max`: the largest snapshot this node accepts. */
+  bytesMax: number;
+  /** `meta.snapshot_transfer_timeout_ms`: a stalled incoming transfer is dropped. */
+  timeoutMs: number;
+  /** Where incoming chunks wait; emptied at start. */
+  staging: SnapshotStaging;
 }
 
 export interface TransportOptions {
@@ -72,6 +97,9 @@ export interface TransportOptions {
    */
   probeMs: number;
   messageBytesMax: number;
+  snapshot: SnapshotTransferOptions;
+  /** Mutual TLS on the listener and toward peers; plaintext when absent. */
+  tls?: PeerTls;
   logger: Logger;
   registry?: Registry;
 }
@@ -112,6 +140,12 @@ type RaftClient = grpc.Client & {
     md: grpc.Metadata,
     opts: grpc.CallOptions,
     cb: (err: grpc.ServiceError | null, res?: { result: Buffer }) => void,
+  ): grpc.ClientUnaryCall;
+  InstallSnapshotChunk(
+    req: PbSnapshotChunk,
+    md: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { next_offset: string }) => void,
   ): grpc.ClientUnaryCall;
 };
 
@@ -170,6 +204,8 @@ export class GrpcTransport {
   readonly #dropped: Counter | undefined;
   readonly #refused: Counter | undefined;
   readonly #queued: Gauge | undefined;
+  readonly #snapshots: SnapshotSender;
+  readonly #assembler: SnapshotAssembler;
   #closed = false;
   #probe: NodeJS.Timeout | undefined;
   boundAddress = '';
@@ -187,11 +223,28 @@ export class GrpcTransport {
     });
     const decodeStep = service.Step?.requestDeserialize as (b: Buffer) => StepBatch;
     const decodeForward = service.Forward?.requestDeserialize as (b: Buffer) => PbForward;
+    const decodeChunk = service.InstallSnapshotChunk?.requestDeserialize as (b: Buffer) => PbSnapshotChunk;
     this.#server.addService(raw, {
       Step: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) =>
         this.#onStep(call, cb, decodeStep),
       Forward: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) =>
         this.#onForward(call, cb, decodeForward),
+      InstallSnapshotChunk: (call: grpc.ServerUnaryCall<Buffer, object>, cb: grpc.sendUnaryData<object>) =>
+        this.#onChunk(call, cb, decodeChunk),
+    });
+    this.#snapshots = new SnapshotSender({
+      chunkBytes: opts.snapshot.chunkBytes,
+      sendChunk: (to, chunk) => this.#sendChunk(to, chunk),
+      termOf: (group) => handlers.termOf(group),
+      logger: opts.logger,
+      ...(opts.registry ? { registry: opts.registry } : {}),
+    });
+    this.#assembler = new SnapshotAssembler({
+      staging: opts.snapshot.staging,
+      bytesMax: opts.snapshot.bytesMax,
+      timeoutMs: opts.snapshot.timeoutMs,
+      termOf: (group) => handlers.termOf(group),
+      ...(opts.registry ? { registry: opts.registry } : {}),
     });
     const reg = opts.registry ? [opts.registry] : [];
     if (opts.registry) {
@@ -203,7 +256,7 @@ export class GrpcTransport {
       });
       this.#refused = new Counter({
         name: 'ferrymq_meta_rpc_refused_total',
-        help: 'Inter-node RPCs refused, by reason (unknown_member, wrong_node, malformed)',
+        help: 'Inter-node RPCs refused, by reason (unknown_member, wrong_node, malformed, tls: a handshake without a certificate from meta.tls_ca_file)',
         labelNames: ['reason'],
         registers: reg,
       });
@@ -221,12 +274,26 @@ export class GrpcTransport {
 
   static async start(opts: TransportOptions, handlers: TransportHandlers): Promise<GrpcTransport> {
     const t = new GrpcTransport(opts, handlers);
+    // A transfer staged before a restart is worth nothing: its leader starts over.
+    await opts.snapshot.staging.clear();
     // Our own TCP listener with Nagle off, handing connections to grpc-js:
     // grpc-js sets TCP_NODELAY on its client sockets but not on the ones its
     // server accepts, so each call's small response waited for a delayed ACK
-    // (~40 ms) and held back the next batch to that peer.
+    // (~40 ms) and held back the next batch to that peer. With mTLS the
+    // listener terminates TLS itself (peer-tls.ts) and grpc-js gets the
+    // decrypted stream.
     const injector = t.#server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+    const log = opts.logger.child({ component: 'meta-transport' });
+    const listener = createPeerListener(
+      opts.tls,
+      (socket) => injector.injectConnection(socket),
+      (err, remote, shouldLog) => {
+        t.#refused?.inc({ reason: 'tls' });
+        if (shouldLog) {
+          log.warn({ remote, err: err.message }, 'cluster connection refused: TLS handshake failed');
+        }
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(opts.port, opts.host, () => {
@@ -251,6 +318,10 @@ export class GrpcTransport {
     for (const m of messages) {
       const peer = this.#peer(m.to);
       if (!peer) continue;
+      if (m.type === 'install-snapshot') {
+        this.#snapshots.offer(group, m);
+        continue;
+      }
       if (peer.queue.length >= this.#opts.queueMax) {
         peer.dropped++;
         this.#dropped?.inc({ peer: String(peer.id) });
@@ -270,7 +341,7 @@ export class GrpcTransport {
       peer = undefined;
     }
     if (!peer) {
-      const client = new this.#ClientCtor(address, grpc.credentials.createInsecure(), {
+      const client = new this.#ClientCtor(address, clientCredentials(this.#opts.tls), {
         'grpc.max_send_message_length': this.#opts.messageBytesMax,
         'grpc.max_receive_message_length': this.#opts.messageBytesMax,
         // Reconnect quickly after a peer restarts: elections are measured in hundreds of ms.
@@ -359,6 +430,26 @@ export class GrpcTransport {
     });
   }
 
+  /** One snapshot chunk to `to`; resolves with the offset it expects next. */
+  #sendChunk(to: NodeId, chunk: SnapshotChunk): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const peer = this.#peer(to);
+      if (!peer || this.#closed) {
+        reject(new Error(`no address known for node ${to}`));
+        return;
+      }
+      peer.client.InstallSnapshotChunk(
+        chunkToPb(chunk),
+        this.#metadata(),
+        { deadline: Date.now() + this.#opts.rpcTimeoutMs },
+        (err, res) => {
+          if (err) reject(new Error(`${grpc.status[err.code] ?? err.code}: ${err.details}`));
+          else resolve(Number(res?.next_offset ?? 0));
+        },
+      );
+    });
+  }
+
   peers(): PeerStatus[] {
     return [...this.#peers.values()].map((p) => ({
       id: p.id,
@@ -440,6 +531,43 @@ export class GrpcTransport {
     cb(null, {});
   }
 
+  #onChunk(
+    call: grpc.ServerUnaryCall<Buffer, object>,
+    cb: grpc.sendUnaryData<object>,
+    decode: (b: Buffer) => PbSnapshotChunk,
+  ): void {
+    let chunk: SnapshotChunk;
+    try {
+      chunk = chunkFromPb(decode(call.request));
+      if (!this.#handlers.hasGroup(chunk.group)) {
+        throw new WireError(`no raft group ${chunk.group} on this node`);
+      }
+    } catch (err) {
+      this.#malformed(cb, err);
+      return;
+    }
+    if (!this.#checkSender(call, cb, chunk.from)) return;
+    if (chunk.to !== this.#opts.nodeId) {
+      this.#refused?.inc({ reason: 'wrong_node' });
+      cb({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: `snapshot chunk for node ${chunk.to} reached node ${this.#opts.nodeId}`,
+      });
+      return;
+    }
+    this.#assembler.accept(chunk).then(
+      (r) => {
+        if (r.install) this.#handlers.deliver(chunk.group, r.install);
+        cb(null, { next_offset: r.nextOffset });
+      },
+      (err: unknown) => {
+        // Refused by the transfer rules: the leader starts over. Anything else is this node's storage.
+        const code = err instanceof SnapshotChunkError ? grpc.status.ABORTED : grpc.status.INTERNAL;
+        cb({ code, details: `snapshot chunk refused: ${(err as Error).message}` });
+      },
+    );
+  }
+
   #onForward(
     call: grpc.ServerUnaryCall<Buffer, object>,
     cb: grpc.sendUnaryData<object>,
@@ -477,6 +605,8 @@ export class GrpcTransport {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#probe);
+    this.#snapshots.close();
+    this.#assembler.close();
     for (const p of this.#peers.values()) p.client.close();
     this.#listener?.close();
     this.#injector?.drain(500);

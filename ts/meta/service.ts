@@ -48,7 +48,9 @@ import {
 } from './kv-state-machine.ts';
 import { RaftKvWriter } from './kv-writer.ts';
 import { NativeLogStore } from './native-log-store.ts';
+import { loadPeerTls } from './peer-tls.ts';
 import { type GroupStatus, NotLeaderError, RaftGroup } from './raft-group.ts';
+import { KvSnapshotStaging } from './snapshot-staging.ts';
 
 export { METADATA_GROUP };
 
@@ -159,6 +161,11 @@ export class MetaService {
     }
     const specs = groupSpecs(c.shard_group_count);
     let service: MetaService | undefined;
+    const tls = await loadPeerTls({
+      certFile: c.tls_cert_file,
+      keyFile: c.tls_key_file,
+      caFile: c.tls_ca_file,
+    });
     const transport = await GrpcTransport.start(
       {
         nodeId: opts.nodeId,
@@ -170,6 +177,13 @@ export class MetaService {
         retryMs: c.tick_ms * 2,
         probeMs: c.election_tick_count * c.tick_ms,
         messageBytesMax: c.rpc_bytes_max,
+        snapshot: {
+          chunkBytes: c.snapshot_chunk_bytes,
+          bytesMax: c.snapshot_bytes_max,
+          timeoutMs: c.snapshot_transfer_timeout_ms,
+          staging: new KvSnapshotStaging(opts.kv),
+        },
+        ...(tls ? { tls } : {}),
         logger: opts.logger,
         ...(opts.registry ? { registry: opts.registry } : {}),
       },
@@ -179,6 +193,7 @@ export class MetaService {
         hasGroup: (group) => service?.hasGroup(group) ?? false,
         peers: () => service?.peerIds() ?? [],
         deliver: (group, m) => service?.deliver(group, m),
+        termOf: (group) => (service ? (service.#groups[group]?.status().term ?? 0) : 0),
         forward: (req) =>
           service
             ? service.#serveForward(req)
