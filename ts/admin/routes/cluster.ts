@@ -102,7 +102,8 @@ export const clusterRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) =>
     };
   });
 
-  app.register(assignmentRoutes, deps);
+  // deps carries this plugin's prefix; the child must not add it a second time.
+  app.register(assignmentRoutes, { ...deps, prefix: '' });
 
   app.post<{ Body: { id: number; address: string } }>(
     '/members',
