@@ -33,6 +33,14 @@ export declare class NativeStore {
    */
   append(id: number, batches: Buffer, leaderEpoch: number): Promise<JsAppendResult>
   /**
+   * `append` of several callers' batches in one call (one ticket, one
+   * write, one sync): the parts are joined and patched on the worker
+   * thread and the patched bytes copied back into each part there, so
+   * the JS thread neither concatenates nor copies back. Refused as a
+   * whole if any part is bad (the adapter then retries each alone).
+   */
+  appendMany(id: number, parts: Array<Buffer>, leaderEpoch: number): Promise<JsAppendResult>
+  /**
    * Encode packed records (format: `ferry_frame::records`) into one
    * batch natively and append it.
    */

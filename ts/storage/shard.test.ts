@@ -191,6 +191,53 @@ describe.each(['memory', 'segment', 'rocks'] as Engine[])('Shard on the %s engin
     expect(dst.offsets().latest).toBe(2);
   });
 
+  it('appends Kafka batches made in one turn in one native call, patching each caller its own offsets', async () => {
+    const { m, metrics } = countingMetrics();
+    const storage = await openStorage(undefined, {}, metrics);
+    const src = await storage.createShard(1, { engine });
+    await src.append([rec('a'), rec('b')]);
+    const two = (await src.read(0, { maxBytes: 1 << 20 })).bytes;
+    const dst = await storage.createShard(2, { engine });
+    const calls = m.calls;
+    const parts = [Buffer.from(two), Buffer.from(two), Buffer.from(two)];
+    const results = await Promise.all(parts.map((b) => dst.appendBatches(b)));
+    expect(m.calls - calls).toBe(1);
+    expect(results.map((r) => [r.baseOffset, r.lastOffset])).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    expect(parts.map((b) => b.readBigInt64BE(0))).toEqual([0n, 2n, 4n]);
+    const out = await dst.read(0, { maxBytes: 1 << 20 });
+    expect(decodeBatches(out.bytes, 0).map((x) => [x.offset, x.value?.toString()])).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+      [2, 'a'],
+      [3, 'b'],
+      [4, 'a'],
+      [5, 'b'],
+    ]);
+  });
+
+  it('isolates a bad Kafka batch made in the same turn as good ones, keeping their order', async () => {
+    const storage = await openStorage();
+    const src = await storage.createShard(1, { engine });
+    await src.append([rec('payload')]);
+    const good = (await src.read(0, { maxBytes: 1 << 20 })).bytes;
+    const bad = Buffer.from(good);
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0xff;
+    const dst = await storage.createShard(2, { engine });
+    const [a, broken, b] = await Promise.allSettled([
+      dst.appendBatches(Buffer.from(good)),
+      dst.appendBatches(bad),
+      dst.appendBatches(Buffer.from(good)),
+    ]);
+    expect(a).toMatchObject({ status: 'fulfilled', value: { baseOffset: 0 } });
+    expect(broken).toMatchObject({ status: 'rejected', reason: { code: 'FERRY_ERR_INVALID_BATCH' } });
+    expect(b).toMatchObject({ status: 'fulfilled', value: { baseOffset: 1 } });
+    expect(dst.offsets().latest).toBe(2);
+  });
+
   it('refuses an append over batch_bytes_max with FERRY_ERR_RECORD_TOO_LARGE', async () => {
     const storage = await openStorage(undefined, { batch_bytes_max: 4096 });
     const shard = await storage.createShard(1, { engine });

@@ -17,7 +17,10 @@
  * next batch starts. Under light load that is one call per append; under
  * heavy load calls grow on their own, with no timer.
  *
- * Kafka batches (`appendBatches`) keep one call in flight, alone: producer
+ * Kafka batches (`appendBatches`) made in the same turn (the Produce
+ * requests of one socket read) go down together, in one `appendMany` call
+ * (joined and copied back off the JS thread), and keep one call in flight,
+ * alone: producer
  * bytes can be bad, and if a combined call is refused for bad input each
  * part is retried alone, in order, before anything else goes down, so one
  * client's bad batch never fails another client's append nor reorders it.
@@ -156,6 +159,7 @@ export class Shard {
   /** Native calls in flight, in call (= ticket = offset) order. */
   #calls: Call[] = [];
   #flushScheduled = false;
+  #batchesFlushScheduled = false;
   #waiters = new Set<Waiter>();
   #deleted = false;
 
@@ -212,8 +216,25 @@ export class Shard {
       const alone = p.kind === 'records' && p.bound + BATCH_OVERHEAD_BYTES > this.#limits.batchBytesMax;
       this.#queue.push({ ...p, alone, resolve, reject });
       this.#queuedBytes += p.bytes;
-      if (this.#calls.length === 0) this.#flush();
+      if (p.kind === 'batches') this.#scheduleBatchesFlush();
+      else if (this.#calls.length === 0) this.#flush();
       else this.#scheduleFlush();
+    });
+  }
+
+  /**
+   * Kafka batches go down once the current turn's microtasks have run
+   * (process.nextTick queued from them runs after the queue drains): the
+   * Produce requests of one socket read reach here in the same turn, so
+   * they share one native call (one ticket, one thread-pool hop, one write)
+   * instead of one call each. Queue order, and so offset order, is kept.
+   */
+  #scheduleBatchesFlush(): void {
+    if (this.#batchesFlushScheduled) return;
+    this.#batchesFlushScheduled = true;
+    process.nextTick(() => {
+      this.#batchesFlushScheduled = false;
+      this.#flush();
     });
   }
 
@@ -374,20 +395,16 @@ export class Shard {
           : await this.#native.appendPackedGroups(this.id, packed, groupBytes, -1);
       }
     } else {
-      const batches =
+      // Several callers' batches: joined, patched and copied back on the
+      // worker thread (appendMany), never concatenated on this one.
+      r =
         group.length === 1
-          ? (group[0]?.batches as Buffer)
-          : Buffer.concat(group.map((p) => p.batches as Buffer));
-      r = await this.#native.append(this.id, batches, -1);
-      if (group.length > 1) {
-        // Copy the patched offsets back so each caller's buffer holds what was stored.
-        let at = 0;
-        for (const p of group) {
-          const b = p.batches as Buffer;
-          batches.copy(b, 0, at, at + b.length);
-          at += b.length;
-        }
-      }
+          ? await this.#native.append(this.id, group[0]?.batches as Buffer, -1)
+          : await this.#native.appendMany(
+              this.id,
+              group.map((p) => p.batches as Buffer),
+              -1,
+            );
     }
     this.#metrics?.appendedRecords(this.engine, records);
     this.#metrics?.appendedBytes(this.engine, bytes);

@@ -276,6 +276,37 @@ impl NativeStore {
         })))
     }
 
+    /// `append` of several callers' batches in one call (one ticket, one
+    /// write, one sync): the parts are joined and patched on the worker
+    /// thread and the patched bytes copied back into each part there, so
+    /// the JS thread neither concatenates nor copies back. Refused as a
+    /// whole if any part is bad (the adapter then retries each alone).
+    #[napi(ts_return_type = "Promise<JsAppendResult>")]
+    pub fn append_many(
+        &self,
+        id: f64,
+        mut parts: Vec<Buffer>,
+        leader_epoch: i32,
+    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+        let (log, mut ticket) = self.shard_ticket(id)?;
+        Ok(AsyncTask::new(Job::new(move || {
+            let mut joined = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+            for p in &parts {
+                joined.extend_from_slice(p);
+            }
+            let r = log.append_in_turn(&mut joined, leader_epoch, &mut ticket)?;
+            let mut at = 0;
+            for p in parts.iter_mut() {
+                let n = p.len();
+                if let Some(patched) = joined.get(at..at + n) {
+                    p.copy_from_slice(patched);
+                }
+                at += n;
+            }
+            Ok(r.into())
+        })))
+    }
+
     /// Encode packed records (format: `ferry_frame::records`) into one
     /// batch natively and append it.
     #[napi(ts_return_type = "Promise<JsAppendResult>")]
