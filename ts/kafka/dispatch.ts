@@ -62,13 +62,16 @@ export interface KafkaContext {
   signal: AbortSignal;
 }
 
-/** A handler decodes its body from `r`, and returns the encoded body, or null for no response. */
+/**
+ * A handler decodes its body from `r`, and returns the encoded body (one
+ * Buffer, or its parts in order, written as they are), or null for no response.
+ */
 export type Handler = (
   ctx: KafkaContext,
   version: number,
   r: KafkaReader,
   header: RequestHeader,
-) => Promise<Buffer | null>;
+) => Promise<Buffer | readonly Buffer[] | null>;
 
 export interface ServedApi {
   apiKey: number;
@@ -139,7 +142,26 @@ export class KafkaConnectionError extends FerryError {
 const SEPARATE_BODY_BYTES = 16 * 1024;
 
 /** The response frame as the buffers to write, in order: size prefix and header, then the body. */
-function frame(head: Buffer, body: Buffer): Buffer[] {
+function frame(head: Buffer, body: Buffer | readonly Buffer[]): Buffer[] {
+  if (!Buffer.isBuffer(body)) {
+    // Parts (a Fetch body with its stored batches by reference): the small
+    // ones before the first big part join the prefix, the rest go as they are.
+    let bytes = 0;
+    for (const b of body) bytes += b.length;
+    let lead = 0;
+    let leadBytes = 0;
+    while (lead < body.length && (body[lead] as Buffer).length < SEPARATE_BODY_BYTES) {
+      leadBytes += (body[lead] as Buffer).length;
+      lead++;
+    }
+    const prefix = Buffer.allocUnsafe(4 + head.length + leadBytes);
+    prefix.writeInt32BE(head.length + bytes, 0);
+    let at = 4 + head.copy(prefix, 4);
+    for (let i = 0; i < lead; i++) at += (body[i] as Buffer).copy(prefix, at);
+    const out: Buffer[] = [prefix];
+    for (let i = lead; i < body.length; i++) out.push(body[i] as Buffer);
+    return out;
+  }
   if (body.length >= SEPARATE_BODY_BYTES) {
     const prefix = Buffer.allocUnsafe(4 + head.length);
     prefix.writeInt32BE(head.length + body.length, 0);

@@ -15,6 +15,7 @@ import type { KafkaContext } from '../dispatch.ts';
 import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
 import { Fetch } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
+import { KafkaWriter } from '../protocol/writer.ts';
 
 const READ_COMMITTED = 1;
 
@@ -83,7 +84,11 @@ async function waitForData(wanted: Wanted[], waitMs: number, signal: AbortSignal
   }
 }
 
-export async function handleFetch(ctx: KafkaContext, version: number, r: KafkaReader): Promise<Buffer> {
+export async function handleFetch(
+  ctx: KafkaContext,
+  version: number,
+  r: KafkaReader,
+): Promise<readonly Buffer[]> {
   const req = Fetch.decodeFetchRequest(version, r);
   const wanted: Wanted[] = [];
   for (const t of req.topics) {
@@ -140,5 +145,9 @@ export async function handleFetch(ctx: KafkaContext, version: number, r: KafkaRe
       records: w.errorCode === KafkaError.NONE ? (w.records ?? Buffer.alloc(0)) : Buffer.alloc(0),
     });
   }
-  return Fetch.encodeFetchResponse(version, { ...Fetch.defaultFetchResponse(), sessionId: 0, responses });
+  // As parts: the stored batches go to the socket as the native read
+  // returned them (one writev with the header), never copied into one body.
+  const w = new KafkaWriter();
+  Fetch.writeFetchResponse(w, version, { ...Fetch.defaultFetchResponse(), sessionId: 0, responses });
+  return w.finishParts();
 }

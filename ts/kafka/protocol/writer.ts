@@ -49,6 +49,19 @@ export class KafkaWriter {
     return Buffer.concat([...this.parts, tail], this.length);
   }
 
+  /**
+   * The bytes written so far as parts in order, never joined: referenced
+   * byte fields (a Fetch response's stored batches) stay the caller's
+   * Buffers, for a writev. Write nothing more after it.
+   */
+  finishParts(): Buffer[] {
+    const out: Buffer[] = [];
+    for (const p of this.parts)
+      out.push(Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.length));
+    if (this.offset > this.start || out.length === 0) out.push(this.buf.subarray(this.start, this.offset));
+    return out;
+  }
+
   /** Keeps `v` by reference as the next bytes of the output. */
   private reference(v: Uint8Array): void {
     if (this.offset > this.start) {
