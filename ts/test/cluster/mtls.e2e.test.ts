@@ -327,11 +327,12 @@ describe('mutual TLS between meta nodes', () => {
 
   it('refuses a config with only some of meta.tls_* at start, exit code 2', async () => {
     const c = await cluster.issue('partial');
-    for (const env of [
+    const partial: Record<string, string>[] = [
       { FERRYMQ_META__TLS_CERT_FILE: c.cert },
       { FERRYMQ_META__TLS_CERT_FILE: c.cert, FERRYMQ_META__TLS_KEY_FILE: c.key },
       { FERRYMQ_META__TLS_CA_FILE: cluster.ca },
-    ]) {
+    ];
+    for (const env of partial) {
       const proc = await spawnBroker({ env: { FERRYMQ_ROLES: 'meta', ...env } });
       all.push(proc);
       const { code } = await proc.exited;
