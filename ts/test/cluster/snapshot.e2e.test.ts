@@ -6,12 +6,15 @@
  * catch up by a snapshot sent in several chunks (the leader's
  * `ferrymq_meta_snapshot_chunks_sent_total` for it), then hold every write:
  * leadership is moved to it and the keys are listed from its own state.
+ * `meta.rpc_bytes_max` is 64 KiB and the state about twice that: one message
+ * could not carry it.
  */
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 
 const CHUNK_BYTES = 4096;
+const RPC_BYTES_MAX = 64 * 1024;
 
 const all: BrokerProcess[] = [];
 afterAll(() => {
@@ -47,6 +50,8 @@ async function startNode(id: number, ports: number[], dataDir: string): Promise<
       FERRYMQ_META__SHARD_GROUP_COUNT: '1',
       FERRYMQ_META__SNAPSHOT_ENTRY_COUNT: '50',
       FERRYMQ_META__SNAPSHOT_CHUNK_BYTES: String(CHUNK_BYTES),
+      // The smallest message limit allowed: the state below is about twice that, so it can only travel in chunks.
+      FERRYMQ_META__RPC_BYTES_MAX: String(RPC_BYTES_MAX),
     },
   });
   all.push(proc);
@@ -152,19 +157,22 @@ describe('chunked snapshots between 3 processes', () => {
     const leaderView = await metaGroup(leader);
     expect(leaderView.snapshot_index).toBeGreaterThan(50);
 
+    const restartedAt = performance.now();
     lagging.proc = await startNode(lagging.id, ports, lagging.dataDir);
     await until('the restarted follower catching up', async () => {
       const g = await metaGroup(lagging);
       return g.applied_index >= leaderView.commit_index && g.snapshots_installed >= 1 ? true : undefined;
     });
+    const catchUpMs = Math.round(performance.now() - restartedAt);
     const peer = String(lagging.id);
     const chunks = await metric(leader, 'ferrymq_meta_snapshot_chunks_sent_total', { peer });
     const done = await metric(leader, 'ferrymq_meta_snapshot_transfers_total', { peer, result: 'done' });
     const received = await metric(lagging, 'ferrymq_meta_snapshot_chunks_received_total', {});
     console.log(
-      `snapshot catch-up: ${chunks} chunks of ${CHUNK_BYTES} B sent to node ${peer} (${done} transfer(s) done), ${received} received; snapshot index ${leaderView.snapshot_index}`,
+      `snapshot catch-up: ${chunks} chunks of ${CHUNK_BYTES} B sent to node ${peer} (${done} transfer(s) done), ${received} received; snapshot index ${leaderView.snapshot_index}; caught up ${catchUpMs} ms after the restart began`,
     );
     expect(chunks).toBeGreaterThan(20);
+    expect(chunks * CHUNK_BYTES).toBeGreaterThan(RPC_BYTES_MAX);
     expect(done).toBeGreaterThanOrEqual(1);
     expect(received).toBeGreaterThanOrEqual(chunks);
     // Nothing left staged on the follower once installed.
