@@ -137,6 +137,7 @@ export interface MetaConfig {
   request_timeout_ms: number;
   pending_max: number;
   peer_queue_max: number;
+  peer_calls_in_flight_max: number;
   rpc_bytes_max: number;
   watch_queue_max: number;
   kv_keys_max: number;
@@ -767,6 +768,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 4096,
     doc: 'Raft messages queued per peer while a call is in flight; beyond it new ones are dropped (ferrymq_meta_peer_dropped_messages_total)',
     parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'meta.peer_calls_in_flight_max',
+    default: 4,
+    doc: 'Raft Step calls in flight per peer at once; more keep an append from waiting behind an earlier call, fewer make bigger batches (messages wait in meta.peer_queue_max)',
+    parse: integer(1, 64),
   },
   {
     key: 'meta.rpc_bytes_max',

@@ -4,13 +4,18 @@
  * messages of every group from this node to one peer; `Forward` carries a
  * request to a group's leader.
  *
- * Sending: per peer, a bounded queue (`meta.peer_queue_max` messages) and one
- * `Step` call in flight; whatever queued meanwhile goes in the next call (up
- * to `batchMax` messages), which batches heartbeats and appends of all
- * groups. A full queue drops the new message (counted in
+ * Sending: per peer, a bounded queue (`meta.peer_queue_max` messages) and up
+ * to `meta.peer_calls_in_flight_max` `Step` calls in flight. Messages sent
+ * in one synchronous run (a Ready's appends, every group's heartbeats of one
+ * timer turn) leave together in one call, flushed on the next microtask;
+ * when every call slot is busy, whatever queued meanwhile goes in the next
+ * call (up to `batchMax` messages). More than one call in flight keeps an
+ * append from waiting behind the round trip of an earlier call (a commit
+ * notice, a heartbeat); Raft copes with the rare reordering. A full queue
+ * drops the new message (counted in
  * `ferrymq_meta_peer_dropped_messages_total`): Raft tolerates loss and
- * resends. A failed call drops its batch and waits `retryMs` before the next,
- * so a dead peer costs a bounded queue and no busy loop.
+ * resends. A failed call drops its batch and holds the peer's sending for
+ * `retryMs`, so a dead peer costs a bounded queue and no busy loop.
  *
  * Receiving: the request bytes are decoded here (not by grpc-js) so that
  * bytes that do not decode get INVALID_ARGUMENT, like a message that does
@@ -88,6 +93,8 @@ export interface TransportOptions {
   port: number;
   queueMax: number;
   batchMax: number;
+  /** Step calls in flight per peer (meta.peer_calls_in_flight_max). */
+  callsInFlightMax: number;
   rpcTimeoutMs: number;
   retryMs: number;
   /**
@@ -182,7 +189,11 @@ class Peer {
   readonly address: string;
   readonly client: RaftClient;
   queue: PbMessage[] = [];
-  inFlight = false;
+  inFlight = 0;
+  /** A flush is queued on the microtask queue. */
+  flushQueued = false;
+  /** After a failed call: no sending until `retryMs` passed. */
+  holding = false;
   lastOkMs: number | null = null;
   lastError: string | null = null;
   dropped = 0;
@@ -328,8 +339,17 @@ export class GrpcTransport {
         continue;
       }
       peer.queue.push(messageToPb(group, m));
-      if (!peer.inFlight) this.#flush(peer);
+      this.#queueFlush(peer);
     }
+  }
+
+  #queueFlush(peer: Peer): void {
+    if (peer.flushQueued || peer.holding || peer.inFlight >= this.#opts.callsInFlightMax) return;
+    peer.flushQueued = true;
+    queueMicrotask(() => {
+      peer.flushQueued = false;
+      if (peer.inFlight < this.#opts.callsInFlightMax) this.#flush(peer);
+    });
   }
 
   #peer(id: NodeId): Peer | undefined {
@@ -364,24 +384,27 @@ export class GrpcTransport {
     const now = performance.now();
     for (const id of this.#handlers.peers()) {
       const peer = this.#peer(id);
-      if (!peer || peer.inFlight) continue;
+      if (!peer || peer.inFlight > 0 || peer.holding) continue;
       if (peer.lastOkMs !== null && now - peer.lastOkMs < this.#opts.probeMs) continue;
       this.#flush(peer, true);
     }
   }
 
   #flush(peer: Peer, probe = false): void {
-    if (this.#closed || (peer.queue.length === 0 && !probe)) return;
+    if (this.#closed || peer.holding || (peer.queue.length === 0 && !probe)) return;
     const messages = peer.queue.splice(0, this.#opts.batchMax);
-    peer.inFlight = true;
+    peer.inFlight++;
     const batch: StepBatch = { from: this.#opts.nodeId, to: peer.id, messages };
     peer.client.Step(batch, this.#metadata(), { deadline: Date.now() + this.#opts.rpcTimeoutMs }, (err) => {
+      peer.inFlight--;
       if (err) {
         peer.lastError = `${grpc.status[err.code] ?? err.code}: ${err.details}`;
         peer.dropped += messages.length;
         this.#dropped?.inc({ peer: String(peer.id) }, messages.length);
+        if (peer.holding) return;
+        peer.holding = true;
         const t = setTimeout(() => {
-          peer.inFlight = false;
+          peer.holding = false;
           this.#flush(peer);
         }, this.#opts.retryMs);
         t.unref();
@@ -389,7 +412,6 @@ export class GrpcTransport {
       }
       peer.lastOkMs = performance.now();
       peer.lastError = null;
-      peer.inFlight = false;
       this.#flush(peer);
     });
   }

@@ -173,6 +173,7 @@ export class MetaService {
         port: opts.listen.port,
         queueMax: c.peer_queue_max,
         batchMax: 1024,
+        callsInFlightMax: c.peer_calls_in_flight_max,
         rpcTimeoutMs: c.request_timeout_ms,
         retryMs: c.tick_ms * 2,
         probeMs: c.election_tick_count * c.tick_ms,
