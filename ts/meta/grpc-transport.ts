@@ -561,9 +561,6 @@ export class GrpcTransport {
     let chunk: SnapshotChunk;
     try {
       chunk = chunkFromPb(decode(call.request));
-      if (!this.#handlers.hasGroup(chunk.group)) {
-        throw new WireError(`no raft group ${chunk.group} on this node`);
-      }
     } catch (err) {
       this.#malformed(cb, err);
       return;
@@ -575,6 +572,10 @@ export class GrpcTransport {
         code: grpc.status.FAILED_PRECONDITION,
         details: `snapshot chunk for node ${chunk.to} reached node ${this.#opts.nodeId}`,
       });
+      return;
+    }
+    if (!this.#handlers.hasGroup(chunk.group)) {
+      this.#malformed(cb, new WireError(`no raft group ${chunk.group} on this node`));
       return;
     }
     this.#assembler.accept(chunk).then(
