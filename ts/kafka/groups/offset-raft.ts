@@ -156,13 +156,16 @@ export class RaftOffsetBackend implements OffsetBackend {
           this.#follow(f);
           return;
         }
+        // Every event of an entry carries its index, and this node's marker is the last write of its
+        // own entries: an index is taken in whole once a later one shows up, or at its marker.
+        this.#advance(f, e.version - 1);
         if (e.type === 'put') this.#put(f, e.key, e.value, e.version);
         else {
           const k = parseRaftOffsetKey(e.key);
           if (k) this.#view.remove(k.group, k.topic, k.partition);
           f.versions.delete(e.key);
         }
-        this.#advance(f, e.version);
+        if (e.key === this.#mark) this.#advance(f, e.version);
       }
     } catch (err) {
       // Fell meta.watch_queue_max changes behind: the copy is still right, re-read it.
