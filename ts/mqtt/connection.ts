@@ -10,6 +10,7 @@
  * cause ends here as the protocol's answer (CONNACK or DISCONNECT with a
  * reason code, or a plain close for 3.1.1) and affects only this connection.
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import mqtt, { type Packet } from 'mqtt-packet';
 import type { MqttConfig } from '../config/schema.ts';
@@ -47,12 +48,27 @@ export interface ConnectionDeps {
   onWill: (will: Will, session: Session) => void;
 }
 
+/**
+ * The CONNECT timeout runs on the keep-alive wheel until the session is
+ * bound (no Timeout per connection).
+ */
 export type ConnectionState =
-  | { kind: 'awaiting-connect'; timer: NodeJS.Timeout }
+  | { kind: 'awaiting-connect' }
   /** CONNECT received; the auth hook is deciding. Packets that arrive meanwhile wait (bounded). */
-  | { kind: 'authenticating'; timer: NodeJS.Timeout; pending: Packet[] }
+  | { kind: 'authenticating'; pending: Packet[] }
   | { kind: 'connected'; session: Session }
   | { kind: 'closed' };
+
+/** The states without data are shared by every connection. */
+const AWAITING_CONNECT: ConnectionState = Object.freeze({ kind: 'awaiting-connect' });
+const CLOSED: ConnectionState = Object.freeze({ kind: 'closed' });
+
+/**
+ * Larger than any MQTT packet (1 + 4 + 268,435,455 bytes): "no Maximum
+ * Packet Size" as a small integer, where Infinity would be a boxed double
+ * in every connection.
+ */
+const NO_PACKET_SIZE_LIMIT = 268_435_460;
 
 /** Packets a client may pipeline behind CONNECT while authentication runs. */
 const PENDING_PACKETS_MAX = 1000;
@@ -79,6 +95,12 @@ const FORM_KEYS: string[] = Array.from(
   (_, f) => `${f & 16 ? 5 : 4}${(f >> 2) & 3}${(f >> 1) & 1}${f & 1}`,
 );
 
+/** 3.1/3.1.1 CONNACK by return code (0–5), then Session Present (0, 1). */
+const CONNACK_V3: Buffer[][] = Array.from({ length: 6 }, (_, rc) => [
+  Buffer.from([0x20, 2, 0, rc]),
+  Buffer.from([0x20, 2, 1, rc]),
+]);
+
 /** Packets whose encoding connection.ts does itself (codec/encode.ts); the rest goes to mqtt-packet. */
 const ACK_CMDS = new Set<string>(['puback', 'pubrec', 'pubrel', 'pubcomp']);
 
@@ -102,20 +124,26 @@ function onSocketDrain(this: LinkedSocket): void {
   }
 }
 
-/** Keep-alive deadlines of every connection of the process, checked every 100 ms. */
+/** Keep-alive and CONNECT deadlines of every connection of the process, checked every 100 ms. */
 const keepaliveWheel = new KeepaliveWheel(100);
+
+function peerOf(socket: Duplex): string {
+  const s = socket as Partial<Socket>;
+  return s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress}:${s.remotePort}`;
+}
 
 export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   readonly deps: ConnectionDeps;
   readonly socket: Duplex;
-  readonly remote: string;
+  /** Set only when the socket cannot tell (WebSocket streams); TCP and TLS are asked when needed. */
+  readonly #remote: string | undefined;
   state: ConnectionState;
   protocolVersion: 3 | 4 | 5 = 4;
   clientId = '';
   /** The client's Receive Maximum [MQTT-3.3.4-9]. */
   receiveMaximum = 65_535;
   /** The client's Maximum Packet Size, if it set one [MQTT-3.1.2-24]. */
-  clientPacketBytesMax = Number.POSITIVE_INFINITY;
+  clientPacketBytesMax = NO_PACKET_SIZE_LIMIT;
   /** Topic aliases the client accepts from us. */
   clientTopicAliasMax = 0;
   #inboundAliases: Map<number, string> | undefined;
@@ -123,10 +151,10 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   will: Will | undefined;
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
-  /** KeepaliveClient: Date.now() of the last chunk that completed a packet. */
-  lastPacketMs = 0;
-  /** KeepaliveClient: 1.5 × Keep Alive in ms (0: no keep alive). */
-  keepaliveMs = 0;
+  /** KeepaliveClient: the wheel's tick of the last chunk that completed a packet (before CONNECT: of the accept). */
+  lastPacketTick: number;
+  /** KeepaliveClient: 1.5 × Keep Alive in ticks (before CONNECT: the CONNECT timeout). */
+  keepaliveTicks: number;
   keepaliveSlot = -1;
   /** The last PUBLISH topic received (allocated with the first PUBLISH). */
   #topics: TopicCache | undefined;
@@ -139,13 +167,15 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   paused = false;
   #corked = false;
 
-  constructor(socket: Duplex, remote: string, deps: ConnectionDeps) {
+  constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps) {
     this.socket = socket;
-    this.remote = remote;
+    this.#remote = remote;
     this.deps = deps;
     this.#frames = new FrameReader(deps.config.packet_bytes_max);
-    const timer = setTimeout(Connection.#connectTimeout, deps.config.connect_timeout_ms, this);
-    this.state = { kind: 'awaiting-connect', timer };
+    this.state = AWAITING_CONNECT;
+    this.lastPacketTick = keepaliveWheel.now();
+    this.keepaliveTicks = keepaliveWheel.ticks(deps.config.connect_timeout_ms);
+    keepaliveWheel.add(this);
     (socket as LinkedSocket)[kConn] = this;
     socket.on('data', onSocketData);
     socket.on('error', onSocketError);
@@ -153,12 +183,13 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     socket.on('drain', onSocketDrain);
   }
 
-  static #connectTimeout(c: Connection): void {
-    c.close('connect-timeout');
-  }
-
   get session(): Session | undefined {
     return this.state.kind === 'connected' ? this.state.session : undefined;
+  }
+
+  /** The peer's address, for logs and the auth hook. */
+  get remote(): string {
+    return this.#remote ?? peerOf(this.socket);
   }
 
   get isV5(): boolean {
@@ -177,9 +208,10 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.deps.metrics.bytesIn(chunk.length);
     this.#frames.push(chunk, this);
     if (this.#framed) {
-      // Keep alive counts packets; one clock read per chunk, not per packet.
       this.#framed = false;
-      this.lastPacketMs = Date.now();
+      // Keep alive counts packets; one clock read per chunk, not per packet.
+      // Before CONNECT is accepted the deadline is the CONNECT timeout, which packets do not move.
+      if (this.state.kind === 'connected') this.lastPacketTick = keepaliveWheel.now();
     }
   }
 
@@ -231,7 +263,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   /** CONNECT accepted for authentication: hold later packets until it is decided. */
   beginAuthentication(): void {
     if (this.state.kind !== 'awaiting-connect') return;
-    this.state = { kind: 'authenticating', timer: this.state.timer, pending: [] };
+    this.state = { kind: 'authenticating', pending: [] };
   }
 
   #onPacket(packet: Packet): void {
@@ -262,20 +294,25 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   /** Called by the CONNECT handler once the session is bound; replays packets held during authentication. */
   bind(session: Session, keepaliveS: number): Packet[] {
     const prev = this.state;
-    if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
     const held = prev.kind === 'authenticating' ? prev.pending : [];
     this.state = { kind: 'connected', session };
+    // The CONNECT timeout ends here; the keep alive, if any, takes its place on the wheel.
+    keepaliveWheel.remove(this);
     if (keepaliveS > 0) {
       // [MQTT-3.1.2-22]: no packet within 1.5 × keep alive closes the connection.
-      this.keepaliveMs = keepaliveS * 1500;
-      this.lastPacketMs = Date.now();
+      this.keepaliveTicks = keepaliveWheel.ticks(keepaliveS * 1500);
+      this.lastPacketTick = keepaliveWheel.now();
       keepaliveWheel.add(this);
     }
     return held;
   }
 
-  /** KeepaliveClient: 1.5 × Keep Alive passed without a packet. */
+  /** KeepaliveClient: 1.5 × Keep Alive passed without a packet, or CONNECT did not complete in time. */
   keepaliveExpired(): void {
+    if (this.state.kind !== 'connected') {
+      this.close('connect-timeout');
+      return;
+    }
     this.deps.logger.debug({ client_id: this.clientId }, 'keep alive timeout');
     this.disconnect(Reason.KeepAliveTimeout, 'keep-alive-timeout');
   }
@@ -294,6 +331,9 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
       buf = encodeAck(p.cmd, p.messageId ?? 0, p.reasonCode ?? 0, this.protocolVersion);
     } else if (packet.cmd === 'pingresp') {
       buf = PINGRESP;
+    } else if (packet.cmd === 'connack' && !this.isV5 && CONNACK_V3[packet.returnCode ?? 0]) {
+      // Every 3.1/3.1.1 CONNACK is one of twelve 4-byte packets (§3.2): no encoder run per connection.
+      buf = (CONNACK_V3[packet.returnCode ?? 0] as Buffer[])[packet.sessionPresent ? 1 : 0] as Buffer;
     } else {
       buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
     }
@@ -437,8 +477,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   close(why: string): void {
     const prev = this.state;
     if (prev.kind === 'closed') return;
-    this.state = { kind: 'closed' };
-    if (prev.kind === 'awaiting-connect' || prev.kind === 'authenticating') clearTimeout(prev.timer);
+    this.state = CLOSED;
     if (this.keepaliveSlot !== -1) keepaliveWheel.remove(this);
     this.authWaiter = undefined;
     this.#frames.reset();

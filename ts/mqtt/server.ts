@@ -41,13 +41,18 @@ interface Listener {
  * Per-message counts are plain numbers on the hot path; prom-client reads
  * them only when /metrics is scraped (no label lookup or Map update per message).
  */
-function mqttMetrics(registry: Registry) {
+function mqttMetrics(registry: Registry, listeners: readonly Listener[]) {
   const counts = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
-  const connections = new Gauge({
+  // Read at scrape time too: no label lookup per accepted or closed connection.
+  new Gauge({
     name: 'ferrymq_mqtt_connections',
     help: 'Open MQTT connections',
     labelNames: ['listener'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of listeners) this.set({ listener: l.name }, l.connections.size);
+    },
   });
   new Counter({
     name: 'ferrymq_mqtt_bytes_total',
@@ -83,7 +88,7 @@ function mqttMetrics(registry: Registry) {
     labelNames: ['listener'],
     registers: [registry],
   });
-  return { counts, connections, dropped, refused };
+  return { counts, dropped, refused };
 }
 
 /**
@@ -97,8 +102,8 @@ function refusesPeer(s: TLSSocket, mode: string): boolean {
   return cert !== null && Object.keys(cert).length > 0;
 }
 
-/** Shared 'error' listener (a closure per socket would cost memory per connection). */
-function destroySocket(this: Socket): void {
+/** 'error' listener of a refused socket (shared: no closure per socket). */
+function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
@@ -121,7 +126,7 @@ export class MqttServer {
   ) {
     this.#config = config;
     this.#logger = logger.child({ component: 'mqtt' });
-    this.#metrics = mqttMetrics(registry);
+    this.#metrics = mqttMetrics(registry, this.#listeners);
     const m = this.#metrics;
     const counts = m.counts;
     this.broker = new Broker(
@@ -235,23 +240,29 @@ export class MqttServer {
       onWill: (will, session) => this.broker.scheduleWill(will, session),
       onClose: (c) => {
         listener.connections.delete(c);
-        m.connections.set({ listener: listener.name }, listener.connections.size);
         const session = c.session ?? this.broker.sessions.get(c.clientId);
         if (session && !session.link) this.broker.detach(session);
       },
     };
   }
 
-  #accept(listener: Listener, stream: Duplex, remote: string): void {
+  /**
+   * `remote` only for streams that cannot tell their peer (WebSocket); a TCP
+   * or TLS socket is asked when a log line or the auth hook needs it, so an
+   * idle connection keeps no address string.
+   */
+  #accept(listener: Listener, stream: Duplex, remote: string | undefined): void {
     if (this.#closing || listener.connections.size >= this.#config.mqtt.connections_max) {
       this.#metrics.refused.inc({ listener: listener.name });
+      // A reset racing the destroy must not escape as an unhandled 'error'.
+      stream.on('error', destroySocket);
       stream.destroy();
       return;
     }
     listener.deps ??= this.#deps(listener);
+    // The Connection's own 'error' listener (added synchronously here) is the only one.
     const conn = new Connection(stream, remote, listener.deps);
     listener.connections.add(conn);
-    this.#metrics.connections.set({ listener: listener.name }, listener.connections.size);
   }
 
   async #bind(server: NetServer | HttpServer, name: ListenerName, addr: ListenAddress): Promise<string> {
@@ -285,9 +296,7 @@ export class MqttServer {
     const listener: Listener = { name, server: undefined as unknown as NetServer, connections: new Set() };
     listener.server = make((s) => {
       s.setNoDelay(true);
-      // A TLS handshake failure or reset before CONNECT must not escape as an unhandled error.
-      s.on('error', destroySocket);
-      this.#accept(listener, s, `${s.remoteAddress}:${s.remotePort}`);
+      this.#accept(listener, s, undefined);
     });
     // TLS handshake errors are per-connection; log at debug and move on.
     listener.server.on('tlsClientError', (err: Error) =>
@@ -308,7 +317,6 @@ export class MqttServer {
     const listener: Listener = { name, server: http, wss, connections: new Set() };
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws);
-      stream.on('error', () => stream.destroy());
       this.#accept(listener, stream, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     });
     wss.on('error', (err) => this.#logger.error({ err, listener: name }, 'websocket server error'));
