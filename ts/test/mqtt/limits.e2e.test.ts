@@ -16,6 +16,7 @@ describe.skipIf(MOSQUITTO)('server limits', () => {
       FERRYMQ_MQTT__FORBIDDEN_FILTERS: '#,secret/#',
       FERRYMQ_MQTT__SYS_INTERVAL_MS: '200',
       FERRYMQ_MQTT__CONNECTIONS_MAX: '40',
+      FERRYMQ_MQTT__CONNECT_TIMEOUT_MS: '2000',
     },
   });
 
@@ -159,5 +160,28 @@ describe.skipIf(MOSQUITTO)('server limits', () => {
     const alive = raws.find((r) => !r.closed);
     expect(await alive?.connect()).toMatchObject({ cmd: 'connack', returnCode: 0 });
     for (const r of raws) r.socket.destroy();
+  });
+
+  it('mqtt.connect_timeout_ms: no CONNECT (or half of one) is closed after the timeout, not before; a CONNECT in time ends it', async () => {
+    // Before the accepts, so that "not before the timeout" cannot pass by measuring from later.
+    const t0 = Date.now();
+    const silent = await clients.raw(4);
+    const half = await clients.raw(4);
+    const done = await clients.raw(4);
+    half.write([0x10, 0x20, 0x00, 0x04]);
+    await done.connect({ keepalive: 60 });
+    const closedAt = async (r: typeof silent): Promise<number> => {
+      await r.expectClose(5_000);
+      return Date.now() - t0;
+    };
+    const [a, b] = await Promise.all([closedAt(silent), closedAt(half)]);
+    // The deadline is on the 100 ms keep-alive wheel: never early, at most ~300 ms late.
+    for (const ms of [a, b]) {
+      expect(ms).toBeGreaterThanOrEqual(2_000);
+      expect(ms).toBeLessThan(3_000);
+    }
+    done.send({ cmd: 'pingreq' });
+    await done.expect('pingresp');
+    expect(done.closed).toBe(false);
   });
 });
