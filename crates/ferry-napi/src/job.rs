@@ -40,3 +40,44 @@ impl<T: ToNapiValue + TypeName + Send + 'static> Task for Job<T> {
         Ok(output)
     }
 }
+
+type HeldWork<H, T> = Box<dyn FnOnce(&mut H) -> Result<T, ferry_storage::StorageError> + Send>;
+
+/// A [`Job`] over JavaScript Buffers the caller passed in (`held`): the work
+/// borrows them on the worker thread, and they are dropped with the task on
+/// the JS thread when it completes. A Buffer dropped on a worker would send
+/// its reference back through a threadsafe function instead (a mutex, a
+/// wake-up of the JS thread and one more callback per Buffer per call).
+pub struct HeldJob<H, T> {
+    held: H,
+    work: Option<HeldWork<H, T>>,
+}
+
+impl<H, T> HeldJob<H, T> {
+    pub fn new(
+        held: H,
+        work: impl FnOnce(&mut H) -> Result<T, ferry_storage::StorageError> + Send + 'static,
+    ) -> Self {
+        HeldJob {
+            held,
+            work: Some(Box::new(work)),
+        }
+    }
+}
+
+impl<H: Send, T: ToNapiValue + TypeName + Send + 'static> Task for HeldJob<H, T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> napi::Result<T> {
+        let work = self
+            .work
+            .take()
+            .ok_or_else(|| Error::new(Status::GenericFailure, "FERRY_ERR_NATIVE: job ran twice"))?;
+        work(&mut self.held).map_err(storage_error)
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
+        Ok(output)
+    }
+}

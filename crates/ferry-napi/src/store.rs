@@ -17,7 +17,10 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
 use crate::error::{coded, storage_error, to_u64};
-use crate::job::Job;
+use crate::job::{HeldJob, Job};
+
+/// `appendPackedValues`' Buffers: the packed records and the out-of-line values.
+type PackedWithValues = (Buffer, Vec<Buffer>);
 
 #[napi(object)]
 pub struct JsAppendResult {
@@ -266,12 +269,12 @@ impl NativeStore {
     pub fn append(
         &self,
         id: f64,
-        mut batches: Buffer,
+        batches: Buffer,
         leader_epoch: i32,
-    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+    ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(Job::new(move || {
-            log.append_in_turn(&mut batches, leader_epoch, &mut ticket)
+        Ok(AsyncTask::new(HeldJob::new(batches, move |batches| {
+            log.append_in_turn(batches, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
     }
@@ -285,13 +288,13 @@ impl NativeStore {
     pub fn append_many(
         &self,
         id: f64,
-        mut parts: Vec<Buffer>,
+        parts: Vec<Buffer>,
         leader_epoch: i32,
-    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+    ) -> napi::Result<AsyncTask<HeldJob<Vec<Buffer>, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(Job::new(move || {
+        Ok(AsyncTask::new(HeldJob::new(parts, move |parts| {
             let mut joined = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-            for p in &parts {
+            for p in parts.iter() {
                 joined.extend_from_slice(p);
             }
             let r = log.append_in_turn(&mut joined, leader_epoch, &mut ticket)?;
@@ -315,10 +318,10 @@ impl NativeStore {
         id: f64,
         packed: Buffer,
         leader_epoch: i32,
-    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+    ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(Job::new(move || {
-            log.append_packed_in_turn(&packed, leader_epoch, &mut ticket)
+        Ok(AsyncTask::new(HeldJob::new(packed, move |packed| {
+            log.append_packed_in_turn(packed, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
     }
@@ -332,10 +335,10 @@ impl NativeStore {
         packed: Buffer,
         group_bytes: Vec<u32>,
         leader_epoch: i32,
-    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+    ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(Job::new(move || {
-            log.append_packed_groups_in_turn(&packed, &group_bytes, leader_epoch, &mut ticket)
+        Ok(AsyncTask::new(HeldJob::new(packed, move |packed| {
+            log.append_packed_groups_in_turn(packed, &group_bytes, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
     }
@@ -352,15 +355,19 @@ impl NativeStore {
         values: Vec<Buffer>,
         group_bytes: Vec<u32>,
         leader_epoch: i32,
-    ) -> napi::Result<AsyncTask<Job<JsAppendResult>>> {
+    ) -> napi::Result<AsyncTask<HeldJob<PackedWithValues, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(Job::new(move || {
-            let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
-            let mut batches =
-                EncodedBatches::from_packed_groups_with_values(&packed, &refs, &group_bytes)?;
-            log.append_encoded_in_turn(&mut batches, leader_epoch, &mut ticket)
-                .map(Into::into)
-        })))
+        Ok(AsyncTask::new(HeldJob::new(
+            (packed, values),
+            move |held| {
+                let (packed, values) = &*held;
+                let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
+                let mut batches =
+                    EncodedBatches::from_packed_groups_with_values(packed, &refs, &group_bytes)?;
+                log.append_encoded_in_turn(&mut batches, leader_epoch, &mut ticket)
+                    .map(Into::into)
+            },
+        )))
     }
 
     /// Synchronous `appendPackedGroups`, for memory-engine shards only (see `appendPackedSync`).
