@@ -7,6 +7,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
+import type { PartitionDirectory } from '../meta/controller-directory.ts';
 import type { Storage } from '../storage/storage.ts';
 import { handleAlterConfigs, handleIncrementalAlterConfigs } from './apis/alter-configs.ts';
 import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
@@ -60,6 +61,8 @@ export interface KafkaContext {
   clientHost: string;
   /** Aborted when the connection or the server closes (ends long polls). */
   signal: AbortSignal;
+  /** The controller's partition leaders, with the meta role on this node (meta/controller-directory.ts). */
+  partitions?: PartitionDirectory;
 }
 
 /**

@@ -10,6 +10,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { PartitionDirectory } from '../meta/controller-directory.ts';
 import type { MetaService } from '../meta/service.ts';
 import type { Storage } from '../storage/storage.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
@@ -141,6 +142,7 @@ export class KafkaServer {
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
   #groups: GroupCoordinator | undefined;
+  #partitions: PartitionDirectory | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(server: Server) {
@@ -180,10 +182,13 @@ export class KafkaServer {
       meta ? { meta, logger } : { logger },
     );
     if (skipped > 0) logger.warn({ skipped }, 'unreadable committed offsets skipped');
-    const base = { config, storage, topics, groups, producers };
+    // With the meta service here, a clustered node answers for the partitions the controller gave it.
+    const partitions = meta ? new PartitionDirectory(meta, logger) : undefined;
+    const base = { config, storage, topics, groups, producers, ...(partitions ? { partitions } : {}) };
     const net = createServer();
     const server = new KafkaServer(net);
     server.#groups = groups;
+    server.#partitions = partitions;
     net.on('connection', (socket) => {
       if (server.#connections.size >= config.kafka.connections_max) {
         refused.inc();
@@ -221,6 +226,7 @@ export class KafkaServer {
     const a = net.address();
     const bound =
       typeof a === 'object' && a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : '';
+    if (typeof a === 'object' && a) partitions?.advertise(a.address, a.port);
     return { server, bound };
   }
 
@@ -228,6 +234,7 @@ export class KafkaServer {
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       this.#groups?.close();
+      this.#partitions?.close();
       for (const c of this.#connections) c.close('server closing');
       this.#connections.clear();
       if (!this.#server.listening) return resolve();

@@ -16,6 +16,7 @@ import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
 import { Fetch } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
 import { KafkaWriter } from '../protocol/writer.ts';
+import { LeaderError } from './leader-errors.ts';
 
 const READ_COMMITTED = 1;
 
@@ -95,15 +96,22 @@ export async function handleFetch(
     const topic = ctx.topics.get(t.topic);
     for (const p of t.partitions) {
       const shardId = topic?.shards[p.partition];
+      const elsewhere = ctx.partitions?.ledElsewhere(t.topic, p.partition) ?? false;
       const shard =
-        shardId !== undefined && ctx.storage.has(shardId) ? ctx.storage.shard(shardId) : undefined;
+        !elsewhere && shardId !== undefined && ctx.storage.has(shardId)
+          ? ctx.storage.shard(shardId)
+          : undefined;
       wanted.push({
         topic: t.topic,
         partition: p.partition,
         fetchOffset: Number(p.fetchOffset),
         maxBytes: p.partitionMaxBytes,
         shard,
-        errorCode: shard ? KafkaError.NONE : KafkaError.UNKNOWN_TOPIC_OR_PARTITION,
+        errorCode: elsewhere
+          ? LeaderError.NOT_LEADER_OR_FOLLOWER
+          : shard
+            ? KafkaError.NONE
+            : KafkaError.UNKNOWN_TOPIC_OR_PARTITION,
         records: null,
       });
     }

@@ -5,8 +5,9 @@
  * adapter. Batches with a producer id go through the idempotent producer's
  * checks first (producers/idempotence.ts): a retried batch is answered with
  * its original offset and appends nothing. On one node acks -1 means the
- * same as acks 1; acks 0 gets no response. Versions 0-2 never reach here:
- * dispatch.ts closes the connection, as Kafka 4 does.
+ * same as acks 1; acks 0 gets no response. In a cluster, a partition the
+ * controller gave another node gets NOT_LEADER_OR_FOLLOWER. Versions 0-2
+ * never reach here: dispatch.ts closes the connection, as Kafka 4 does.
  */
 import { FerryError } from '../../errors.ts';
 import { batchSpans } from '../../storage/records.ts';
@@ -16,6 +17,7 @@ import { hasIdempotentBatch } from '../producers/idempotence.ts';
 import { Produce } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
 import { isValidTopicName, type Topic } from '../topics.ts';
+import { LeaderError } from './leader-errors.ts';
 
 type PartitionResponse = Produce.PartitionProduceResponse;
 
@@ -44,7 +46,8 @@ async function resolveTopic(ctx: KafkaContext, name: string): Promise<Topic | nu
   if (!isValidTopicName(name)) return KafkaError.INVALID_TOPIC_EXCEPTION;
   if (!ctx.config.kafka.auto_create_topics) return KafkaError.UNKNOWN_TOPIC_OR_PARTITION;
   try {
-    return await ctx.topics.create(name);
+    // A stream registered with the controller is created here with its partition count.
+    return await ctx.topics.create(name, ctx.partitions?.streamPartitions(name));
   } catch {
     return KafkaError.KAFKA_STORAGE_ERROR;
   }
@@ -55,6 +58,8 @@ async function append(
   topic: Topic,
   p: Produce.PartitionProduceData,
 ): Promise<PartitionResponse> {
+  if (ctx.partitions?.ledElsewhere(topic.name, p.index))
+    return failed(p.index, LeaderError.NOT_LEADER_OR_FOLLOWER);
   const shardId = topic.shards[p.index];
   if (shardId === undefined || !ctx.storage.has(shardId))
     return failed(p.index, KafkaError.UNKNOWN_TOPIC_OR_PARTITION);

@@ -11,10 +11,20 @@
  * in GET /api/v1/cluster; after a restart it is alive again and a replica
  * (not a leader) of the partitions it held; deleting the stream deletes its
  * assignments.
+ *
+ * The Kafka layer on it (nodes with every role): Metadata from any node names
+ * each partition's assigned leader, epoch and replicas and every broker's
+ * Kafka address; kafkajs, given one bootstrap node, produces to every
+ * partition on its leader; Produce and Fetch on a node that does not lead the
+ * partition get NOT_LEADER_OR_FOLLOWER; after a SIGKILL of a leader, kafkajs
+ * produces to the partition's new leader.
  */
 import { createServer } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ApiKey, Fetch, Metadata, Produce } from '../../kafka/protocol/generated/index.ts';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { RawKafka } from '../helpers/raw-kafka.ts';
 
 const TICK_MS = 20;
 const ELECTION_TICKS = 10;
@@ -40,12 +50,17 @@ afterAll(async () => {
   for (const p of all) p.signal('SIGKILL');
 });
 
-async function startNode(id: number, ports: number[], dataDir: string): Promise<BrokerProcess> {
+async function startNode(
+  id: number,
+  ports: number[],
+  dataDir: string,
+  roles = 'meta',
+): Promise<BrokerProcess> {
   const proc = await spawnBroker({
     dataDir,
     env: {
       FERRYMQ_NODE_ID: String(id),
-      FERRYMQ_ROLES: 'meta',
+      FERRYMQ_ROLES: roles,
       FERRYMQ_CLUSTER__MEMBERS: ports.map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(','),
       FERRYMQ_LISTENERS__CLUSTER: `127.0.0.1:${ports[id - 1]}`,
       FERRYMQ_META__TICK_MS: String(TICK_MS),
@@ -238,5 +253,167 @@ describe('controller in a 3-node cluster (real processes)', () => {
       return r.body.items.length === 0 ? true : undefined;
     });
     expect((await http(n1, '/assignments/orders')).status).toBe(404);
+  }, 90_000);
+
+  it('Kafka: Metadata reports assigned leaders; kafkajs produces to each leader; other nodes answer NOT_LEADER_OR_FOLLOWER', async () => {
+    const roles = 'meta,engine,broker';
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const nodes: Node[] = await Promise.all(
+      ports.map(async (_p, i) => {
+        const dataDir = await tempDir('ferrymq-ctl-kafka-');
+        return { id: i + 1, dataDir, proc: await startNode(i + 1, ports, dataDir, roles) };
+      }),
+    );
+    const [n1] = nodes as [Node];
+    const kafkaAddr = (n: Node) => n.proc.listeners().kafka as string;
+    const byId = (id: number) => nodes.find((n) => n.id === id) as Node;
+
+    await until('three live nodes', async () => {
+      const v = (await http<ClusterView>(n1, '/')).body;
+      return v.nodes.length === 3 && v.nodes.every((x) => x.alive === true) ? v : undefined;
+    });
+    const created = await http(n1, '/streams', {
+      method: 'POST',
+      body: { name: 'events', partitions: 3, replication_factor: 2 },
+    });
+    expect(created.status).toBe(201);
+    const placed = await until('events placed', async () => {
+      const r = await http<StreamView>(n1, '/assignments/events');
+      return r.status === 200 && r.body.unplaced.length === 0 ? r.body : undefined;
+    });
+    // Every broker records its Kafka address; every node sees all three.
+    await until('three broker addresses', async () => {
+      const r = await http<{ items: unknown[] }>(n1, '/kv?prefix=brokers/');
+      return r.body.items.length === 3 ? true : undefined;
+    });
+
+    const metadata = async (n: Node): Promise<Metadata.MetadataResponse> => {
+      const raw = await RawKafka.open(kafkaAddr(n));
+      try {
+        const req = {
+          ...Metadata.defaultMetadataRequest(),
+          topics: [{ ...Metadata.defaultMetadataRequestTopic(), name: 'events' }],
+          allowAutoTopicCreation: true,
+        };
+        const r = await raw.request(ApiKey.Metadata, 12, Metadata.encodeMetadataRequest(12, req));
+        return Metadata.decodeMetadataResponse(12, r);
+      } finally {
+        raw.close();
+      }
+    };
+    for (const n of nodes) {
+      const md = await until(`node ${n.id} answering Metadata with the assignments`, async () => {
+        const m = await metadata(n);
+        return m.brokers.length === 3 && m.topics[0]?.partitions.every((p) => p.leaderId > 0) ? m : undefined;
+      });
+      expect(md.brokers.map((b) => `${b.host}:${b.port}`).sort()).toEqual(nodes.map(kafkaAddr).sort());
+      const parts = [...(md.topics[0]?.partitions ?? [])].sort((a, b) => a.partitionIndex - b.partitionIndex);
+      expect(parts).toHaveLength(3);
+      for (const p of parts) {
+        const a = placed.assignments[p.partitionIndex] as PartitionView;
+        expect(p.errorCode).toBe(0);
+        expect(p.leaderId).toBe(a.leader);
+        expect(p.leaderEpoch).toBe(a.leader_epoch);
+        expect(p.replicaNodes).toEqual(a.replicas);
+      }
+    }
+
+    const fetchFrom = async (n: Node, partition: number): Promise<Fetch.PartitionData> => {
+      const raw = await RawKafka.open(kafkaAddr(n));
+      try {
+        const req: Fetch.FetchRequest = {
+          ...Fetch.defaultFetchRequest(),
+          maxWaitMs: 0,
+          minBytes: 1,
+          maxBytes: 1 << 20,
+          topics: [
+            {
+              ...Fetch.defaultFetchTopic(),
+              topic: 'events',
+              partitions: [
+                { ...Fetch.defaultFetchPartition(), partition, fetchOffset: 0n, partitionMaxBytes: 1 << 20 },
+              ],
+            },
+          ],
+        };
+        const r = await raw.request(ApiKey.Fetch, 11, Fetch.encodeFetchRequest(11, req));
+        return Fetch.decodeFetchResponse(11, r).responses[0]?.partitions[0] as Fetch.PartitionData;
+      } finally {
+        raw.close();
+      }
+    };
+    const produceTo = async (n: Node, partition: number, records: Buffer): Promise<number | undefined> => {
+      const raw = await RawKafka.open(kafkaAddr(n));
+      try {
+        const req: Produce.ProduceRequest = {
+          ...Produce.defaultProduceRequest(),
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: 'events', partitionData: [{ index: partition, records }] }],
+        };
+        const r = await raw.request(ApiKey.Produce, 7, Produce.encodeProduceRequest(7, req));
+        return Produce.decodeProduceResponse(7, r).responses[0]?.partitionResponses[0]?.errorCode;
+      } finally {
+        raw.close();
+      }
+    };
+
+    // A real client with one bootstrap node reaches every partition's leader.
+    const kafka = new Kafka({
+      brokers: [kafkaAddr(n1)],
+      clientId: 'ctl-e2e',
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 100 },
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      for (let p = 0; p < 3; p++) {
+        await producer.send({
+          topic: 'events',
+          acks: -1,
+          messages: [{ partition: p, value: `to partition ${p}` }],
+        });
+      }
+      for (const a of placed.assignments) {
+        const onLeader = await fetchFrom(byId(a.leader), a.partition);
+        expect(onLeader.errorCode).toBe(0);
+        expect(onLeader.highWatermark).toBe(1n);
+        expect((onLeader.records as Buffer).includes(Buffer.from(`to partition ${a.partition}`))).toBe(true);
+        for (const other of nodes.filter((n) => n.id !== a.leader)) {
+          expect((await fetchFrom(other, a.partition)).errorCode).toBe(6);
+          expect(await produceTo(other, a.partition, onLeader.records as Buffer)).toBe(6);
+        }
+        expect(await produceTo(byId(a.leader), a.partition, onLeader.records as Buffer)).toBe(0);
+      }
+
+      // The leader of partition 0 dies: the controller moves it, and kafkajs follows.
+      const first = placed.assignments[0] as PartitionView;
+      const victim = byId(first.leader);
+      const survivors = nodes.filter((n) => n !== victim);
+      victim.proc.signal('SIGKILL');
+      await victim.proc.exited;
+      const moved = await until('partition 0 moved', async () => {
+        const r = await http<StreamView>(survivors[0] as Node, '/assignments/events');
+        const a = r.body.assignments?.[0];
+        return a && a.leader !== victim.id && a.leader_alive ? a : undefined;
+      });
+      expect(moved.leader_epoch).toBe(first.leader_epoch + 1);
+      await until('Metadata naming the new leader', async () => {
+        const m = await metadata(survivors[0] as Node);
+        const p0 = m.topics[0]?.partitions.find((p) => p.partitionIndex === 0);
+        return p0?.leaderId === moved.leader && p0.leaderEpoch === moved.leader_epoch ? true : undefined;
+      });
+      await producer.send({
+        topic: 'events',
+        acks: -1,
+        messages: [{ partition: 0, value: 'after failover' }],
+      });
+      const after = await fetchFrom(byId(moved.leader), 0);
+      expect(after.errorCode).toBe(0);
+      expect((after.records as Buffer).includes(Buffer.from('after failover'))).toBe(true);
+    } finally {
+      await producer.disconnect().catch(() => {});
+    }
   }, 90_000);
 });
