@@ -151,17 +151,7 @@ describe.skipIf(MOSQUITTO)('server limits', () => {
     expect(wild.inbox.messages.filter((m) => m.topic.startsWith('$SYS'))).toEqual([]);
   });
 
-  it('connections past mqtt.connections_max are closed on accept; the others are unaffected', async () => {
-    const raws = [];
-    for (let i = 0; i < 45; i++) raws.push(await clients.raw(4));
-    await sleep(300);
-    const closed = raws.filter((r) => r.closed).length;
-    expect(closed).toBeGreaterThanOrEqual(5);
-    const alive = raws.find((r) => !r.closed);
-    expect(await alive?.connect()).toMatchObject({ cmd: 'connack', returnCode: 0 });
-    for (const r of raws) r.socket.destroy();
-  });
-
+  // Before the connections_max test: its refused sockets may still count against the cap for a moment.
   it('mqtt.connect_timeout_ms: no CONNECT (or half of one) is closed after the timeout, not before; a CONNECT in time ends it', async () => {
     // Before the accepts, so that "not before the timeout" cannot pass by measuring from later.
     const t0 = Date.now();
@@ -175,13 +165,25 @@ describe.skipIf(MOSQUITTO)('server limits', () => {
       return Date.now() - t0;
     };
     const [a, b] = await Promise.all([closedAt(silent), closedAt(half)]);
-    // The deadline is on the 100 ms keep-alive wheel: never early, at most ~300 ms late.
+    // The deadline is on the 100 ms keep-alive wheel: never early, ~300 ms late at most on an idle
+    // machine; the upper bound leaves room for a loaded test machine.
     for (const ms of [a, b]) {
       expect(ms).toBeGreaterThanOrEqual(2_000);
-      expect(ms).toBeLessThan(3_000);
+      expect(ms).toBeLessThan(4_500);
     }
     done.send({ cmd: 'pingreq' });
     await done.expect('pingresp');
     expect(done.closed).toBe(false);
+  });
+
+  it('connections past mqtt.connections_max are closed on accept; the others are unaffected', async () => {
+    const raws = [];
+    for (let i = 0; i < 45; i++) raws.push(await clients.raw(4));
+    await sleep(300);
+    const closed = raws.filter((r) => r.closed).length;
+    expect(closed).toBeGreaterThanOrEqual(5);
+    const alive = raws.find((r) => !r.closed);
+    expect(await alive?.connect()).toMatchObject({ cmd: 'connack', returnCode: 0 });
+    for (const r of raws) r.socket.destroy();
   });
 });
