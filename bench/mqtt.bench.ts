@@ -37,7 +37,9 @@
  * functions are printed (and written to the doc).
  *
  * Env: BENCH_RUNS (3), BENCH_RUN_MS (5000), BENCH_LAT_MS (3000),
- *      BENCH_RATE (5000), BENCH_CONNS (10000), BENCH_BROKERS (FerryMQ,Mosquitto,Aedes).
+ *      BENCH_RATE (5000), BENCH_CONNS (10000), BENCH_BROKERS (FerryMQ,Mosquitto,Aedes),
+ *      BENCH_PROFILE_CELL (fan-in:0: topology:QoS of the --profile run),
+ *      BENCH_FERRYMQ_NODE_ARGS (extra node flags for FerryMQ, lib/mqtt-brokers.ts).
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
@@ -94,6 +96,10 @@ const WINDOW_SCALE = Number(process.env.BENCH_WINDOW_SCALE ?? 1);
 const ONLY_TOPOLOGIES = process.env.BENCH_TOPOLOGIES?.split(',');
 const MODES = (process.env.BENCH_MODES ?? 'throughput,rate').split(',') as ('throughput' | 'rate')[];
 const QOS_LEVELS = (process.env.BENCH_QOS ?? '0,1').split(',').map(Number) as (0 | 1)[];
+const [PROFILE_TOPOLOGY, PROFILE_QOS] = (process.env.BENCH_PROFILE_CELL ?? 'fan-in:0').split(':') as [
+  Topology['name'],
+  string,
+];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Topology {
@@ -364,12 +370,15 @@ async function memoryTest(name: BrokerName): Promise<MemResult> {
 
 // ------------------------------------------------------------------------------------------ profile
 async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefined> {
+  const topology = TOPOLOGIES.find((t) => t.name === PROFILE_TOPOLOGY);
+  const qos = Number(PROFILE_QOS) === 1 ? 1 : 0;
+  if (!topology) throw new Error(`BENCH_PROFILE_CELL: no topology ${PROFILE_TOPOLOGY} in this run`);
   const dir = mkdtempSync(join(tmpdir(), 'ferrymq-bench-prof-'));
   try {
     const b = await startBroker('FerryMQ', repoRoot, { cpuProfDir: dir });
     let r: CellResult;
     try {
-      r = await runCell(b, TOPOLOGIES[0] as Topology, 0, 'throughput');
+      r = await runCell(b, topology, qos, 'throughput');
     } finally {
       await b.stop();
     }
@@ -378,19 +387,20 @@ async function profileFerrymq(): Promise<{ table: Table; rate: number } | undefi
       console.log('no .cpuprofile was written');
       return undefined;
     }
-    const keep = join(repoRoot, 'node_modules', '.cache', 'ferrymq-bench', 'mqtt-fanin-qos0.cpuprofile');
+    const cell = `${topology.name.replace('-', '')}-qos${qos}`;
+    const keep = join(repoRoot, 'node_modules', '.cache', 'ferrymq-bench', `mqtt-${cell}.cpuprofile`);
     execFileSync('mkdir', ['-p', dirname(keep)]);
     writeFileSync(keep, readFileSync(join(dir, file)));
     const top = topSelf(join(dir, file), 15, r.windowUs, repoRoot);
     return {
       rate: r.deliveredPerS,
       table: {
-        title: 'FerryMQ CPU profile: fan-in 50→1, QoS 0, throughput (node --cpu-prof, top self time)',
+        title: `FerryMQ CPU profile: ${topology.label}, QoS ${qos}, throughput (node --cpu-prof, top self time)`,
         columns: ['function (file:line)', 'self ms', '% of busy'],
         rows: top.rows,
         notes: [
           `${fmt(r.deliveredPerS)} deliveries/s while profiled; ${fmt(top.totalMs)} ms of samples from the measured ${RUN_MS / 1000} s window, ${fmt(top.idlePct, 0)}% idle; other processes used ${fmt(r.othersCpuPct)}% CPU meanwhile; "% of busy" excludes (idle).`,
-          `Profile kept in node_modules/.cache/ferrymq-bench/mqtt-fanin-qos0.cpuprofile (open in Chrome DevTools).`,
+          `Profile kept in node_modules/.cache/ferrymq-bench/mqtt-${cell}.cpuprofile (open in Chrome DevTools).`,
         ],
       },
     };

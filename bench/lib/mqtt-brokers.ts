@@ -177,10 +177,17 @@ export async function startFerrymq(repoRoot: string, opts: StartOptions = {}): P
     FERRYMQ_LOG__FORMAT: 'json',
   };
   delete env.NODE_OPTIONS;
-  const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  // BENCH_FERRYMQ_NODE_ARGS: extra node flags for the broker (e.g. --max-semi-space-size=16), for A/B runs.
+  const extra = (process.env.BENCH_FERRYMQ_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = [
+    ...extra,
+    ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
+  ];
+  // BENCH_FERRYMQ_ROOT: run bin/ferrymq.js of another tree (e.g. a copy of the previous dist/) for A/B runs.
+  const root = process.env.BENCH_FERRYMQ_ROOT ?? repoRoot;
   const p = spawnLimited(
     process.execPath,
-    [...nodeArgs, join(repoRoot, 'bin', 'ferrymq.js'), 'start'],
+    [...nodeArgs, join(root, 'bin', 'ferrymq.js'), 'start'],
     env,
     repoRoot,
   );
