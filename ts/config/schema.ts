@@ -72,6 +72,7 @@ export interface MqttConfig {
   connections_max: number;
   subscriptions_per_client_max: number;
   retained_max: number;
+  topic_cache_bytes_max: number;
   forbidden_filters: string[];
   sys_interval_ms: number;
   auth_module: string;
@@ -485,6 +486,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 1_000_000,
     doc: 'Retained topics kept; a retained PUBLISH to a new topic beyond it is delivered but not retained',
     parse: integer(0, 100_000_000),
+  },
+  {
+    key: 'mqtt.topic_cache_bytes_max',
+    default: 4 * 1024 * 1024,
+    doc: 'Estimated bytes of the topic → matching subscriptions cache (oldest topics dropped beyond it; any subscription change invalidates it); 0 disables it',
+    parse: integer(0, 1024 * 1024 * 1024),
   },
   {
     key: 'mqtt.forbidden_filters',

@@ -14,7 +14,7 @@ import { isExpired, type Message } from './message.ts';
 import type { RetainedStore } from './retained.ts';
 import { type Delivery, Session, type SessionLimits, type Subscription } from './session.ts';
 import type { SessionStore, StoredSession } from './session-store.ts';
-import { TopicTree } from './topic-tree.ts';
+import { type SharedGroup, type TopicCacheStats, TopicTree } from './topic-tree.ts';
 import type { Will } from './will.ts';
 
 const NEVER_EXPIRES = 0xffff_ffff;
@@ -30,7 +30,27 @@ interface SubRef {
   sub: Subscription;
 }
 
-export interface BrokerLimits extends SessionLimits {}
+export interface BrokerLimits extends SessionLimits {
+  /** `mqtt.topic_cache_bytes_max`: bound of the topic tree's match cache (0: off). */
+  topicCacheBytesMax?: number;
+}
+
+/** One session's delivery being assembled while a PUBLISH is matched. */
+interface Route {
+  session: Session;
+  qos: QoS;
+  retain: boolean;
+  ids: number[];
+  shared: { group: string; filter: string } | undefined;
+}
+
+/** The Subscription Identifiers of a delivery that has none (never modified: shared by all such deliveries). */
+const NO_IDS: number[] = [];
+Object.freeze(NO_IDS);
+
+function isLinked(ref: SubRef): boolean {
+  return ref.session.link !== undefined;
+}
 
 export interface PublishResult {
   /** Sessions the message went to. */
@@ -51,7 +71,7 @@ export interface BridgeTap {
 
 export class Broker {
   readonly sessions = new Map<string, Session>();
-  readonly #tree = new TopicTree<SubRef>();
+  readonly #tree: TopicTree<SubRef>;
   readonly retained: RetainedStore;
   readonly #limits: BrokerLimits;
   readonly #metrics: BrokerMetrics;
@@ -67,6 +87,7 @@ export class Broker {
 
   constructor(retained: RetainedStore, limits: BrokerLimits, metrics: BrokerMetrics, store?: SessionStore) {
     this.retained = retained;
+    this.#tree = new TopicTree<SubRef>({ cacheBytesMax: limits.topicCacheBytesMax ?? 0 });
     this.#limits = limits;
     this.#metrics = metrics;
     this.#store = store;
@@ -107,6 +128,11 @@ export class Broker {
       }
       this.detach(s);
     }
+  }
+
+  /** The topic tree's match cache counters (for metrics). */
+  get topicCacheStats(): Readonly<TopicCacheStats> {
+    return this.#tree.cacheStats;
   }
 
   get subscriptionCount(): number {
@@ -264,56 +290,118 @@ export class Broker {
     const appended = opts?.bridged ? undefined : this.bridge?.append(message, nowMs);
     if (message.retain) this.retained.set(message);
     if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined, appended };
-    // Per session: max QoS and all subscription ids of its matching subscriptions.
-    const perSession = new Map<
-      Session,
-      { qos: QoS; retain: boolean; ids: number[]; shared?: { group: string; filter: string } }
-    >();
-    const add = (ref: SubRef): void => {
-      const { session, sub } = ref;
-      // [MQTT-3.8.3-3] No Local: not to the publisher's own subscription.
-      if (sub.noLocal && message.from === session.clientId) return;
-      const qos = Math.min(sub.qos, message.qos) as QoS;
-      // [MQTT-3.3.1-12/13] Retain As Published keeps the flag, else it is cleared on forwarding.
-      const retain = sub.retainAsPublished ? message.retain : false;
-      const entry = perSession.get(session);
-      const shared = sub.group !== undefined ? { group: sub.group, filter: sub.topicFilter } : undefined;
-      if (!entry) {
-        perSession.set(session, { qos, retain, ids: sub.subscriptionId ? [sub.subscriptionId] : [], shared });
-        return;
-      }
-      // Also reached through a plain subscription: it belongs to this session.
-      if (!shared) entry.shared = undefined;
-      entry.qos = Math.max(entry.qos, qos) as QoS;
-      entry.retain ||= retain;
-      if (sub.subscriptionId) entry.ids.push(sub.subscriptionId);
-    };
-    this.#tree.matchWith(
-      message.topic,
-      (ref) => add(ref),
-      (group) => {
-        const chosen =
-          group.pickRoundRobin((ref) => ref.session.link !== undefined) ?? group.pickRoundRobin();
-        if (chosen) add(chosen);
-      },
-    );
-    const bytes = message.payload.length + message.topic.length;
+    // The routes of this message, filled by the visitors below. A re-entrant
+    // publish (from inside a delivery) gets its own list.
+    const outer = this.#routing;
+    const routes = outer ? [] : this.#routes;
+    this.#routing = true;
+    let n = 0;
     let saves: Promise<void>[] | undefined;
-    for (const [session, e] of perSession) {
-      const d: Delivery = { message, qos: e.qos, retain: e.retain, subscriptionIds: e.ids, bytes };
-      if (e.shared) d.shared = e.shared;
-      const saved = session.deliver(d, nowMs);
-      if (saved) {
-        saves ??= [];
-        saves.push(saved);
+    try {
+      this.#message = message;
+      this.#routeList = routes;
+      try {
+        this.#tree.matchWith(message.topic, this.#visitSub, this.#visitGroup);
+        n = this.#routeCount;
+      } finally {
+        this.#message = undefined;
+        this.#routeCount = 0;
+        this.#multi = undefined;
       }
+      const bytes = message.payload.length + message.topic.length;
+      for (let i = 0; i < n; i++) {
+        const r = routes[i] as Route;
+        routes[i] = undefined as unknown as Route;
+        const d: Delivery = {
+          message,
+          qos: r.qos,
+          retain: r.retain,
+          subscriptionIds: r.ids,
+          bytes,
+          seq: undefined,
+          shared: r.shared,
+        };
+        const saved = r.session.deliver(d, nowMs);
+        if (saved) {
+          saves ??= [];
+          saves.push(saved);
+        }
+      }
+    } finally {
+      // Still set while delivering, so a publish from inside a delivery cannot reuse `routes`.
+      this.#routing = outer;
     }
-    this.#metrics.routed(perSession.size);
+    this.#metrics.routed(n);
     return {
-      delivered: perSession.size,
-      saved: saves ? Promise.all(saves).then(() => {}) : undefined,
+      delivered: n,
+      saved:
+        saves === undefined ? undefined : saves.length === 1 ? saves[0] : Promise.all(saves).then(() => {}),
       appended,
     };
+  }
+
+  // Routing state of the publish being matched (visitors are bound once, not closures per message).
+  #routing = false;
+  #message: Message | undefined;
+  #routes: Route[] = [];
+  #routeList: Route[] = this.#routes;
+  #routeCount = 0;
+  /** Sessions with several subscriptions routed so far (they may match twice); undefined until one is. */
+  #multi: Map<Session, Route> | undefined;
+
+  readonly #visitSub = (ref: SubRef): void => {
+    this.#route(ref);
+  };
+
+  readonly #visitGroup = (group: SharedGroup<SubRef>): void => {
+    // [MQTT-4.8.2-5]: a connected member first, round-robin; any member if none is.
+    const chosen = group.pickRoundRobin(isLinked) ?? group.pickRoundRobin();
+    if (chosen) this.#route(chosen);
+  };
+
+  /**
+   * Add one matching subscription to the routes. Per session, overlapping
+   * subscriptions combine into one delivery with the highest QoS and every
+   * Subscription Identifier [MQTT-3.3.4-2..5]. A session with one
+   * subscription can match only once, so only sessions with several are
+   * looked up.
+   */
+  #route(ref: SubRef): void {
+    const message = this.#message as Message;
+    const { session, sub } = ref;
+    // [MQTT-3.8.3-3] No Local: not to the publisher's own subscription.
+    if (sub.noLocal && message.from === session.clientId) return;
+    const qos = Math.min(sub.qos, message.qos) as QoS;
+    // [MQTT-3.3.1-12/13] Retain As Published keeps the flag, else it is cleared on forwarding.
+    const retain = sub.retainAsPublished ? message.retain : false;
+    const shared = sub.group !== undefined ? { group: sub.group, filter: sub.topicFilter } : undefined;
+    const several = session.subscriptions.size > 1;
+    if (several) {
+      const entry = this.#multi?.get(session);
+      if (entry !== undefined) {
+        // Also reached through a plain subscription: it belongs to this session.
+        if (!shared) entry.shared = undefined;
+        if (qos > entry.qos) entry.qos = qos;
+        entry.retain ||= retain;
+        if (sub.subscriptionId) {
+          if (entry.ids === NO_IDS) entry.ids = [];
+          entry.ids.push(sub.subscriptionId);
+        }
+        return;
+      }
+    }
+    const route: Route = {
+      session,
+      qos,
+      retain,
+      ids: sub.subscriptionId ? [sub.subscriptionId] : NO_IDS,
+      shared,
+    };
+    if (several) {
+      this.#multi ??= new Map();
+      this.#multi.set(session, route);
+    }
+    this.#routeList[this.#routeCount++] = route;
   }
 
   /** Retained messages for a new subscription [MQTT-3.3.1-9], honouring expiry. */

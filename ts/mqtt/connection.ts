@@ -399,13 +399,22 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     if (shared) {
       const form = (this.isV5 ? 16 : 0) | (d.qos << 2) | (d.retain ? 2 : 0) | (dup ? 1 : 0);
       const key = expiry === undefined ? (FORM_KEYS[form] as string) : `${FORM_KEYS[form]}${expiry}`;
-      m.encoded ??= new Map();
-      let template = m.encoded.get(key);
-      if (!template) {
-        template = this.#encodePublish(d, d.qos > 0 ? 1 : undefined, dup, expiry);
-        if (m.encoded.size < 8) m.encoded.set(key, template);
+      const template = m.encodedKey === key ? m.encodedBuf : m.encoded?.get(key);
+      if (template !== undefined) {
+        buf = packetId === undefined ? template : withPacketId(template, packetId);
+      } else {
+        // The first delivery in this form is encoded with its own packet id and
+        // becomes the template: later ones copy it and patch the id, the
+        // template itself is never written to again.
+        buf = this.#encodePublish(d, packetId, dup, expiry);
+        if (m.encodedKey === undefined) {
+          m.encodedKey = key;
+          m.encodedBuf = buf;
+        } else {
+          m.encoded ??= new Map();
+          if (m.encoded.size < 8) m.encoded.set(key, buf);
+        }
       }
-      buf = packetId === undefined ? template : withPacketId(template, packetId);
     } else {
       buf = this.#encodePublish(d, packetId, dup, expiry);
     }

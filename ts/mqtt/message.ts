@@ -24,9 +24,14 @@ export interface Message {
   /**
    * Encoded PUBLISH packets by outgoing form (protocol, QoS, flags, expiry),
    * so a message fanned out to many subscribers is encoded once per form
-   * (connection.ts). At most a handful of entries; dropped with the message.
+   * (connection.ts). The first form sits inline (`encodedKey`,
+   * `encodedBuf`: most messages go out in one form, and a Map per message
+   * was measurable garbage); further forms go to `encoded`, a handful at
+   * most. Dropped with the message.
    */
-  encoded?: Map<string, Buffer>;
+  encodedKey?: string | undefined;
+  encodedBuf?: Buffer | undefined;
+  encoded?: Map<string, Buffer> | undefined;
 }
 
 export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: number): Message {
@@ -37,13 +42,18 @@ export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: 
   if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
   if (p.correlationData !== undefined) properties.correlationData = p.correlationData;
   if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
+  // Every field set here (undefined included) so all messages share one shape.
   const m: Message = {
     topic: packet.topic,
     payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
     qos: packet.qos,
     retain: packet.retain,
     properties,
+    expiresAtMs: undefined,
     from,
+    encodedKey: undefined,
+    encodedBuf: undefined,
+    encoded: undefined,
   };
   if (p.messageExpiryInterval !== undefined) m.expiresAtMs = nowMs + p.messageExpiryInterval * 1000;
   return m;

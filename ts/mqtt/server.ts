@@ -91,6 +91,38 @@ function mqttMetrics(registry: Registry, listeners: readonly Listener[]) {
   return { counts, dropped, refused };
 }
 
+/** The topic tree's match cache (mqtt.topic_cache_bytes_max), read at scrape time. */
+function topicCacheMetrics(registry: Registry, broker: Broker): void {
+  new Counter({
+    name: 'ferrymq_mqtt_topic_cache_lookups_total',
+    help: 'PUBLISH topic lookups in the topic → subscriptions cache, by result (hit, miss)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const c = broker.topicCacheStats;
+      this.reset();
+      this.inc({ result: 'hit' }, c.hits);
+      this.inc({ result: 'miss' }, c.misses);
+    },
+  });
+  new Gauge({
+    name: 'ferrymq_mqtt_topic_cache_bytes',
+    help: 'Estimated bytes held by the topic → subscriptions cache (bounded by mqtt.topic_cache_bytes_max)',
+    registers: [registry],
+    collect() {
+      this.set(broker.topicCacheStats.bytes);
+    },
+  });
+  new Gauge({
+    name: 'ferrymq_mqtt_topic_cache_entries',
+    help: 'Topics in the topic → subscriptions cache',
+    registers: [registry],
+    collect() {
+      this.set(broker.topicCacheStats.entries);
+    },
+  });
+}
+
 /**
  * `tls.client_cert = "request"` lets a client send no certificate, but Node
  * then also accepts one that does not verify (rejectUnauthorized is off):
@@ -131,7 +163,11 @@ export class MqttServer {
     const counts = m.counts;
     this.broker = new Broker(
       retained,
-      { queueMessagesMax: config.mqtt.session_queue_max, queueBytesMax: config.mqtt.session_queue_bytes_max },
+      {
+        queueMessagesMax: config.mqtt.session_queue_max,
+        queueBytesMax: config.mqtt.session_queue_bytes_max,
+        topicCacheBytesMax: config.mqtt.topic_cache_bytes_max,
+      },
       {
         received: () => {
           counts.messagesIn++;
@@ -141,6 +177,7 @@ export class MqttServer {
       },
       store,
     );
+    topicCacheMetrics(registry, this.broker);
   }
 
   static async start(

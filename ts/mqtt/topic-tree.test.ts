@@ -473,3 +473,82 @@ describe('TopicTree vs a naive reference matcher (seeded, randomized)', () => {
     });
   }
 });
+
+describe('match cache', () => {
+  const topics = ['a/b/c', 'a/b', 'a', '$SYS/x', 'a//c', 'b/b/b', '/a', 'a/b/c/d'];
+  const filters = ['a/#', '#', '+/b/+', 'a/b/c', '$SYS/#', '+', '/+', 'a/+/c', '+/+', 'b/#', 'a/b/c/d'];
+
+  for (const cacheBytesMax of [0, 300, 1024 * 1024]) {
+    it(`[MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.2-1] repeated topics stay correct across subscription changes (cache ${cacheBytesMax} B)`, () => {
+      const rand = prng(7);
+      const tree = new TopicTree<number>({ cacheBytesMax });
+      const live = new Map<string, number>();
+      for (let step = 0; step < 4000; step++) {
+        const filter = filters[Math.floor(rand() * filters.length)] as string;
+        const key = `c${Math.floor(rand() * 3)}`;
+        const id = `${filter}\u0000${key}`;
+        const r = rand();
+        if (r < 0.05) {
+          expect(tree.remove(filter, key)).toBe(live.delete(id));
+        } else if (r < 0.1) {
+          tree.add(filter, key, step);
+          live.set(id, step); // a replaced value must show without invalidation
+        }
+        const topic = topics[Math.floor(rand() * topics.length)] as string;
+        const expected = [...live]
+          .filter(([id]) => naiveMatch(id.split('\u0000')[0] as string, topic))
+          .map(([id, v]) => `${id.replace('\u0000', ' ')} ${v}`)
+          .sort();
+        const got = tree
+          .matchAll(topic)
+          .map((m) => `${m.filter} ${m.key} ${m.value}`)
+          .sort();
+        expect(got, topic).toEqual(expected);
+      }
+      const stats = tree.cacheStats;
+      if (cacheBytesMax === 0) {
+        expect(stats.entries).toBe(0);
+        expect(stats.hits).toBe(0);
+      } else {
+        expect(stats.hits).toBeGreaterThan(cacheBytesMax === 300 ? 100 : 1000); // the cache is used
+        expect(stats.bytes).toBeLessThanOrEqual(cacheBytesMax);
+      }
+      if (cacheBytesMax === 300) expect(stats.evictions).toBeGreaterThan(0);
+    });
+  }
+
+  it('[MQTT-4.8.2-1] shared groups joined or left after a topic was cached are seen', () => {
+    const tree = new TopicTree<string>();
+    const groups = (topic: string): string[] => {
+      const out: string[] = [];
+      tree.matchShared(topic, (g) => out.push(`${g.group} ${g.filter} ${g.size}`));
+      return out.sort();
+    };
+    expect(groups('s/1')).toEqual([]);
+    tree.addShared('g', 's/+', 'c1', 'v1');
+    expect(groups('s/1')).toEqual(['g s/+ 1']);
+    tree.addShared('g', 's/+', 'c2', 'v2');
+    tree.addShared('h', 's/#', 'c3', 'v3');
+    expect(groups('s/1')).toEqual(['g s/+ 2', 'h s/# 1']);
+    tree.removeShared('g', 's/+', 'c1');
+    tree.removeShared('g', 's/+', 'c2');
+    expect(groups('s/1')).toEqual(['h s/# 1']);
+    expect(tree.nodeCount).toBe(2); // s and s/#: emptied nodes are pruned as before
+  });
+
+  it('stays within its byte bound with many distinct topics', () => {
+    const tree = new TopicTree<number>({ cacheBytesMax: 10_000 });
+    tree.add('t/#', 'c', 1);
+    for (let i = 0; i < 5000; i++) expect(tree.matchAll(`t/${i}`)).toHaveLength(1);
+    const stats = tree.cacheStats;
+    expect(stats.bytes).toBeLessThanOrEqual(10_000);
+    expect(stats.entries).toBeGreaterThan(10);
+    expect(stats.entries).toBeLessThan(5000);
+    expect(stats.evictions).toBe(5000 - stats.entries);
+    // A topic larger than the whole bound is matched, never cached.
+    const long = `t/${'x'.repeat(20_000)}`;
+    expect(tree.matchAll(long)).toHaveLength(1);
+    expect(tree.matchAll(long)).toHaveLength(1);
+    expect(tree.cacheStats.bytes).toBeLessThanOrEqual(10_000);
+  });
+});
