@@ -11,6 +11,8 @@ import { FerryError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
+import { PartitionDirectory } from './controller-directory.ts';
+import { assignmentKey } from './controller-records.ts';
 import { createStream, localLiveness, readStreams } from './controller-streams.ts';
 import { METADATA_GROUP, MetaService } from './service.ts';
 
@@ -43,6 +45,7 @@ afterAll(async () => {
 
 async function cluster(
   n: number,
+  overrides: Partial<typeof meta> = {},
 ): Promise<{ nodes: MetaService[]; stop: (s: MetaService) => Promise<void> }> {
   const ports = await Promise.all(Array.from({ length: n }, freePort));
   const members = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
@@ -52,7 +55,7 @@ async function cluster(
       const storage = await Storage.open(await tempDir('ferrymq-ctl-'), config.storage);
       const s = await MetaService.start({
         nodeId: m.id,
-        config: meta,
+        config: { ...meta, ...overrides },
         members,
         listen: { host: '127.0.0.1', port: ports[i] as number },
         kv: storage.kv,
@@ -139,5 +142,35 @@ describe('controller in three meta services', () => {
     ).rejects.toMatchObject({
       code: 'FERRY_ERR_REPLICATION_FACTOR',
     });
+  }, 30_000);
+
+  it('PartitionDirectory: follows assignments by watch, re-reads after falling behind, answers ledElsewhere', async () => {
+    // A watch queue of 4: a burst of 40 writes ends every watcher, which must re-read to catch up.
+    const { nodes } = await cluster(3, { watch_queue_max: 4 });
+    await until(() => nodes.find((n) => n.groups()[METADATA_GROUP]?.role === 'leader'));
+    const [a, b] = nodes as [MetaService, MetaService];
+    const dir = new PartitionDirectory(b, logger);
+    cleanup.push(async () => dir.close());
+    expect(dir.clustered).toBe(true);
+    await Promise.all(
+      Array.from({ length: 40 }, (_, p) =>
+        a.propose(METADATA_GROUP, {
+          op: 'put',
+          key: assignmentKey('burst', p),
+          value: JSON.stringify({ leader: 1 + (p % 3), replicas: [1 + (p % 3)], leader_epoch: p }),
+        }),
+      ),
+    );
+    await until(() => dir.assignment('burst', 39)?.leader_epoch === 39);
+    for (let p = 0; p < 40; p++) {
+      expect(dir.assignment('burst', p)?.leader).toBe(1 + (p % 3));
+      expect(dir.ledElsewhere('burst', p)).toBe(1 + (p % 3) !== b.nodeId);
+    }
+    expect(dir.assignment('burst', 40)).toBeUndefined();
+    expect(dir.ledElsewhere('not-a-stream', 0)).toBe(false);
+    await a.propose(METADATA_GROUP, { op: 'delete', key: assignmentKey('burst', 7) });
+    await until(() => dir.assignment('burst', 7) === undefined);
+    dir.advertise('127.0.0.1', 19092);
+    await until(() => dir.brokers().some((x) => x.nodeId === b.nodeId && x.port === 19092));
   }, 30_000);
 });
