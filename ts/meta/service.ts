@@ -159,6 +159,13 @@ export class MetaService {
         `invalid config: meta.heartbeat_tick_count (${c.heartbeat_tick_count}) must be below meta.election_tick_count (${c.election_tick_count})`,
       );
     }
+    // The controller must not take a node for dead between two of the leader's heartbeats or probes.
+    if (c.node_timeout_ms < 2 * c.election_tick_count * c.tick_ms) {
+      throw new FerryError(
+        'FERRY_ERR_CONFIG_INVALID',
+        `invalid config: meta.node_timeout_ms (${c.node_timeout_ms}) must be at least twice the election timeout (2 × meta.election_tick_count × meta.tick_ms = ${2 * c.election_tick_count * c.tick_ms})`,
+      );
+    }
     const specs = groupSpecs(c.shard_group_count);
     let service: MetaService | undefined;
     const tls = await loadPeerTls({
@@ -461,11 +468,15 @@ export class MetaService {
     return this.read<KvItem[]>(group, { op: 'list', prefix, limit });
   }
 
-  /** Changes under `prefix` as this node applies them (bounded: see kv-state-machine.ts). */
-  watch(group: number, prefix: string): Watch {
+  /**
+   * Changes under `prefix` as this node applies them (bounded: see
+   * kv-state-machine.ts), `meta.watch_queue_max` behind at most unless the
+   * caller bounds its own writes in flight and needs room for them.
+   */
+  watch(group: number, prefix: string, queueMax = this.#config.watch_queue_max): Watch {
     const sm = this.#machines[group];
     if (!sm) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${group}`);
-    return sm.watch(prefix, this.#config.watch_queue_max);
+    return sm.watch(prefix, queueMax);
   }
 
   /** Whether this node's copy of a group holds `key` (a local, possibly stale view). */

@@ -46,8 +46,16 @@ import {
 export const RAFT_OFFSETS_PREFIX = 'offsets/';
 /** Marker keys of the start barrier and of the applied-here wait (one per node and group). */
 const MARK_PREFIX = 'offsets.mark/';
-/** Writes per proposal: keeps an entry well under the watch queue and the RPC size bounds. */
+/** Writes per proposal: keeps an entry well under the RPC size bound. */
 export const BATCH_OPS = 256;
+/** Proposals of one write in flight at once per group: they share the leader's fsync. */
+const CHUNKS_IN_FLIGHT = 8;
+/**
+ * Watch queue per group: room for every event of this node's writes in
+ * flight twice over (the store has one write in flight), so only a burst of
+ * other nodes' writes can make a watch fall behind (it is then re-read).
+ */
+const WATCH_ROOM = 2 * CHUNKS_IN_FLIGHT * (BATCH_OPS + 1);
 
 export function raftOffsetKey(group: string, topic: string, partition: number): string {
   return `${RAFT_OFFSETS_PREFIX}${encodeURIComponent(group)}/${encodeURIComponent(topic)}/${partition}`;
@@ -137,7 +145,7 @@ export class RaftOffsetBackend implements OffsetBackend {
   #follow(f: Followed): void {
     f.watch?.close();
     // Same turn: the list, the applied index and the watch's first event line up exactly.
-    const watch = this.#meta.watch(f.id, '');
+    const watch = this.#meta.watch(f.id, '', Math.max(WATCH_ROOM, this.#meta.config.watch_queue_max));
     f.watch = watch;
     const shard = (group: string) => this.#meta.groupFor('offsets', group) === f.id;
     this.#view.dropGroups(shard);
@@ -228,10 +236,13 @@ export class RaftOffsetBackend implements OffsetBackend {
 
   async write(ops: readonly OffsetWrite[]): Promise<void> {
     if (this.#closed) throw new FerryError('FERRY_ERR_CLOSED', 'offset store closed');
+    // The last write of each key is the one that counts: proposals of one group may then go
+    // in parallel (no two touch the same key) and commits coalesced here write a key once.
+    const last = new Map<string, OffsetWrite>();
+    for (const o of ops) last.set(raftOffsetKey(o.group, o.topic, o.partition), o);
     const byGroup = new Map<number, KvWrite[]>();
-    for (const o of ops) {
+    for (const [key, o] of last) {
       const id = this.#meta.groupFor('offsets', o.group);
-      const key = raftOffsetKey(o.group, o.topic, o.partition);
       let w: KvWrite;
       if (o.value) w = { op: 'put', key, value: encodeValue(o.value) };
       else if (o.ifUnchanged) {
@@ -250,12 +261,21 @@ export class RaftOffsetBackend implements OffsetBackend {
   }
 
   async #propose(id: number, writes: KvWrite[]): Promise<void> {
-    for (let i = 0; i < writes.length; i += BATCH_OPS) {
-      // The marker always changes, so this node sees an event at the entry's index even when
-      // every write in it was a no-op (a delete of a key already gone).
-      const chunk = [...writes.slice(i, i + BATCH_OPS), { op: 'put' as const, key: this.#mark, value: '' }];
-      const r = await this.#meta.propose(id, { op: 'batch', ops: chunk });
-      await this.#waitApplied(id, r.version);
+    const window = BATCH_OPS * CHUNKS_IN_FLIGHT;
+    for (let w = 0; w < writes.length; w += window) {
+      const chunks: Promise<void>[] = [];
+      for (let i = w; i < Math.min(writes.length, w + window); i += BATCH_OPS) {
+        // The marker always changes, so this node sees an event at the entry's index even when
+        // every write in it was a no-op (a delete of a key already gone).
+        const chunk = [...writes.slice(i, i + BATCH_OPS), { op: 'put' as const, key: this.#mark, value: '' }];
+        chunks.push(
+          this.#meta.propose(id, { op: 'batch', ops: chunk }).then((r) => this.#waitApplied(id, r.version)),
+        );
+      }
+      // All settle before the next window or the answer (a failure rejects once all are done).
+      const results = await Promise.allSettled(chunks);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
   }
 
