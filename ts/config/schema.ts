@@ -845,7 +845,7 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
   {
     key: 'meta.node_timeout_ms',
     default: 6000,
-    doc: 'The controller (on the metadata leader) marks a node dead after this long without Raft contact and moves the partitions it leads to live replicas (gauge ferrymq_meta_nodes_alive)',
+    doc: 'The controller (on the metadata leader) marks a node dead after this long without Raft contact and moves the partitions it leads to live replicas (gauge ferrymq_meta_nodes_alive); at least twice the election timeout',
     parse: integer(100, 3_600_000),
   },
   {

@@ -173,4 +173,19 @@ describe('controller in three meta services', () => {
     dir.advertise('127.0.0.1', 19092);
     await until(() => dir.brokers().some((x) => x.nodeId === b.nodeId && x.port === 19092));
   }, 30_000);
+
+  it('refuses a node timeout shorter than twice the election timeout at start', async () => {
+    const storage = await Storage.open(await tempDir('ferrymq-ctl-cfg-'), config.storage);
+    cleanup.push(() => storage.close());
+    await expect(
+      MetaService.start({
+        nodeId: 1,
+        config: { ...meta, node_timeout_ms: 199 },
+        members: [],
+        listen: { host: '127.0.0.1', port: await freePort() },
+        kv: storage.kv,
+        logger,
+      }),
+    ).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG_INVALID', message: /meta.node_timeout_ms \(199\)/ });
+  });
 });
