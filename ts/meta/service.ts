@@ -468,11 +468,15 @@ export class MetaService {
     return this.read<KvItem[]>(group, { op: 'list', prefix, limit });
   }
 
-  /** Changes under `prefix` as this node applies them (bounded: see kv-state-machine.ts). */
-  watch(group: number, prefix: string): Watch {
+  /**
+   * Changes under `prefix` as this node applies them (bounded: see
+   * kv-state-machine.ts), `meta.watch_queue_max` behind at most unless the
+   * caller bounds its own writes in flight and needs room for them.
+   */
+  watch(group: number, prefix: string, queueMax = this.#config.watch_queue_max): Watch {
     const sm = this.#machines[group];
     if (!sm) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${group}`);
-    return sm.watch(prefix, this.#config.watch_queue_max);
+    return sm.watch(prefix, queueMax);
   }
 
   /** Whether this node's copy of a group holds `key` (a local, possibly stale view). */
