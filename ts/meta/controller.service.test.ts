@@ -142,6 +142,20 @@ describe('controller in three meta services', () => {
     ).rejects.toMatchObject({
       code: 'FERRY_ERR_REPLICATION_FACTOR',
     });
+
+    // The dead node leaves the cluster: it is dropped from every replica list, which is topped up to RF 2.
+    await survivor.removeMember(victim.nodeId);
+    const left = await until(async () => {
+      const [v] = await readStreams(survivor, 'orders');
+      return v?.assignments.every((a) => !a.replicas.includes(victim.nodeId) && a.replicas.length === 2)
+        ? v
+        : undefined;
+    });
+    for (const a of left.assignments) {
+      expect(a.leader).toBe(moved.assignments[a.partition]?.leader);
+      expect(a.leader_epoch).toBe(moved.assignments[a.partition]?.leader_epoch);
+    }
+    await until(() => !localLiveness(survivor).has(victim.nodeId));
   }, 30_000);
 
   it('PartitionDirectory: follows assignments by watch, re-reads after falling behind, answers ledElsewhere', async () => {
