@@ -28,8 +28,11 @@
  *      timestamp in the 64-byte payload, pooled over the runs.
  * 2. Memory per idle connection: a fresh broker, RSS before and 3 s after
  *    CONNS connections (CONNECT keepalive 60, clean session, CONNACK each)
- *    from the generator; (after − before) / CONNS. `--memory-only` runs just
- *    this (BENCH_MEM_RUNS fresh brokers each, median; nothing written to the doc).
+ *    from the generator; (after − before) / CONNS. Then "warm": the same on
+ *    a fresh broker that first carried 100,000 small PUBLISHes (V8's young
+ *    generation grows once at a Node broker's first scavenge; see warmUp).
+ *    `--memory-only` runs just this (BENCH_MEM_RUNS fresh brokers each,
+ *    median; nothing written to the doc).
  * Unless --no-doc (or --quick), the tables also go to the "MQTT" section of
  * docs/benchmarks.md (between its markers; the rest of the file is kept).
  * When a throughput goal is missed (or with --profile), FerryMQ is run once
@@ -43,7 +46,9 @@
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +57,7 @@ import { topSelf } from './lib/cpu-profile.ts';
 import { writeDocSection } from './lib/doc.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 import { type BrokerName, hardNofile, type RunningBroker, startBroker } from './lib/mqtt-brokers.ts';
-import { nowUs, selfTest } from './lib/mqtt-codec.ts';
+import { connectPacket, DISCONNECT, nowUs, PublishTemplate, selfTest } from './lib/mqtt-codec.ts';
 import {
   C_CONNECTED,
   C_DELIVERED,
@@ -321,10 +326,49 @@ interface MemResult {
   connectMs: number;
 }
 
-async function memoryTest(name: BrokerName): Promise<MemResult> {
+/** QoS 0 PUBLISHes sent by the warm-up (64 B payload, to a topic nobody subscribes to). */
+const WARMUP_PUBLISHES = 100_000;
+
+/**
+ * One client sends WARMUP_PUBLISHES QoS 0 PUBLISHes, then PINGREQ, and
+ * leaves after PINGRESP (so the broker has read them all). A Node broker's
+ * first scavenge after start-up doubles V8's young generation (the start-up
+ * survivors it promotes count towards the growth rule), a one-time ~28 MiB
+ * of RSS that the fresh figure charges to the connections; any traffic
+ * triggers it, so the warm figure measures connections on a broker that has
+ * already carried some.
+ */
+async function warmUp(port: number): Promise<void> {
+  const s = tcpConnect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  await once(s, 'connect');
+  s.write(connectPacket(`warm-${process.pid.toString(36)}-${++clientSeq}`));
+  const one = new PublishTemplate('bench/warm-up', 0).bytes;
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
+  const pong = new Promise<void>((resolve, reject) => {
+    s.on('data', (d: Buffer) => {
+      if (d.includes(0xd0)) resolve(); // PINGRESP (CONNACK comes first, 0x20)
+    });
+    s.once('error', reject);
+    s.once('close', () => reject(new Error('warm-up connection closed before PINGRESP')));
+  });
+  for (let sent = 0; sent < WARMUP_PUBLISHES; sent += 1000) {
+    if (!s.write(batch)) await once(s, 'drain');
+  }
+  s.write(Buffer.from([0xc0, 0])); // PINGREQ
+  await pong;
+  s.end(DISCONNECT);
+  s.destroy();
+}
+
+async function memoryTest(name: BrokerName, warm: boolean): Promise<MemResult> {
   const b = await startBroker(name, repoRoot);
   try {
     await sleep(1500);
+    if (warm) {
+      await warmUp(b.port);
+      await sleep(1500);
+    }
     const before = b.rssKiB();
     const shared = new SharedArrayBuffer(COUNTERS * 4);
     const g0 = process.cpuUsage();
@@ -443,22 +487,25 @@ async function memorySection(): Promise<Table> {
   console.log(
     `\nmemory: ${fmt(CONNS)} idle connections per broker (fresh broker each, ${MEM_RUNS} run(s) per broker)`,
   );
-  const mem = new Map<BrokerName, MemResult[]>();
+  const mem = new Map<string, MemResult[]>();
   for (let run = 0; run < MEM_RUNS; run++) {
-    for (const name of BROKERS) {
-      const r = await memoryTest(name);
-      mem.set(name, [...(mem.get(name) ?? []), r]);
-      console.log(
-        `  ${name}: RSS ${fmt(r.before / 1024, 1)} → ${fmt(r.after / 1024, 1)} MiB, ${fmt(r.connected)} connected in ${fmt(r.connectMs)} ms, ${fmt(r.kibPerConn, 2)} KiB/connection`,
-      );
+    for (const warm of [false, true]) {
+      for (const name of BROKERS) {
+        const r = await memoryTest(name, warm);
+        const k = `${name}|${warm}`;
+        mem.set(k, [...(mem.get(k) ?? []), r]);
+        console.log(
+          `  ${name}${warm ? ' (warm)' : ''}: RSS ${fmt(r.before / 1024, 1)} → ${fmt(r.after / 1024, 1)} MiB, ${fmt(r.connected)} connected in ${fmt(r.connectMs)} ms, ${fmt(r.kibPerConn, 2)} KiB/connection`,
+        );
+      }
     }
   }
   // The run with the median KiB/connection stands for the broker (its RSS columns belong to it).
-  const pick = (name: BrokerName): MemResult => {
-    const rs = [...(mem.get(name) ?? [])].sort((a, b) => a.kibPerConn - b.kibPerConn);
+  const pick = (name: BrokerName, warm: boolean): MemResult => {
+    const rs = [...(mem.get(`${name}|${warm}`) ?? [])].sort((a, b) => a.kibPerConn - b.kibPerConn);
     return rs[Math.floor((rs.length - 1) / 2)] as MemResult;
   };
-  const f = BROKERS.includes('FerryMQ') ? pick('FerryMQ') : undefined;
+  const has = BROKERS.includes('FerryMQ');
   const table: Table = {
     title: `MQTT memory per idle connection (${fmt(CONNS)} connections, keepalive 60)`,
     columns: [
@@ -468,20 +515,28 @@ async function memorySection(): Promise<Table> {
       'connected',
       'KiB/connection',
       'FerryMQ/broker',
+      'warm: RSS before → after (MiB)',
+      'warm: KiB/connection',
+      'warm: FerryMQ/broker',
     ],
     rows: BROKERS.map((name) => {
-      const r = pick(name);
+      const r = pick(name, false);
+      const w = pick(name, true);
       return [
         name,
         fmt(r.before / 1024, 1),
         fmt(r.after / 1024, 1),
         fmt(r.connected),
         fmt(r.kibPerConn, 2),
-        f ? ratio(f.kibPerConn, r.kibPerConn) : '-',
+        has ? ratio(pick('FerryMQ', false).kibPerConn, r.kibPerConn) : '-',
+        `${fmt(w.before / 1024, 1)} → ${fmt(w.after / 1024, 1)}`,
+        fmt(w.kibPerConn, 2),
+        has ? ratio(pick('FerryMQ', true).kibPerConn, w.kibPerConn) : '-',
       ];
     }),
     notes: [
       `RSS from /proc/<pid>/status (VmRSS) of a freshly started broker 1.5 s after start, and 3 s after the last CONNACK; ${MEM_RUNS === 1 ? 'one run per broker' : `median of ${MEM_RUNS} runs per broker (BENCH_MEM_RUNS), each on a fresh broker`}. Lower is better.`,
+      `warm: the same on another fresh broker that first carried ${fmt(WARMUP_PUBLISHES)} QoS 0 PUBLISHes (64 B, no subscriber) from one client, then idled 1.5 s before "RSS before". A Node broker's first scavenge after start-up doubles V8's young generation (the start-up survivors it promotes count towards V8's growth rule): a one-time ~28 MiB that the fresh column charges to the connections, and that any traffic triggers. The warm column is the cost of one more connection on a broker in use.`,
       'Kernel socket buffers are not in RSS (they are kernel memory) for any of the brokers.',
     ],
   };
