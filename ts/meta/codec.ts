@@ -2,8 +2,15 @@
  * Binary encodings of the Raft data the meta service stores in the KV
  * (namespace `raft`): log entries, hard state and snapshots, and the keys
  * they live under. Keys are `[group u16][kind u8][index u64]`, all
- * big-endian, so a prefix scan of `[group][entry]` returns a group's log in
+ * big-endian, so a prefix scan of `[group][kind]` returns a group's rows in
  * index order and groups never interleave.
+ *
+ * The log is stored as runs: one row per run of consecutive entries written
+ * together (one Ready's appends), keyed by the run's first index, holding
+ * `[count u32]` then `[length u32][entry]` per entry. One row per Ready
+ * instead of one per entry keeps the KV batch, and its conversion across
+ * N-API, small under load. Rows of one entry each (kind `entry`, the
+ * earlier layout) are still read, and rewritten only as they are deleted.
  *
  * Decoding checks every length against the buffer: a stored value that does
  * not parse is `FERRY_ERR_CORRUPT`, never a half-read entry.
@@ -16,6 +23,7 @@ export const RAFT_NS = 'raft';
 export const KEY_HARD_STATE = 0;
 export const KEY_SNAPSHOT = 1;
 export const KEY_ENTRY = 2;
+export const KEY_RUN = 3;
 
 const ENTRY_COMMAND = 1;
 const ENTRY_NOOP = 2;
@@ -58,6 +66,13 @@ export function entryKey(group: number, index: Index): Buffer {
 export function indexOfEntryKey(key: Buffer): Index {
   if (key.length !== 11) throw corrupt('entry key of the wrong length');
   return readU64(key, 3);
+}
+
+/** The key of the run starting at `first`. */
+export function runKey(group: number, first: Index): Buffer {
+  const b = entryKey(group, first);
+  b.writeUInt8(KEY_RUN, 2);
+  return b;
 }
 
 function writeVoters(b: Buffer, voters: readonly NodeId[], at: number): number {
@@ -118,6 +133,40 @@ export function decodeEntry(index: Index, b: Buffer): LogEntry {
     default:
       throw corrupt(`entry ${index} has an unknown type`);
   }
+}
+
+/** Consecutive entries as one value: `[count u32]` then `[length u32][entry]` each. */
+export function encodeRun(entries: readonly LogEntry[]): Buffer {
+  const encoded = entries.map(encodeEntry);
+  let size = 4;
+  for (const e of encoded) size += 4 + e.length;
+  const b = Buffer.allocUnsafe(size);
+  b.writeUInt32BE(encoded.length, 0);
+  let p = 4;
+  for (const e of encoded) {
+    b.writeUInt32BE(e.length, p);
+    b.set(e, p + 4);
+    p += 4 + e.length;
+  }
+  return b;
+}
+
+/** The entries of the run starting at `first`; every length is checked against the value. */
+export function decodeRun(first: Index, b: Buffer): LogEntry[] {
+  if (b.length < 4) throw corrupt(`run at ${first} too short`);
+  const n = b.readUInt32BE(0);
+  if (n === 0) throw corrupt(`run at ${first} is empty`);
+  const out: LogEntry[] = [];
+  let p = 4;
+  for (let i = 0; i < n; i++) {
+    if (p + 4 > b.length) throw corrupt(`run at ${first}: entry ${i} past the value`);
+    const len = b.readUInt32BE(p);
+    if (p + 4 + len > b.length) throw corrupt(`run at ${first}: entry ${i} past the value`);
+    out.push(decodeEntry(first + i, b.subarray(p + 4, p + 4 + len)));
+    p += 4 + len;
+  }
+  if (p !== b.length) throw corrupt(`run at ${first}: bytes after its ${n} entries`);
+  return out;
 }
 
 export function encodeHardState(h: HardState): Buffer {

@@ -4,11 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
 import { runLogStoreContract } from '../raft/log-store.contract.ts';
+import type { LogEntry } from '../raft/types.ts';
 import { Storage } from '../storage/storage.ts';
 import { repoRoot, tempDir } from '../test/helpers/broker.ts';
+import { encodeEntry, entryKey, groupPrefix, indexOfEntryKey, KEY_ENTRY, KEY_RUN, RAFT_NS } from './codec.ts';
 import { RaftKvWriter } from './kv-writer.ts';
 import { CRASH_GROUPS, crashEntryData, crashTerm } from './log-crash-writer.ts';
-import { NativeLogStore } from './native-log-store.ts';
+import { NativeLogStore, RUN_ENTRIES_MAX } from './native-log-store.ts';
 
 const config = resolveConfig(undefined, '(test)', {}).storage;
 const opened: Storage[] = [];
@@ -69,6 +71,78 @@ describe('NativeLogStore', () => {
       data: new Uint8Array([1, 50]),
     });
     expect(b2.entries(1, 51).every((e) => e.type === 'noop' && e.term === 2)).toBe(true);
+  });
+
+  it('writes runs: one row per Ready, split at a truncation, dropped by compaction, read back whole', async () => {
+    const dir = await tempDir('ferrymq-raftlog-');
+    let storage = await openStorage(dir);
+    const cmd = (i: number, term = 1): LogEntry => ({
+      type: 'command',
+      index: i,
+      term,
+      data: new Uint8Array([i % 256, 7]),
+    });
+    const range = (lo: number, hi: number, term = 1) =>
+      Array.from({ length: hi - lo + 1 }, (_, k) => cmd(lo + k, term));
+    const rows = async () =>
+      (await storage.kv.scan(RAFT_NS, groupPrefix(3, KEY_RUN), { limit: 10_000 })).length;
+    let s = await NativeLogStore.open(storage.kv, new RaftKvWriter(storage.kv), 3);
+    // 1,200 entries in one Ready: rows of RUN_ENTRIES_MAX, not 1,200 rows.
+    s.append(range(1, 1200));
+    await s.sync();
+    expect(await rows()).toBe(Math.ceil(1200 / RUN_ENTRIES_MAX));
+    // Cut inside the second row and append a new suffix of another term.
+    s.truncateFrom(700);
+    s.append(range(700, 710, 2));
+    await s.sync();
+    // Compact inside the first row: it straddles the snapshot and stays.
+    s.saveSnapshot({ meta: { index: 100, term: 1, voters: [1] }, data: new Uint8Array([1]) });
+    await s.sync();
+    const reopen = async () => {
+      await storage.close();
+      storage = await openStorage(dir);
+      return NativeLogStore.open(storage.kv, new RaftKvWriter(storage.kv), 3);
+    };
+    s = await reopen();
+    expect(s.firstIndex()).toBe(101);
+    expect(s.lastIndex()).toBe(710);
+    expect(s.entries(101, 711)).toEqual([...range(101, 699), ...range(700, 710, 2)]);
+    // A compaction past the end of every row but the newest drops them.
+    s.saveSnapshot({ meta: { index: 705, term: 2, voters: [1] }, data: new Uint8Array([2]) });
+    await s.sync();
+    expect(await rows()).toBe(1);
+    s = await reopen();
+    expect(s.entries(706, 711)).toEqual(range(706, 710, 2));
+    // An install replaces everything.
+    s.saveSnapshot({ meta: { index: 900, term: 3, voters: [1] }, data: new Uint8Array([3]) });
+    await s.sync();
+    expect(await rows()).toBe(0);
+    s = await reopen();
+    expect(s.firstIndex()).toBe(901);
+    expect(s.lastIndex()).toBe(900);
+  });
+
+  it('reads a log written one row per entry (the earlier layout) and deletes those rows as it goes', async () => {
+    const storage = await openStorage(await tempDir('ferrymq-raftlog-'));
+    await storage.kv.write(
+      [1, 2, 3, 4].map((i) => ({
+        ns: RAFT_NS,
+        key: entryKey(5, i),
+        value: encodeEntry({ type: 'noop', index: i, term: 1 }),
+      })),
+      { sync: true },
+    );
+    const s = await NativeLogStore.open(storage.kv, new RaftKvWriter(storage.kv), 5);
+    expect(s.lastIndex()).toBe(4);
+    s.append([{ type: 'noop', index: 5, term: 2 }]);
+    s.truncateFrom(4);
+    s.saveSnapshot({ meta: { index: 2, term: 1, voters: [1] }, data: new Uint8Array(0) });
+    await s.sync();
+    const old = await storage.kv.scan(RAFT_NS, groupPrefix(5, KEY_ENTRY), { limit: 100 });
+    expect(old.map((r) => indexOfEntryKey(r.key))).toEqual([3]);
+    const again = await NativeLogStore.open(storage.kv, new RaftKvWriter(storage.kv), 5);
+    expect(again.entries(3, 4)).toEqual([{ type: 'noop', index: 3, term: 1 }]);
+    expect(again.lastIndex()).toBe(3);
   });
 
   it('refuses a group id that does not fit the key', async () => {
