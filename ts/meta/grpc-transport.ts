@@ -6,8 +6,9 @@
  *
  * Sending: per peer, a bounded queue (`meta.peer_queue_max` messages) and up
  * to `meta.peer_calls_in_flight_max` `Step` calls in flight. Messages sent
- * in one synchronous run (a Ready's appends, every group's heartbeats of one
- * timer turn) leave together in one call, flushed on the next microtask;
+ * in one turn of the event loop (a Ready's appends, every group's heartbeats
+ * of one timer run, the answers to one received batch) leave together in
+ * one call, flushed by setImmediate;
  * when every call slot is busy, whatever queued meanwhile goes in the next
  * call (up to `batchMax` messages). More than one call in flight keeps an
  * append from waiting behind the round trip of an earlier call (a commit
@@ -190,7 +191,7 @@ class Peer {
   readonly client: RaftClient;
   queue: PbMessage[] = [];
   inFlight = 0;
-  /** A flush is queued on the microtask queue. */
+  /** A flush is queued (setImmediate). */
   flushQueued = false;
   /** After a failed call: no sending until `retryMs` passed. */
   holding = false;
@@ -346,7 +347,7 @@ export class GrpcTransport {
   #queueFlush(peer: Peer): void {
     if (peer.flushQueued || peer.holding || peer.inFlight >= this.#opts.callsInFlightMax) return;
     peer.flushQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       peer.flushQueued = false;
       if (peer.inFlight < this.#opts.callsInFlightMax) this.#flush(peer);
     });

@@ -89,6 +89,45 @@ export interface GroupStatus {
   voters: readonly NodeId[];
 }
 
+/**
+ * One interval timer per tick length for every group of the process: all
+ * groups tick in the same callback, so their heartbeats (and the answers to
+ * them) leave in one batch per peer instead of one call per group (the
+ * transport flushes once per event-loop turn). Each group still counts its
+ * own ticks from the clock (`Ticker`), so sharing changes no timing.
+ */
+class SharedTimer {
+  static readonly #byTick = new Map<number, SharedTimer>();
+  readonly #tickMs: number;
+  readonly #timer: NodeJS.Timeout;
+  readonly #callbacks = new Set<() => void>();
+
+  private constructor(tickMs: number) {
+    this.#tickMs = tickMs;
+    this.#timer = setInterval(() => {
+      for (const cb of this.#callbacks) cb();
+    }, tickMs);
+    this.#timer.unref();
+  }
+
+  static add(tickMs: number, cb: () => void): () => void {
+    let t = SharedTimer.#byTick.get(tickMs);
+    if (!t) {
+      t = new SharedTimer(tickMs);
+      SharedTimer.#byTick.set(tickMs, t);
+    }
+    const timer = t;
+    timer.#callbacks.add(cb);
+    return () => {
+      timer.#callbacks.delete(cb);
+      if (timer.#callbacks.size === 0 && SharedTimer.#byTick.get(timer.#tickMs) === timer) {
+        clearInterval(timer.#timer);
+        SharedTimer.#byTick.delete(timer.#tickMs);
+      }
+    };
+  }
+}
+
 interface Waiter<T> {
   resolve: (value: T) => void;
   reject: (err: unknown) => void;
@@ -111,7 +150,7 @@ export class RaftGroup {
   readonly #store: LogStore;
   readonly #sm: StateMachine;
   readonly #ticker: Ticker;
-  readonly #timer: NodeJS.Timeout;
+  readonly #stopTimer: () => void;
   readonly #proposals = new Map<Index, PendingProposal>();
   readonly #reads = new Map<number, PendingRead>();
   /** Confirmed reads waiting for the state machine to reach their index. */
@@ -152,8 +191,7 @@ export class RaftGroup {
       readsPendingMax: opts.pendingMax,
     });
     this.#ticker = new Ticker(opts.clock ?? systemClock, opts.tickMs);
-    this.#timer = setInterval(() => this.#onTimer(), opts.tickMs);
-    this.#timer.unref();
+    this.#stopTimer = SharedTimer.add(opts.tickMs, () => this.#onTimer());
   }
 
   // ---- inputs ----
@@ -265,7 +303,7 @@ export class RaftGroup {
   /** Stops ticking and fails every waiter; the store is left as synced. */
   stop(): void {
     if (this.#state === 'running') this.#state = 'stopped';
-    clearInterval(this.#timer);
+    this.#stopTimer();
     this.#rejectAll(new FerryError('FERRY_ERR_CLOSED', `raft group ${this.name} stopped`));
   }
 
@@ -518,7 +556,7 @@ export class RaftGroup {
   #fail(err: unknown): void {
     if (this.#state !== 'running') return;
     this.#state = 'failed';
-    clearInterval(this.#timer);
+    this.#stopTimer();
     this.#rejectAll(new FerryError('FERRY_ERR_CLOSED', `raft group ${this.name} failed`, { cause: err }));
     this.#opts.onFailure?.(err);
   }
