@@ -39,7 +39,6 @@ export class RaftSessionRecords {
   readonly #logger: Logger;
   /** Client id → version of the record this node last wrote or loaded (for the conditional delete). */
   readonly #versions = new Map<string, number>();
-  #closed = false;
 
   constructor(meta: MetaService, logger: Logger) {
     this.#meta = meta;
@@ -87,7 +86,8 @@ export class RaftSessionRecords {
           mark,
           (index) => pollApplied(meta, id, index, meta.config.request_timeout_ms),
           this.#logger,
-          () => this.#closed,
+          // Not cancellable: a node stopped while it waits here exits at shutdown_timeout_ms.
+          () => false,
         ),
       ),
     );
@@ -106,9 +106,5 @@ export class RaftSessionRecords {
       }
     }
     return out;
-  }
-
-  close(): void {
-    this.#closed = true;
   }
 }

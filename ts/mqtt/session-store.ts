@@ -166,11 +166,6 @@ export class SessionStore {
     );
   }
 
-  /** Stop waiting for the sessions groups (a node closing while it starts). */
-  close(): void {
-    this.#records?.close();
-  }
-
   async loadAll(): Promise<StoredSession[]> {
     const sessions = new Map<string, StoredSession>();
     if (this.#records) {
