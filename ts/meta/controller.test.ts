@@ -305,6 +305,33 @@ describe('Controller (fake clock, real state machine)', () => {
     expect(c.assignments('t').map((a) => a.leader)).not.toContain(2);
   });
 
+  it('a new controller does not revive a node recorded dead until it hears from it', async () => {
+    const { c, ctl } = setup();
+    c.addStream('t', 3, 2);
+    await ctl.tick();
+    c.now += TIMEOUT + 1;
+    c.heartbeat(3);
+    await ctl.tick();
+    expect(c.liveness(3)?.alive).toBe(false);
+    const dead = c.liveness(3);
+    const after = c.assignments('t');
+    // Leadership moves away and back: the grace window must not flip node 3 to alive.
+    c.leader = false;
+    await ctl.tick();
+    c.leader = true;
+    c.now += 10;
+    c.heartbeat(3);
+    const r = await ctl.tick();
+    expect(r?.dead).toEqual([3]);
+    expect(c.liveness(3)).toEqual(dead);
+    expect(c.assignments('t')).toEqual(after);
+    // Node 2 (recorded alive) keeps its grace; node 3 is alive once heard from.
+    c.now += 10;
+    c.heartbeat();
+    await ctl.tick();
+    expect(c.liveness(3)?.alive).toBe(true);
+  });
+
   it('resumes from the replicated state: a second controller on the same records plans nothing new', async () => {
     const { c, ctl } = setup();
     c.addStream('t', 4, 3);

@@ -11,7 +11,8 @@
  * node_timeout_ms" means N is down (or cut off from the leader, which for
  * placement is the same). A controller that just took over counts every
  * member as heard from at that moment, so it waits a full timeout before it
- * declares anyone dead: it never acts on another node's stale clock.
+ * declares anyone dead: it never acts on another node's stale clock. A
+ * member already recorded dead stays dead until this node hears from it.
  *
  * Nothing kept in memory matters for correctness: state is read back
  * (linearizably) at the start of every round and every write is a
@@ -197,17 +198,20 @@ export class Controller {
     if (!h.isLeader() || this.#activeSince !== activeSince) return undefined;
     const now = this.#now();
 
+    const recorded = new Map<string, { rec: Liveness | undefined; version: number }>();
+    for (const item of livenessItems) {
+      recorded.set(item.key, { rec: parseLiveness(item.value), version: item.version });
+    }
     const members = [...new Set(h.members())].sort((a, b) => a - b);
     const contacts = h.contactsAgoMs();
     const alive = new Set<NodeId>();
     for (const id of members) {
-      if (id === h.nodeId) {
-        alive.add(id);
-        continue;
-      }
       const ago = contacts.get(id) ?? null;
-      const heard = Math.max(ago === null ? Number.NEGATIVE_INFINITY : now - ago, activeSince);
-      if (now - heard <= this.#timeoutMs) alive.add(id);
+      // A new controller gives every member the benefit of the doubt for one timeout, except one
+      // already recorded dead: that takes real contact, or a leader change would revive it.
+      const graced =
+        now - activeSince <= this.#timeoutMs && recorded.get(livenessKey(id))?.rec?.alive !== false;
+      if (id === h.nodeId || (ago !== null && ago <= this.#timeoutMs) || graced) alive.add(id);
     }
 
     const streams = new Map<string, StreamSpec>();
@@ -235,9 +239,6 @@ export class Controller {
     const writes: KvCommand[] = [];
     const leaderMoves: boolean[] = [];
     // Liveness records: written when the verdict changes, deleted for nodes that left.
-    const recorded = new Map<string, { rec: Liveness | undefined; version: number }>();
-    for (const item of livenessItems)
-      recorded.set(item.key, { rec: parseLiveness(item.value), version: item.version });
     for (const id of members) {
       const key = livenessKey(id);
       const cur = recorded.get(key);
