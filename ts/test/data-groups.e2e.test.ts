@@ -160,6 +160,30 @@ describe('offsets and session records in the raft groups (one node)', () => {
     await stop(b);
   });
 
+  it('clean sessions propose nothing: the sessions groups commit no entry for them', async () => {
+    const b = await start(await tempDir('ferrymq-datagroups-'));
+    const commits = async () =>
+      [...(await groupKeyCounts(b, 'ferrymq_meta_commit_index')).entries()].filter(([g]) =>
+        g.startsWith('sessions-'),
+      );
+    const before = await commits();
+    const base = `clean/${randomUUID()}`;
+    for (const protocolVersion of [4, 5] as const) {
+      const c = await mqtt.connectAsync(`mqtt://${b.listeners().mqtt}`, {
+        clientId: `clean-${protocolVersion}-${randomUUID()}`,
+        protocolVersion,
+        clean: true,
+        reconnectPeriod: 0,
+      });
+      await c.subscribeAsync(`${base}/+`, { qos: 1 });
+      await c.publishAsync(`${base}/x`, 'm', { qos: 1 });
+      await c.endAsync();
+    }
+    expect(before.length).toBe(SHARDS);
+    expect(await commits()).toEqual(before);
+    await stop(b);
+  });
+
   it('a data dir written without meta is migrated into the groups once, and the KV copies are removed', async () => {
     const dataDir = await tempDir('ferrymq-datagroups-');
     const topic = `t-${randomUUID()}`;

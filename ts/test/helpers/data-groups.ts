@@ -107,13 +107,16 @@ export async function fetchOffsets(
   }
 }
 
-/** `ferrymq_meta_kv_keys` per Raft group name, from the node's /metrics. */
-export async function groupKeyCounts(broker: BrokerProcess): Promise<Map<string, number>> {
+/** A per-group gauge of the node's /metrics (default `ferrymq_meta_kv_keys`) by Raft group name. */
+export async function groupKeyCounts(
+  broker: BrokerProcess,
+  metric = 'ferrymq_meta_kv_keys',
+): Promise<Map<string, number>> {
   const text = await (
     await fetch(`${broker.adminUrl()}/metrics`, { signal: AbortSignal.timeout(5000) })
   ).text();
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/^ferrymq_meta_kv_keys\{[^}]*group="([^"]+)"[^}]*\} (\d+)$/gm)) {
+  for (const m of text.matchAll(new RegExp(`^${metric}\\{[^}]*group="([^"]+)"[^}]*\\} (\\d+)$`, 'gm'))) {
     out.set(m[1] as string, Number(m[2]));
   }
   return out;
