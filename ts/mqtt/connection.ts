@@ -127,6 +127,21 @@ function onSocketDrain(this: LinkedSocket): void {
 /** Keep-alive and CONNECT deadlines of every connection of the process, checked every 100 ms. */
 const keepaliveWheel = new KeepaliveWheel(100);
 
+/**
+ * Frame readers not in use, one per packet size limit. A reader holds state
+ * only while a frame split across chunks is pending, so a connection keeps
+ * its own only then; an idle one keeps none (72 B each). A reader is taken
+ * out while it reads, so a nested receive would get a fresh one.
+ */
+const spareReaders = new Map<number, FrameReader>();
+
+function takeReader(maxBytes: number): FrameReader {
+  const r = spareReaders.get(maxBytes);
+  if (r === undefined) return new FrameReader(maxBytes);
+  spareReaders.delete(maxBytes);
+  return r;
+}
+
 function peerOf(socket: Duplex): string {
   const s = socket as Partial<Socket>;
   return s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress}:${s.remotePort}`;
@@ -162,7 +177,8 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   #framed = false;
   /** Tail of the acknowledgements waiting for persistence, to keep them in order. */
   #acks: Promise<void> | undefined;
-  readonly #frames: FrameReader;
+  /** Only while a frame split across chunks is pending (see takeReader); undefined when idle. */
+  #frames: FrameReader | undefined;
   /** Reading is paused because the socket's write buffer is full (backpressure). */
   paused = false;
   #corked = false;
@@ -171,7 +187,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.socket = socket;
     this.#remote = remote;
     this.deps = deps;
-    this.#frames = new FrameReader(deps.config.packet_bytes_max);
+    this.#frames = undefined;
     this.state = AWAITING_CONNECT;
     this.lastPacketTick = keepaliveWheel.now();
     this.keepaliveTicks = keepaliveWheel.ticks(deps.config.connect_timeout_ms);
@@ -206,7 +222,15 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   receive(chunk: Buffer): void {
     if (this.state.kind === 'closed') return;
     this.deps.metrics.bytesIn(chunk.length);
-    this.#frames.push(chunk, this);
+    const max = this.deps.config.packet_bytes_max;
+    const frames = this.#frames ?? takeReader(max);
+    frames.push(chunk, this);
+    if (frames.pendingBytes > 0) {
+      this.#frames = frames;
+    } else {
+      this.#frames = undefined;
+      spareReaders.set(max, frames);
+    }
     if (this.#framed) {
       this.#framed = false;
       // Keep alive counts packets; one clock read per chunk, not per packet.
@@ -489,7 +513,8 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.state = CLOSED;
     if (this.keepaliveSlot !== -1) keepaliveWheel.remove(this);
     this.authWaiter = undefined;
-    this.#frames.reset();
+    this.#frames?.reset();
+    this.#frames = undefined;
     this.socket.end();
     // Do not wait forever for a peer that does not read its FIN.
     setTimeout(() => this.socket.destroy(), 1000).unref();

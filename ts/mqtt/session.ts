@@ -66,6 +66,13 @@ export interface SessionLimits {
   queueBytesMax: number;
 }
 
+/**
+ * The queue of every session that has queued nothing (an idle connection's
+ * session keeps no array of its own). Frozen: a push to it throws instead of
+ * reaching every session; #enqueue and restore replace it first.
+ */
+const NO_DELIVERIES: Delivery[] = Object.freeze([]) as unknown as Delivery[];
+
 export class Session {
   readonly clientId: string;
   protocolVersion: 3 | 4 | 5;
@@ -76,7 +83,8 @@ export class Session {
   #subscriptions: Map<string, Subscription> | undefined;
   #inflight: Map<number, InflightEntry> | undefined;
   #incomingQoS2: Set<number> | undefined;
-  #queue: Delivery[] = [];
+  /** NO_DELIVERIES until the first message is queued. */
+  #queue: Delivery[] = NO_DELIVERIES;
   #queueBytes = 0;
   #nextPacketId = 1;
   link: SessionLink | undefined;
@@ -161,6 +169,7 @@ export class Session {
       this.inflight.set(packetId, { delivery: d, state: state === STATE_PUBREL ? 'pubrel' : 'publish' });
       this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1;
     } else {
+      if (this.#queue === NO_DELIVERIES) this.#queue = [];
       this.#queue.push(d);
       this.#queueBytes += d.bytes;
     }
@@ -171,6 +180,7 @@ export class Session {
   }
 
   #enqueue(d: Delivery): void {
+    if (this.#queue === NO_DELIVERIES) this.#queue = [];
     this.#queue.push(d);
     this.#queueBytes += d.bytes;
     while (
@@ -282,7 +292,7 @@ export class Session {
         keep.push(d);
       }
     }
-    this.#queue = keep;
+    this.#queue = keep.length > 0 ? keep : NO_DELIVERIES;
     return out;
   }
 
@@ -291,7 +301,7 @@ export class Session {
     this.#subscriptions?.clear();
     this.#inflight?.clear();
     this.#incomingQoS2?.clear();
-    this.#queue = [];
+    this.#queue = NO_DELIVERIES;
     this.#queueBytes = 0;
   }
 
