@@ -329,11 +329,12 @@ export class RaftNode {
       s.appendsDirty = false;
       const role = s.role;
       if (role.kind === 'leader') {
-        for (const [id, pr] of role.progress) {
-          // Probes and idle pipelines also learn the new commit index.
-          const idle = pr.state.kind === 'replicate' && pr.state.inflight.length === 0;
-          sendAppends(s, id, pr, idle);
-        }
+        // New entries only: a commit that advanced with nothing new to send
+        // reaches followers with the next append or heartbeat. An empty
+        // append per commit (and its answer) would double the RPCs of a
+        // lightly loaded group for no client: proposals are answered by the
+        // leader, which applies at once.
+        for (const [id, pr] of role.progress) sendAppends(s, id, pr, false);
       }
     }
     const persist = s.persist;
