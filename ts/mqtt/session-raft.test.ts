@@ -4,7 +4,7 @@ import { createLogger } from '../log.ts';
 import { MetaService } from '../meta/service.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
-import type { Subscription } from './session.ts';
+import type { Delivery, Subscription } from './session.ts';
 import { RAFT_SESSIONS_PREFIX } from './session-raft.ts';
 import { SessionStore } from './session-store.ts';
 
@@ -38,6 +38,14 @@ async function node(): Promise<{ meta: MetaService; storage: Storage }> {
   return { meta, storage };
 }
 
+const delivery = (payload: string): Delivery => ({
+  message: { topic: 't', payload: Buffer.from(payload), qos: 1, retain: false, properties: {} },
+  qos: 1,
+  retain: false,
+  subscriptionIds: [],
+  bytes: payload.length + 1,
+});
+
 const sub = (filter: string): Subscription =>
   ({
     filter,
@@ -66,17 +74,25 @@ describe('session records in the sessions raft groups', () => {
       key: `${RAFT_SESSIONS_PREFIX}taken`,
       value: JSON.stringify({ node: 2, protocolVersion: 4, expiryS: 30, subscriptions: [] }),
     });
-    // This node's copy of "taken" ends: the other node's record stays.
-    await store.deleteSession('taken');
-    expect(meta.localList(t, `${RAFT_SESSIONS_PREFIX}taken`)).toHaveLength(1);
+    // Queued messages stay in the local KV, whichever node the record names.
+    await store.saveMessage('mine', 1, delivery('for mine'), 0, 0);
+    await store.saveMessage('taken', 1, delivery('for taken'), 0, 0);
+    expect(await storage.kv.scan('mqtt.session.msg', '', { limit: 10 })).toHaveLength(2);
 
     const restarted = new SessionStore(storage.kv, logger, meta);
     const loaded = await restarted.loadAll();
     expect(loaded.map((s) => [s.clientId, s.protocolVersion, s.expiryS, s.subscriptions])).toEqual([
       ['mine', 5, 60, [sub('a/+')]],
     ]);
+    expect(loaded[0]?.messages.map((m) => String(m.delivery.message.payload))).toEqual(['for mine']);
+    // The messages of the session that lives on node 2 now are garbage here, and gone.
+    expect(await storage.kv.scan('mqtt.session.msg', '', { limit: 10 })).toHaveLength(1);
+    // This node's copy of "taken" ends (it had one before the restart): the other node's record stays.
+    await store.deleteSession('taken');
+    expect(meta.localList(t, `${RAFT_SESSIONS_PREFIX}taken`)).toHaveLength(1);
     await restarted.deleteSession('mine');
     expect(meta.localList(g, `${RAFT_SESSIONS_PREFIX}mine`)).toEqual([]);
+    expect(await storage.kv.scan('mqtt.session.msg', '', { limit: 10 })).toEqual([]);
   });
 
   it('migrates records left in the KV namespace into the groups, then removes them there', async () => {

@@ -168,6 +168,7 @@ export class SessionStore {
 
   async loadAll(): Promise<StoredSession[]> {
     const sessions = new Map<string, StoredSession>();
+    const legacy: { clientId: string; record: SessionRecord; key: Buffer }[] = [];
     if (this.#records) {
       for (const [clientId, r] of await this.#records.load())
         sessions.set(clientId, { clientId, ...r, messages: [] });
@@ -184,7 +185,7 @@ export class SessionStore {
           const meta = JSON.parse(e.value.toString()) as SessionRecord;
           const clientId = e.key.toString();
           sessions.set(clientId, { clientId, ...meta, messages: [] });
-          if (this.#records) await this.#migrate(clientId, meta, e.key);
+          legacy.push({ clientId, record: meta, key: e.key });
         } catch {
           this.#logger.warn({ key: e.key.toString() }, 'unreadable stored session skipped');
         }
@@ -192,7 +193,11 @@ export class SessionStore {
       if (page.length < PAGE) break;
       after = page.at(-1)?.key;
     }
+    // Outside the scan's error handling: a failed move fails the start (retried on the next one).
+    if (this.#records) for (const l of legacy) await this.#migrate(l.clientId, l.record, l.key);
     after = undefined;
+    // Messages of no session here (its record went to another node, or was unreadable) are garbage.
+    let orphans: KvOp[] = [];
     for (;;) {
       const page = await this.#kv.scan(
         MSG,
@@ -204,12 +209,18 @@ export class SessionStore {
         if (sep < 0 || e.key.length !== sep + 9) continue;
         const s = sessions.get(e.key.subarray(0, sep).toString());
         const m = decodeMsg(e.value);
+        if (!s) orphans.push({ ns: MSG, key: e.key, delete: true });
         if (!s || !m) continue;
         s.messages.push({ seq: Number(e.key.readBigUInt64BE(sep + 1)), ...m });
+      }
+      if (orphans.length >= PAGE) {
+        await this.#kv.write(orphans);
+        orphans = [];
       }
       if (page.length < PAGE) break;
       after = page.at(-1)?.key;
     }
+    if (orphans.length > 0) await this.#kv.write(orphans);
     return [...sessions.values()];
   }
 }
