@@ -166,6 +166,13 @@ describe('controller in three meta services', () => {
     const dir = new PartitionDirectory(b, logger);
     cleanup.push(async () => dir.close());
     expect(dir.clustered).toBe(true);
+    // The stream must exist, or the controller deletes its assignments as orphans; the writes
+    // below are unconditional, so they win over any placement the controller makes meanwhile.
+    await a.propose(METADATA_GROUP, {
+      op: 'put',
+      key: 'streams/burst',
+      value: JSON.stringify({ partitions: 40, replication_factor: 1 }),
+    });
     await Promise.all(
       Array.from({ length: 40 }, (_, p) =>
         a.propose(METADATA_GROUP, {
@@ -185,8 +192,10 @@ describe('controller in three meta services', () => {
     }
     expect(dir.assignment('burst', 40)).toBeUndefined();
     expect(dir.ledElsewhere('not-a-stream', 0)).toBe(false);
-    await a.propose(METADATA_GROUP, { op: 'delete', key: assignmentKey('burst', 7) });
-    await until(() => dir.assignment('burst', 7) === undefined);
+    await a.propose(METADATA_GROUP, { op: 'delete', key: 'streams/burst' });
+    await until(
+      () => dir.assignment('burst', 7) === undefined && dir.streamPartitions('burst') === undefined,
+    );
     dir.advertise('127.0.0.1', 19092);
     await until(() => dir.brokers().some((x) => x.nodeId === b.nodeId && x.port === 19092));
   }, 30_000);
