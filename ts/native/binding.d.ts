@@ -41,6 +41,13 @@ export declare class NativeStore {
    */
   appendMany(id: number, parts: Array<Buffer>, leaderEpoch: number): Promise<JsAppendResult>
   /**
+   * Synchronous `appendMany`, for memory-engine shards only (see
+   * `appendPackedSync`): the Shard adapter calls it for at most 64 KiB of
+   * Kafka batches with nothing else in flight, so the CRC check and copy
+   * into the ring cost microseconds and no thread-pool hop.
+   */
+  appendManySync(id: number, parts: Array<Buffer>, leaderEpoch: number): JsAppendResult
+  /**
    * Encode packed records (format: `ferry_frame::records`) into one
    * batch natively and append it.
    */

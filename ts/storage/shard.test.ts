@@ -219,6 +219,22 @@ describe.each(['memory', 'segment', 'rocks'] as Engine[])('Shard on the %s engin
     ]);
   });
 
+  it('appends Kafka batches of more than 64 KiB made in one turn (past the synchronous memory path)', async () => {
+    const storage = await openStorage();
+    const src = await storage.createShard(1, { engine });
+    await src.append([{ value: Buffer.alloc(20_000, 1) }]);
+    const one = (await src.read(0, { maxBytes: 1 << 20 })).bytes;
+    const dst = await storage.createShard(2, { engine });
+    const parts = Array.from({ length: 5 }, () => Buffer.from(one));
+    const results = await Promise.all(parts.map((b) => dst.appendBatches(b)));
+    expect(results.map((r) => r.baseOffset)).toEqual([0, 1, 2, 3, 4]);
+    expect(parts.map((b) => b.readBigInt64BE(0))).toEqual([0n, 1n, 2n, 3n, 4n]);
+    const out = await dst.read(0, { maxBytes: 1 << 20 });
+    const values = decodeBatches(out.bytes, 0).map((x) => x.value as Buffer);
+    expect(values).toHaveLength(5);
+    for (const v of values) expect(v.equals(Buffer.alloc(20_000, 1))).toBe(true);
+  });
+
   it('isolates a bad Kafka batch made in the same turn as good ones, keeping their order', async () => {
     const storage = await openStorage();
     const src = await storage.createShard(1, { engine });

@@ -25,7 +25,7 @@
  * part is retried alone, in order, before anything else goes down, so one
  * client's bad batch never fails another client's append nor reorders it.
  * The memory engine keeps one call in flight too (its calls are short, and
- * small ones run synchronously).
+ * small ones, records or Kafka batches, run synchronously).
  *
  * Reads long-poll without polling: a read at the log end parks a waiter
  * that the next append on this shard wakes (or its timeout / abort ends).
@@ -395,16 +395,19 @@ export class Shard {
           : await this.#native.appendPackedGroups(this.id, packed, groupBytes, -1);
       }
     } else {
-      // Several callers' batches: joined, patched and copied back on the
-      // worker thread (appendMany), never concatenated on this one.
-      r =
-        group.length === 1
-          ? await this.#native.append(this.id, group[0]?.batches as Buffer, -1)
-          : await this.#native.appendMany(
-              this.id,
-              group.map((p) => p.batches as Buffer),
-              -1,
-            );
+      // Several callers' batches: joined, patched and copied back natively
+      // (appendMany), never concatenated here. On the memory engine up to
+      // 64 KiB go synchronously, like small record appends (no disk, and
+      // nothing else is in flight: batches keep one call at a time).
+      const parts = group.map((p) => p.batches as Buffer);
+      if (this.engine === 'memory' && bytes <= MEMORY_SYNC_BYTES_MAX && this.#calls.length <= 1) {
+        r = this.#native.appendManySync(this.id, parts, -1);
+      } else {
+        r =
+          parts.length === 1
+            ? await this.#native.append(this.id, parts[0] as Buffer, -1)
+            : await this.#native.appendMany(this.id, parts, -1);
+      }
     }
     this.#metrics?.appendedRecords(this.engine, records);
     this.#metrics?.appendedBytes(this.engine, bytes);
