@@ -14,7 +14,7 @@
  * the pid, so /proc/<pid> is the broker itself (RSS and CPU time).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -207,7 +207,10 @@ export async function startFerrymq(repoRoot: string, opts: StartOptions = {}): P
     });
     p.once('exit', (code) => reject(new Error(`ferrymq exited (${code}) before ready: ${stderr}`)));
   });
-  p.stdout?.resume();
+  // BENCH_FERRYMQ_STDOUT: keep the broker's stdout after "ready" (e.g. --trace-gc lines) in this file.
+  const keepStdout = process.env.BENCH_FERRYMQ_STDOUT;
+  if (keepStdout) p.stdout?.pipe(createWriteStream(keepStdout, { flags: 'a' }));
+  else p.stdout?.resume();
   const addr = (ready.listeners as Record<string, string> | undefined)?.mqtt;
   if (!addr) throw new Error(`ferrymq ready line has no listeners.mqtt: ${JSON.stringify(ready)}`);
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));

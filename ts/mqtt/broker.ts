@@ -35,9 +35,13 @@ export interface BrokerLimits extends SessionLimits {
   topicCacheBytesMax?: number;
 }
 
-/** One session's delivery being assembled while a PUBLISH is matched. */
+/**
+ * One session's delivery being assembled while a PUBLISH is matched. The
+ * objects are reused from one publish to the next (emptied after use, so
+ * they keep no session alive).
+ */
 interface Route {
-  session: Session;
+  session: Session | undefined;
   qos: QoS;
   retain: boolean;
   ids: number[];
@@ -311,7 +315,7 @@ export class Broker {
       const bytes = message.payload.length + message.topic.length;
       for (let i = 0; i < n; i++) {
         const r = routes[i] as Route;
-        routes[i] = undefined as unknown as Route;
+        const session = r.session as Session;
         const d: Delivery = {
           message,
           qos: r.qos,
@@ -321,7 +325,10 @@ export class Broker {
           seq: undefined,
           shared: r.shared,
         };
-        const saved = r.session.deliver(d, nowMs);
+        r.session = undefined;
+        r.ids = NO_IDS;
+        r.shared = undefined;
+        const saved = session.deliver(d, nowMs);
         if (saved) {
           saves ??= [];
           saves.push(saved);
@@ -390,18 +397,23 @@ export class Broker {
         return;
       }
     }
-    const route: Route = {
-      session,
-      qos,
-      retain,
-      ids: sub.subscriptionId ? [sub.subscriptionId] : NO_IDS,
-      shared,
-    };
+    const ids = sub.subscriptionId ? [sub.subscriptionId] : NO_IDS;
+    let route = this.#routeList[this.#routeCount];
+    if (route === undefined) {
+      route = { session, qos, retain, ids, shared };
+      this.#routeList[this.#routeCount] = route;
+    } else {
+      route.session = session;
+      route.qos = qos;
+      route.retain = retain;
+      route.ids = ids;
+      route.shared = shared;
+    }
+    this.#routeCount++;
     if (several) {
       this.#multi ??= new Map();
       this.#multi.set(session, route);
     }
-    this.#routeList[this.#routeCount++] = route;
   }
 
   /** Retained messages for a new subscription [MQTT-3.3.1-9], honouring expiry. */

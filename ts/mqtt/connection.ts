@@ -384,6 +384,12 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     return ok;
   }
 
+  /** A PUBACK / PUBREC that waits for nothing: written now, or after the earlier ones still waiting. */
+  acknowledgeNow(cmd: 'puback' | 'pubrec', packetId: number, reasonCode: number): void {
+    if (this.#acks === undefined) this.writeBuffer(encodeAck(cmd, packetId, reasonCode, this.protocolVersion));
+    else this.acknowledge(undefined, { cmd, messageId: packetId, reasonCode });
+  }
+
   /** Send a PUBACK / PUBREC once `saved` settles, after every earlier one. */
   acknowledge(saved: Promise<void> | undefined, packet: Packet): void {
     if (!saved && !this.#acks) {

@@ -34,8 +34,30 @@ export interface Message {
   encoded?: Map<string, Buffer> | undefined;
 }
 
+/**
+ * The properties of every message published without any (most of them):
+ * one shared object instead of one per message. Frozen, so a write to it
+ * throws rather than reaching other messages; code that adds properties
+ * copies first (connection.ts, retained-kv.ts).
+ */
+const NO_PROPERTIES: MessageProperties = Object.freeze({});
+
 export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: number): Message {
-  const p = packet.properties ?? {};
+  const p = packet.properties;
+  if (p === undefined) {
+    return {
+      topic: packet.topic,
+      payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+      qos: packet.qos,
+      retain: packet.retain,
+      properties: NO_PROPERTIES,
+      expiresAtMs: undefined,
+      from,
+      encodedKey: undefined,
+      encodedBuf: undefined,
+      encoded: undefined,
+    };
+  }
   const properties: MessageProperties = {};
   if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
   if (p.contentType !== undefined) properties.contentType = p.contentType;

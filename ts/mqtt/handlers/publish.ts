@@ -95,11 +95,13 @@ export function handlePublish(conn: Connection, session: Session, packet: IPubli
   if (packet.qos === 0) return;
   const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
   if (packet.qos === 2) session.incomingQoS2.add(id);
-  const ack: IPubackPacket | IPubrecPacket = {
-    cmd: packet.qos === 1 ? 'puback' : 'pubrec',
-    messageId: id,
-    reasonCode,
-  };
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
+  if (saved === undefined && appended === undefined) {
+    // Nothing to wait for (clean sessions, no bridge): no packet object per acknowledgement.
+    conn.acknowledgeNow(cmd, id, reasonCode);
+    return;
+  }
+  const ack: IPubackPacket | IPubrecPacket = { cmd, messageId: id, reasonCode };
   // The acknowledgement waits until persistent subscribers have stored the
   // message (and the bridge has appended it to Kafka), and acknowledgements
   // leave in the order PUBLISHes came [MQTT-4.6.0-2].
