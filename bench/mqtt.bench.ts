@@ -29,7 +29,7 @@
  * 2. Memory per idle connection: a fresh broker, RSS before and 3 s after
  *    CONNS connections (CONNECT keepalive 60, clean session, CONNACK each)
  *    from the generator; (after − before) / CONNS. Then "warm": the same on
- *    a fresh broker that first carried 100,000 small PUBLISHes (V8's young
+ *    a fresh broker that first carried 500,000 small PUBLISHes (V8's young
  *    generation grows once at a Node broker's first scavenge; see warmUp).
  *    `--memory-only` runs just this (BENCH_MEM_RUNS fresh brokers each,
  *    median; nothing written to the doc).
@@ -326,8 +326,14 @@ interface MemResult {
   connectMs: number;
 }
 
-/** QoS 0 PUBLISHes sent by the warm-up (64 B payload, to a topic nobody subscribes to). */
-const WARMUP_PUBLISHES = 100_000;
+/**
+ * QoS 0 PUBLISHes sent by the warm-up (64 B payload, to a topic nobody
+ * subscribes to): enough garbage to fill V8's grown young generation a few
+ * times over, so that its pages are resident before "RSS before" (with
+ * 100,000 they were not all, and the figure moved by ±1 KiB with how much
+ * the connect phase itself allocated).
+ */
+const WARMUP_PUBLISHES = 500_000;
 
 /**
  * One client sends WARMUP_PUBLISHES QoS 0 PUBLISHes, then PINGREQ, and
@@ -536,7 +542,7 @@ async function memorySection(): Promise<Table> {
     }),
     notes: [
       `RSS from /proc/<pid>/status (VmRSS) of a freshly started broker 1.5 s after start, and 3 s after the last CONNACK; ${MEM_RUNS === 1 ? 'one run per broker' : `median of ${MEM_RUNS} runs per broker (BENCH_MEM_RUNS), each on a fresh broker`}. Lower is better.`,
-      `warm: the same on another fresh broker that first carried ${fmt(WARMUP_PUBLISHES)} QoS 0 PUBLISHes (64 B, no subscriber) from one client, then idled 1.5 s before "RSS before". A Node broker's first scavenge after start-up doubles V8's young generation (the start-up survivors it promotes count towards V8's growth rule): a one-time ~28 MiB that the fresh column charges to the connections, and that any traffic triggers. The warm column is the cost of one more connection on a broker in use.`,
+      `warm: the same on another fresh broker that first carried ${fmt(WARMUP_PUBLISHES)} QoS 0 PUBLISHes (64 B, no subscriber) from one client, then idled 1.5 s before "RSS before". A Node broker's first scavenge after start-up doubles V8's young generation (the start-up survivors it promotes count towards V8's growth rule): a one-time ~28 MiB that the fresh column charges to the connections, and that any traffic triggers. The warm column is the cost of one more connection on a broker in use (its old generation may also reuse space the warm-up's garbage freed).`,
       'Kernel socket buffers are not in RSS (they are kernel memory) for any of the brokers.',
     ],
   };
