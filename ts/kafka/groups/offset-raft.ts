@@ -110,7 +110,7 @@ export class RaftOffsetBackend implements OffsetBackend {
   /**
    * Follow every offsets group, wait until each is caught up (a barrier),
    * then migrate the KV store's offsets. Resolves with the backend and the
-   * count of superseded entries skipped (in the groups or the KV store).
+   * count of unreadable entries skipped (in the groups or the KV store).
    */
   static async open(
     meta: MetaService,
