@@ -14,10 +14,12 @@
  * declares anyone dead: it never acts on another node's stale clock. A
  * member already recorded dead stays dead until this node hears from it.
  *
- * Nothing kept in memory matters for correctness: state is read back
- * (linearizably) at the start of every round and every write is a
- * compare-and-set on the version it read, so a deposed controller racing a
- * new one loses its writes instead of overwriting newer decisions.
+ * Nothing kept in memory matters for correctness: state is read back from
+ * the leader's own copy of the metadata group at the start of every round
+ * (no read-index round trip: an idle cluster costs nothing) and every write
+ * is a compare-and-set on the version it read, so a copy that lags, or a
+ * deposed controller racing a new one, loses its writes instead of
+ * overwriting newer decisions; the next round reads again.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
@@ -48,7 +50,7 @@ export interface ControllerHost {
   members(): NodeId[];
   /** Per peer: milliseconds since the last successful Raft call to it, or null if none. */
   contactsAgoMs(): ReadonlyMap<NodeId, number | null>;
-  /** Linearizable list of the metadata group. */
+  /** The metadata group under `prefix` (the leader's local copy; writes are CAS, so staleness is safe). */
   list(prefix: string, limit: number): Promise<KvItem[]>;
   propose(command: KvCommand): Promise<KvResult>;
 }

@@ -138,7 +138,8 @@ export class MetaService {
             this.#transport.peers().map((p) => [p.id, p.lastOkMs == null ? null : now - p.lastOkMs]),
           );
         },
-        list: (prefix, limit) => this.list(METADATA_GROUP, prefix, limit),
+        // The leader's own copy: no read-index round per controller round; its writes are CAS.
+        list: async (prefix) => this.localList(METADATA_GROUP, prefix),
         propose: (command) => this.propose(METADATA_GROUP, command),
       },
       nodeTimeoutMs: this.#config.node_timeout_ms,
