@@ -4,18 +4,20 @@
  * turns wall time into ticks, and the Ready loop, in the order the core
  * documents:
  *
- *   1. persist: apply the Ready's ops to the store and await its sync (one
- *      fsynced KV batch), so a vote, a term or an entry is durable before any
- *      message that depends on it leaves;
+ *   1. persist: apply the Ready's ops to the store and start its sync (one
+ *      fsynced KV batch); a vote, a term or an entry is durable before any
+ *      message that depends on it leaves (a leader's appends do not depend
+ *      on its own copy: see #drain);
  *   2. send the messages;
  *   3. restore a received snapshot, apply committed entries in order (and
  *      answer the proposers waiting on them), then serve confirmed reads;
  *   4. compact when `snapshotEntries` entries were applied since the last
  *      snapshot.
  *
- * One loop runs at a time; inputs (ticks, messages, proposals) that arrive
- * while a sync is on the disk go into the next Ready, which is how proposals
- * get batched into one append and one fsync under load.
+ * The loop runs once per event-loop turn, so the inputs of one turn (ticks,
+ * messages, proposals) share one Ready; syncs of successive Readies overlap
+ * and the store's writer group-commits them (one fsync for all that queued
+ * while the previous one was on the disk).
  *
  * API for the rest of the node: `propose` resolves with the state machine's
  * result once the entry is committed and applied here; `read` is
@@ -32,7 +34,7 @@ import { randomInt } from 'node:crypto';
 import { FerryError } from '../errors.ts';
 import { type Clock, type Random, SeededRandom, systemClock, Ticker } from '../raft/clock.ts';
 import { applyPersist, type LogStore } from '../raft/log-store.ts';
-import { RaftNode, type Ready } from '../raft/node.ts';
+import { RaftNode } from '../raft/node.ts';
 import type { Index, LogEntry, Message, NodeId, RoleKind, Term } from '../raft/types.ts';
 import type { StateMachine } from './state-machine.ts';
 
@@ -158,7 +160,10 @@ export class RaftGroup {
   #nextReadId = 1;
   #applied: Index;
   #snapshotIndex: Index;
-  #draining = false;
+  #kickQueued = false;
+  /** Syncs handed to the store and not resolved yet, and the newest of them. */
+  #syncsInFlight = 0;
+  #lastSync: Promise<void> = Promise.resolve();
   #state: 'running' | 'failed' | 'stopped' = 'running';
   #wasLeader = false;
   #snapshotsInstalled = 0;
@@ -394,41 +399,91 @@ export class RaftGroup {
     this.#kick();
   }
 
+  /**
+   * Runs the Ready loop once per event-loop turn (setImmediate), so every
+   * input of one turn (the proposals of many requests, the answers in one
+   * received batch, the ticks) goes into one Ready: one append per
+   * follower, one write.
+   */
   #kick(): void {
-    if (this.#draining || this.#state !== 'running') return;
-    this.#draining = true;
-    this.#drain().then(
-      () => {
-        this.#draining = false;
-      },
-      (err: unknown) => {
-        this.#draining = false;
+    if (this.#kickQueued || this.#state !== 'running') return;
+    this.#kickQueued = true;
+    setImmediate(() => {
+      this.#kickQueued = false;
+      if (this.#state !== 'running') return;
+      try {
+        this.#drain();
+      } catch (err) {
         this.#fail(err);
-      },
-    );
+      }
+    });
   }
 
-  async #drain(): Promise<void> {
+  /**
+   * Hands out Readies until the core has nothing more, without waiting for
+   * their syncs: each Ready's writes go to the store at once and its sync
+   * runs while the next Readies are made (the store's writer keeps them in
+   * order and group-commits them). What may not wait for the disk does not:
+   *
+   * - A leader's AppendEntries leave at once (unless the Ready changes term
+   *   or vote: no message may carry a term not yet on disk). A leader may
+   *   send entries before they are on its own disk (Ongaro's thesis
+   *   §10.2.1); the core counts its own copy toward commit only once
+   *   `persisted()` reports it durable.
+   * - Committed entries are applied at once: the core commits only what a
+   *   majority holds durably, whether or not this node's copy is written yet.
+   *
+   * Every other message (votes, append answers) promises what is on disk: it
+   * leaves once this Ready's sync, and every sync before it, resolved.
+   * Then `persisted()` tells the core how far its log is durable.
+   */
+  #drain(): void {
     while (this.#state === 'running' && this.#node.hasReady()) {
       const rd = this.#node.ready();
-      let committed = rd.committed;
-      let after = rd.messages;
+      let held = rd.messages;
       if (rd.persist.length > 0) {
-        const early = this.#beforeSync(rd);
-        after = early.after;
-        committed = early.committed;
+        if (!rd.persist.some((op) => op.kind === 'hard-state') && held.length > 0) {
+          const early: Message[] = [];
+          held = [];
+          for (const m of rd.messages) (m.type === 'append-entries' ? early : held).push(m);
+          if (early.length > 0) this.#opts.transport.send(this.groupId, early);
+        }
         applyPersist(this.#store, rd.persist);
-        await this.#store.sync();
-        if (this.#state !== 'running') return;
+        const last = this.#store.lastIndex();
+        const term = this.#store.term(last) as Term;
+        const after = held;
+        this.#syncsInFlight++;
+        const sync = Promise.resolve(this.#store.sync()).then(
+          () => {
+            this.#syncsInFlight--;
+            if (this.#state !== 'running') return;
+            if (after.length > 0) this.#opts.transport.send(this.groupId, after);
+            this.#guard(() => this.#node.persisted(last, term));
+          },
+          (err: unknown) => {
+            this.#syncsInFlight--;
+            this.#fail(err);
+          },
+        );
+        this.#lastSync = sync;
+      } else if (held.length > 0) {
+        // No writes of its own, but an answer may cover entries of an
+        // earlier Ready still on the disk: it waits for that sync.
+        if (this.#syncsInFlight === 0) this.#opts.transport.send(this.groupId, held);
+        else {
+          const after = held;
+          this.#lastSync.then(() => {
+            if (this.#state === 'running') this.#opts.transport.send(this.groupId, after);
+          });
+        }
       }
-      if (after.length > 0) this.#opts.transport.send(this.groupId, after);
       if (rd.snapshot) {
         this.#sm.restore(rd.snapshot.data);
         this.#applied = rd.snapshot.meta.index;
         this.#snapshotIndex = rd.snapshot.meta.index;
         this.#snapshotsInstalled++;
       }
-      for (const e of committed) this.#apply(e);
+      for (const e of rd.committed) this.#apply(e);
       for (const rs of rd.readStates) this.#readsToServe.push({ id: rs.ctx as number, index: rs.index });
       this.#serveReads();
       this.#afterRoleChange();
@@ -437,51 +492,6 @@ export class RaftGroup {
         this.#snapshotIndex = this.#applied;
       }
     }
-  }
-
-  /**
-   * What of a Ready with writes may go before its sync, so the disk, the
-   * network and the state machine overlap instead of taking turns:
-   *
-   * - AppendEntries (this node leads): a leader may send entries before they
-   *   are durable on its own disk (Ongaro's thesis §10.2.1). This driver
-   *   produces the next Ready only after this one's sync resolved, so a
-   *   commit that counted this node's copy of an entry still being written
-   *   reaches nobody (no apply, no leaderCommit sent) before that copy is
-   *   durable. A Ready that changes term or vote sends everything after the
-   *   sync: a message must never carry a term not yet on disk.
-   * - Committed entries already durable here (at or below the last index of
-   *   the previous, synced Readies): applying them answers their proposers
-   *   one fsync sooner under load. A Ready that truncates or installs a
-   *   snapshot applies after the sync, in the plain order.
-   *
-   * Votes and append responses always wait: they promise what is on disk.
-   */
-  #beforeSync(rd: Ready): { after: Message[]; committed: LogEntry[] } {
-    let rewrites = false;
-    let hardState = false;
-    for (const op of rd.persist) {
-      if (op.kind === 'hard-state') hardState = true;
-      else if (op.kind !== 'append') rewrites = true;
-    }
-    let after = rd.messages;
-    if (!hardState && after.length > 0) {
-      const early: Message[] = [];
-      after = [];
-      for (const m of rd.messages) (m.type === 'append-entries' ? early : after).push(m);
-      if (early.length > 0) this.#opts.transport.send(this.groupId, early);
-    }
-    let committed = rd.committed;
-    if (!rewrites && !rd.snapshot && committed.length > 0) {
-      const durable = this.#store.lastIndex();
-      let n = 0;
-      while (n < committed.length && (committed[n] as LogEntry).index <= durable) {
-        this.#apply(committed[n] as LogEntry);
-        n++;
-      }
-      committed = n === 0 ? committed : committed.slice(n);
-    }
-    return { after, committed };
   }
 
   #apply(e: LogEntry): void {

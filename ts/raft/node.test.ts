@@ -67,6 +67,8 @@ class Net {
       const rd = m.raft.ready();
       applyPersist(m.store, rd.persist);
       m.store.sync();
+      const last = m.store.lastIndex();
+      m.raft.persisted(last, m.store.term(last) as number);
       for (const msg of rd.messages) {
         this.sent.push(msg);
         this.queue.push(msg);

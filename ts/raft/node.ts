@@ -292,6 +292,20 @@ export class RaftNode {
   }
 
   /**
+   * The driver's report that this node's log through `index` (whose entry
+   * has `term`) is durable: every Ready handed out up to one whose store
+   * reached that index has been synced. A report for an entry since
+   * truncated or replaced (another term at that index) is ignored; a later
+   * one covers it. A leader may then commit what its own copy completes.
+   */
+  persisted(index: Index, term: Term): void {
+    const s = this.#s;
+    if (index <= s.durable || index > s.lastIndex() || s.termAt(index) !== term) return;
+    s.durable = index;
+    maybeCommit(s);
+  }
+
+  /**
    * Log compaction: the application has applied through `index` and hands
    * over its state-machine image. Entries up to `index` are dropped.
    */

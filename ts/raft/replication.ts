@@ -117,7 +117,8 @@ export function maybeCommit(s: NodeState): void {
   if (role.kind !== 'leader') return;
   const matches: Index[] = [];
   for (const id of s.voters) {
-    if (id === s.id) matches.push(s.lastIndex());
+    // Our own copy counts once it is durable, like a follower's.
+    if (id === s.id) matches.push(s.durable);
     else matches.push(role.progress.get(id)?.match ?? 0);
   }
   matches.sort((a, b) => b - a);
@@ -295,6 +296,7 @@ export function handleSnapshot(s: NodeState, m: InstallSnapshot): void {
   }
   s.snapshot = m.snapshot;
   s.log = [];
+  s.durable = Math.min(s.durable, meta.index);
   s.voters = [...meta.voters];
   s.commit = meta.index;
   s.applied = meta.index;

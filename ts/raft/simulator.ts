@@ -13,9 +13,11 @@
  *   3. messages due at this time are delivered in random order (each send
  *      may be dropped, duplicated, or delayed 0..delayTicksMax, so reordered);
  *   4. every live node ticks.
- * Every Ready is handled as a real driver would: persist + sync, then send,
- * then apply. The Checker sees each append, apply and leader as it happens;
- * the KV history is checked for linearizability at the end.
+ * Every Ready is handled as the meta driver does: a leader's AppendEntries
+ * leave first (unless the Ready changes term or vote), then persist + sync
+ * (a crash may hit here, after they left), `persisted()`, the other
+ * messages, then apply. The Checker sees each append, apply and leader as
+ * it happens; the KV history is checked for linearizability at the end.
  */
 import { Checker, checkLinearizable, fingerprint, InvariantViolation, type KvOp } from './checker.ts';
 import { SeededRandom } from './clock.ts';
@@ -253,17 +255,23 @@ export class Simulator {
       if (guard > 1000) throw new Error(`node ${n.id}: Ready loop does not settle`);
       const raft = n.raft;
       const rd = raft.ready();
+      // A leader's appends may leave before its own write (thesis §10.2.1);
+      // anything else waits for the sync.
+      const early = !rd.persist.some((op) => op.kind === 'hard-state');
+      if (early) for (const m of rd.messages) if (m.type === 'append-entries') this.#send(m);
       applyPersist(n.store, rd.persist);
       if (n.crashMidReady !== 'none') {
-        // Crash after the writes, before sync: nothing of this Ready leaves the node.
+        // Crash after the writes, before sync: only the appends above left the node.
         this.#crash(n, n.crashMidReady === 'lose');
         return;
       }
       n.store.sync();
+      const last = n.store.lastIndex();
+      raft.persisted(last, n.store.term(last) as number);
       for (const op of rd.persist) {
         if (op.kind === 'append') this.checker.onAppend(n.id, op.entries, op.prevTerm);
       }
-      for (const m of rd.messages) this.#send(m);
+      for (const m of rd.messages) if (!(early && m.type === 'append-entries')) this.#send(m);
       if (rd.snapshot) {
         this.#restore(n, rd.snapshot.data);
         this.checker.onRestore(n.id, rd.snapshot.meta.index, n.digest);

@@ -124,6 +124,14 @@ export class NodeState {
   snapshotToRestore: Snapshot | null = null;
   readStates: ReadState[] = [];
   persisted: HardState;
+  /**
+   * The last index of this node's log the driver reported durable
+   * (`RaftNode.persisted`). A leader counts its own copy of an entry toward
+   * commit only up to here, so it may send entries before writing them
+   * (thesis §10.2.1) and commit with followers' copies while its own write
+   * is still on the disk.
+   */
+  durable: Index = 0;
   appendsDirty = false;
 
   constructor(options: RaftOptions) {
@@ -153,6 +161,7 @@ export class NodeState {
       }
     }
     this.persisted = { term: this.term, vote: this.vote };
+    this.durable = this.lastIndex();
     this.commit = this.snapshot.meta.index;
     this.applied = this.snapshot.meta.index;
     this.voters = this.configAt(this.lastIndex());
@@ -226,6 +235,7 @@ export class NodeState {
     assert(this.role.kind !== 'leader', 'a leader never truncates its own log');
     this.log.length = from - this.snapshot.meta.index - 1;
     this.voters = this.configAt(this.lastIndex());
+    this.durable = Math.min(this.durable, from - 1);
     this.persist.push({ kind: 'truncate', from });
   }
 
