@@ -324,6 +324,7 @@ export class Broker {
           bytes,
           seq: undefined,
           shared: r.shared,
+          pubrel: false,
         };
         r.session = undefined;
         r.ids = NO_IDS;

@@ -35,7 +35,13 @@ export interface Delivery {
   /** Key of this delivery in the session store (persistent sessions, QoS > 0). */
   seq?: number;
   /** Set when it reached this session only through a shared subscription (for redelivery). */
-  shared?: { group: string; filter: string };
+  shared?: { group: string; filter: string } | undefined;
+  /**
+   * While in flight (QoS 2): PUBREC came and PUBREL was sent, PUBCOMP is
+   * awaited. Kept on the delivery (one session's own) rather than in an
+   * entry object per message in flight.
+   */
+  pubrel?: boolean;
 }
 
 /** Where a persistent session writes its QoS 1/2 deliveries (session-store.ts). */
@@ -48,11 +54,6 @@ const STATE_QUEUED = 0;
 const STATE_PUBLISH = 1;
 const STATE_PUBREL = 2;
 
-export interface InflightEntry {
-  delivery: Delivery;
-  /** 'publish': awaiting PUBACK / PUBREC; 'pubrel': PUBREL sent, awaiting PUBCOMP. */
-  state: 'publish' | 'pubrel';
-}
 
 /** What a session needs from its live connection. */
 export interface SessionLink {
@@ -81,7 +82,7 @@ export class Session {
   // The collections are allocated on first use: an idle connection's
   // session holds none (memory per connection).
   #subscriptions: Map<string, Subscription> | undefined;
-  #inflight: Map<number, InflightEntry> | undefined;
+  #inflight: Map<number, Delivery> | undefined;
   #incomingQoS2: Set<number> | undefined;
   /** NO_DELIVERIES until the first message is queued. */
   #queue: Delivery[] = NO_DELIVERIES;
@@ -115,7 +116,7 @@ export class Session {
   }
 
   /** QoS 1/2 deliveries sent to the client and not yet completed, by packet id. */
-  get inflight(): Map<number, InflightEntry> {
+  get inflight(): Map<number, Delivery> {
     this.#inflight ??= new Map();
     return this.#inflight;
   }
@@ -166,7 +167,8 @@ export class Session {
   restore(d: Delivery, packetId: number, state: number): void {
     if (d.seq !== undefined) this.#seq = Math.max(this.#seq, d.seq);
     if (packetId > 0 && state !== STATE_QUEUED) {
-      this.inflight.set(packetId, { delivery: d, state: state === STATE_PUBREL ? 'pubrel' : 'publish' });
+      d.pubrel = state === STATE_PUBREL;
+      this.inflight.set(packetId, d);
       this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1;
     } else {
       if (this.#queue === NO_DELIVERIES) this.#queue = [];
@@ -213,7 +215,8 @@ export class Session {
     if ((this.#inflight?.size ?? 0) >= link.receiveMaximum) return false;
     const id = this.#allocatePacketId();
     if (id === undefined) return false;
-    this.inflight.set(id, { delivery: d, state: 'publish' });
+    d.pubrel = false;
+    this.inflight.set(id, d);
     if (d.seq !== undefined) void this.persistence?.saveMessage(this.clientId, d.seq, d, id, STATE_PUBLISH);
     link.sendPublish(d, id, false);
     return true;
@@ -239,29 +242,28 @@ export class Session {
   resume(nowMs: number): void {
     const link = this.link;
     if (!link) return;
-    for (const [id, entry] of this.#inflight ?? []) {
-      if (entry.state === 'pubrel') link.sendPubrel(id);
-      else link.sendPublish(entry.delivery, id, true);
+    for (const [id, d] of this.#inflight ?? []) {
+      if (d.pubrel) link.sendPubrel(id);
+      else link.sendPublish(d, id, true);
     }
     this.drain(nowMs);
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) finished a delivery. */
   complete(packetId: number, nowMs: number): boolean {
-    const entry = this.#inflight?.get(packetId);
-    if (!entry) return false;
+    const d = this.#inflight?.get(packetId);
+    if (!d) return false;
     this.inflight.delete(packetId);
-    this.#forget(entry.delivery);
+    this.#forget(d);
     this.drain(nowMs);
     return true;
   }
 
   /** PUBREC: the QoS 2 delivery moves to its PUBREL phase. */
   released(packetId: number): boolean {
-    const entry = this.#inflight?.get(packetId);
-    if (!entry) return false;
-    entry.state = 'pubrel';
-    const d = entry.delivery;
+    const d = this.#inflight?.get(packetId);
+    if (!d) return false;
+    d.pubrel = true;
     if (d.seq !== undefined)
       void this.persistence?.saveMessage(this.clientId, d.seq, d, packetId, STATE_PUBREL);
     return true;
@@ -275,11 +277,11 @@ export class Session {
    */
   takeShared(): Delivery[] {
     const out: Delivery[] = [];
-    for (const [id, entry] of this.#inflight ?? []) {
-      if (entry.state === 'publish' && entry.delivery.shared) {
+    for (const [id, d] of this.#inflight ?? []) {
+      if (!d.pubrel && d.shared) {
         this.inflight.delete(id);
-        this.#forget(entry.delivery);
-        out.push(entry.delivery);
+        this.#forget(d);
+        out.push(d);
       }
     }
     const keep: Delivery[] = [];
