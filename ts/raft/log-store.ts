@@ -4,9 +4,10 @@
  *
  * Ownership: the node never calls the store. It emits `PersistOp`s in its
  * `Ready`; the driver applies them in order with `applyPersist`, calls
- * `sync()`, and only then sends the Ready's messages. So a vote or an
- * appended entry is durable before any answer that depends on it leaves the
- * process (Raft §5.1, Figure 2 "Persistent state"). On restart the driver
+ * `sync()`, and only then sends the Ready's messages (a leader's appends
+ * excepted, node.ts). So a vote or an appended entry is durable before any
+ * answer that depends on it leaves the process (Raft §5.1, Figure 2
+ * "Persistent state"). On restart the driver
  * reads the store back (`hardState`, `snapshot`, `entries`) to build the node.
  *
  * Writes are buffered until `sync()`. A crash loses everything after the last
@@ -15,8 +16,9 @@
  * Reads and writes are synchronous: every store keeps the log after its
  * snapshot in memory. Only `sync()` may be asynchronous: the memory store
  * syncs at once, the native store (ts/meta/native-log-store.ts) returns a
- * Promise that resolves once its one atomic KV batch is fsynced, and the
- * driver awaits it before sending the Ready's messages.
+ * Promise that resolves once its one atomic KV batch is fsynced (in the
+ * order the syncs were called), and the driver waits for it before sending
+ * the Ready's answers and reporting `persisted()`.
  */
 import type { HardState, Index, LogEntry, Snapshot, Term } from './types.ts';
 

@@ -3,12 +3,20 @@
  * Ongaro's thesis; structure after etcd/raft's Ready loop).
  *
  * Inputs: `tick()`, `step(message)`, `propose()`, `readIndex()`,
- * `proposeConfigChange()`, `transferLeadership()`, `compact()`. Output: one
- * `Ready` at a time (`ready()`), which the driver handles in this order:
- *   1. apply `persist` to the LogStore and `sync()` it,
- *   2. send `messages`,
+ * `proposeConfigChange()`, `transferLeadership()`, `compact()`, and
+ * `persisted()` (the driver's report of how far the log is durable). Output:
+ * one `Ready` at a time (`ready()`), which the driver handles in this order:
+ *   1. apply `persist` to the LogStore and `sync()` it, then report
+ *      `persisted()`,
+ *   2. send `messages` (a leader's append-entries may go before the sync,
+ *      unless the Ready changes term or vote: the leader counts its own copy
+ *      toward commit only once `persisted()` reported it),
  *   3. restore `snapshot` into the state machine if set, then apply
- *      `committed` entries in order, then serve `readStates` once applied.
+ *      `committed` entries in order, then serve `readStates` once applied
+ *      (committed entries are durable on a majority: they may be applied
+ *      before this Ready's sync).
+ * A driver may start the next Ready before a sync resolved, if its syncs
+ * complete in order and it holds each non-append message until its sync.
  * The node never does I/O and never reads a clock or Math.random.
  *
  * This file is the node's surface: the inputs above, the message dispatcher
