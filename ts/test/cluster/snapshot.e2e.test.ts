@@ -190,4 +190,19 @@ describe('chunked snapshots between 3 processes', () => {
     expect(seen.size).toBe(written.size);
     for (const [k, v] of written) expect(seen.get(k), k).toBe(v);
   }, 120_000);
+
+  it('refuses a chunk size the message limit cannot carry, at start, exit code 2', async () => {
+    const proc = await spawnBroker({
+      env: {
+        FERRYMQ_ROLES: 'meta',
+        FERRYMQ_META__RPC_BYTES_MAX: String(RPC_BYTES_MAX),
+        FERRYMQ_META__SNAPSHOT_CHUNK_BYTES: String(RPC_BYTES_MAX),
+      },
+    });
+    all.push(proc);
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.stderr().trim()).toMatch(
+      /^[^\n]*meta\.snapshot_chunk_bytes \(65536\) must be at most meta\.rpc_bytes_max - 4096 \(61440\)[^\n]*$/,
+    );
+  });
 });
