@@ -785,7 +785,7 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
   {
     key: 'meta.rpc_bytes_max',
     default: 64 * 1024 * 1024,
-    doc: 'Largest inter-node gRPC message sent or received (a batch of Raft messages or a snapshot)',
+    doc: 'Largest inter-node gRPC message sent or received (a batch of Raft messages, or a snapshot chunk)',
     parse: integer(64 * 1024, 1 << 30),
   },
   {
