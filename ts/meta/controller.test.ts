@@ -52,8 +52,14 @@ class FakeCluster implements ControllerHost {
   heartbeat(...except: NodeId[]): void {
     for (const id of this.memberIds) if (!except.includes(id)) this.lastContact.set(id, this.now);
   }
+  /** list() calls, to see which rounds read the state. */
+  lists = 0;
   async list(prefix: string, limit: number) {
+    this.lists++;
     return this.sm.list(prefix, limit);
+  }
+  appliedIndex(): number {
+    return this.#index;
   }
   async propose(command: KvCommand): Promise<KvResult> {
     if (this.raceOn && 'key' in command && command.key.startsWith(this.raceOn)) {
@@ -330,6 +336,34 @@ describe('Controller (fake clock, real state machine)', () => {
     c.heartbeat();
     await ctl.tick();
     expect(c.liveness(3)?.alive).toBe(true);
+  });
+
+  it('skips reading and planning while nothing is applied and no verdict changes', async () => {
+    const { c, ctl } = setup();
+    c.addStream('t', 3, 2);
+    await ctl.tick(); // places and records liveness
+    await ctl.tick(); // sees its own writes: settled
+    const before = c.lists;
+    for (let i = 0; i < 5; i++) {
+      c.now += 100;
+      c.heartbeat();
+      expect((await ctl.tick())?.written).toBe(0);
+    }
+    expect(c.lists).toBe(before);
+    // A write anywhere in the group: read again.
+    c.addStream('u', 1, 1);
+    await ctl.tick();
+    expect(c.lists).toBe(before + 3);
+    expect(c.assignments('u')).toHaveLength(1);
+    await ctl.tick();
+    // A verdict change with nothing applied: read again, and fail over.
+    const settled = c.lists;
+    c.now += TIMEOUT + 1;
+    c.heartbeat(2);
+    const r = await ctl.tick();
+    expect(c.lists).toBe(settled + 3);
+    expect(r?.dead).toEqual([2]);
+    expect(c.assignments('t').map((a) => a.leader)).not.toContain(2);
   });
 
   it('resumes from the replicated state: a second controller on the same records plans nothing new', async () => {

@@ -52,6 +52,8 @@ export interface ControllerHost {
   contactsAgoMs(): ReadonlyMap<NodeId, number | null>;
   /** The metadata group under `prefix` (the leader's local copy; writes are CAS, so staleness is safe). */
   list(prefix: string, limit: number): Promise<KvItem[]>;
+  /** The last index this node applied to the metadata group (unchanged: nothing new to read). */
+  appliedIndex(): number;
   propose(command: KvCommand): Promise<KvResult>;
 }
 
@@ -87,6 +89,16 @@ export class Controller {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #stopped = false;
+  /** What the last complete round saw, when it left nothing to retry (see #round). */
+  #settled:
+    | {
+        index: number;
+        activeSince: number;
+        recorded: Map<string, { rec: Liveness | undefined; version: number }>;
+        alive: Set<NodeId>;
+        refused: Plan['refused'];
+      }
+    | undefined;
   #alive = 0;
   #assigned = 0;
   #offline = 0;
@@ -176,6 +188,7 @@ export class Controller {
       if (this.#activeSince !== undefined)
         this.#log.info('controller stopped: no longer the metadata leader');
       this.#activeSince = undefined;
+      this.#settled = undefined;
       return undefined;
     }
     if (this.#activeSince === undefined) {
@@ -190,8 +203,47 @@ export class Controller {
     }
   }
 
+  /** Which members are alive now: contact within the timeout, or the new controller's grace. */
+  #judge(
+    members: readonly NodeId[],
+    recorded: ReadonlyMap<string, { rec: Liveness | undefined }>,
+    now: number,
+    activeSince: number,
+  ): Set<NodeId> {
+    const contacts = this.#host.contactsAgoMs();
+    const alive = new Set<NodeId>();
+    for (const id of members) {
+      const ago = contacts.get(id) ?? null;
+      // A new controller gives every member the benefit of the doubt for one timeout, except one
+      // already recorded dead: that takes real contact, or a leader change would revive it.
+      const graced =
+        now - activeSince <= this.#timeoutMs && recorded.get(livenessKey(id))?.rec?.alive !== false;
+      if (id === this.#host.nodeId || (ago !== null && ago <= this.#timeoutMs) || graced) alive.add(id);
+    }
+    return alive;
+  }
+
   async #round(activeSince: number): Promise<RoundResult | undefined> {
     const h = this.#host;
+    const index = h.appliedIndex();
+    const settled = this.#settled;
+    this.#settled = undefined;
+    // Nothing applied since a round that left nothing to retry: only the verdicts can have changed,
+    // and if they did not, there is nothing to read or plan (an idle cluster's round is a few map reads).
+    if (settled && settled.index === index && settled.activeSince === activeSince) {
+      const members = [...new Set(h.members())].sort((a, b) => a - b);
+      const alive = this.#judge(members, settled.recorded, this.#now(), activeSince);
+      if (alive.size === settled.alive.size && [...alive].every((id) => settled.alive.has(id))) {
+        this.#settled = settled;
+        return {
+          alive: [...alive],
+          dead: members.filter((id) => !alive.has(id)),
+          plan: { changes: [], refused: settled.refused },
+          written: 0,
+          conflicts: 0,
+        };
+      }
+    }
     const [streamItems, assignmentItems, livenessItems] = await Promise.all([
       h.list(STREAMS_PREFIX, this.#keysMax),
       h.list(ASSIGNMENTS_PREFIX, this.#keysMax),
@@ -205,16 +257,8 @@ export class Controller {
       recorded.set(item.key, { rec: parseLiveness(item.value), version: item.version });
     }
     const members = [...new Set(h.members())].sort((a, b) => a - b);
-    const contacts = h.contactsAgoMs();
-    const alive = new Set<NodeId>();
-    for (const id of members) {
-      const ago = contacts.get(id) ?? null;
-      // A new controller gives every member the benefit of the doubt for one timeout, except one
-      // already recorded dead: that takes real contact, or a leader change would revive it.
-      const graced =
-        now - activeSince <= this.#timeoutMs && recorded.get(livenessKey(id))?.rec?.alive !== false;
-      if (id === h.nodeId || (ago !== null && ago <= this.#timeoutMs) || graced) alive.add(id);
-    }
+    const alive = this.#judge(members, recorded, now, activeSince);
+    const judged = new Map(recorded);
 
     const streams = new Map<string, StreamSpec>();
     for (const item of streamItems) {
@@ -322,6 +366,9 @@ export class Controller {
     for (const leader of leaders.values()) if (!alive.has(leader)) offline++;
     this.#assigned = leaders.size;
     this.#offline = offline;
+    if (conflicts === 0 && written === writes.length) {
+      this.#settled = { index, activeSince, recorded: judged, alive, refused: p.refused };
+    }
     this.#alive = alive.size;
     this.#unplaced = p.refused.reduce((n, r) => n + r.unplaced, 0);
     return {

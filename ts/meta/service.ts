@@ -140,6 +140,7 @@ export class MetaService {
         },
         // The leader's own copy: no read-index round per controller round; its writes are CAS.
         list: async (prefix) => this.localList(METADATA_GROUP, prefix),
+        appliedIndex: () => this.appliedIndex(METADATA_GROUP),
         propose: (command) => this.propose(METADATA_GROUP, command),
       },
       nodeTimeoutMs: this.#config.node_timeout_ms,
