@@ -179,8 +179,13 @@ export class KvStateMachine implements StateMachine {
   }
 
   list(prefix: string, limit: number): KvItem[] {
+    // Only the matching keys are collected and sorted: the node directory
+    // is listed every second next to a map that may hold many other keys.
+    const keys: string[] = [];
+    for (const k of this.#map.keys()) if (k.startsWith(prefix)) keys.push(k);
+    keys.sort();
     const out: KvItem[] = [];
-    for (const k of [...this.#map.keys()].filter((k) => k.startsWith(prefix)).sort()) {
+    for (const k of keys) {
       if (out.length >= limit) break;
       const v = this.#map.get(k);
       if (v) out.push({ key: k, ...v });
