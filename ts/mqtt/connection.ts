@@ -6,7 +6,7 @@
  *
  * State is one value: `awaiting-connect` (a CONNECT timeout runs), then
  * `authenticating` (only with an auth hook; later packets wait), then
- * `connected` (bound to a Session), then `closed`. Every error a client can
+ * `connected` (bound to a Session, kept beside the state), then `closed`. Every error a client can
  * cause ends here as the protocol's answer (CONNACK or DISCONNECT with a
  * reason code, or a plain close for 3.1.1) and affects only this connection.
  */
@@ -56,12 +56,28 @@ export type ConnectionState =
   | { kind: 'awaiting-connect' }
   /** CONNECT received; the auth hook is deciding. Packets that arrive meanwhile wait (bounded). */
   | { kind: 'authenticating'; pending: Packet[] }
-  | { kind: 'connected'; session: Session }
+  /** The Session is the connection's #session field: no state object per connection. */
+  | { kind: 'connected' }
   | { kind: 'closed' };
 
 /** The states without data are shared by every connection. */
 const AWAITING_CONNECT: ConnectionState = Object.freeze({ kind: 'awaiting-connect' });
+const CONNECTED: ConnectionState = Object.freeze({ kind: 'connected' });
 const CLOSED: ConnectionState = Object.freeze({ kind: 'closed' });
+
+/**
+ * Per-connection state most connections never use, in one object made on
+ * first use: an idle connection without a will, authentication exchange
+ * or topic aliases keeps one pointer instead of five.
+ */
+interface Rare {
+  /** Set only when the socket cannot tell its peer (WebSocket streams). */
+  remote: string | undefined;
+  will: Will | undefined;
+  authWaiter: ((p: Packet) => void) | undefined;
+  authMethod: string | undefined;
+  inboundAliases: Map<number, string> | undefined;
+}
 
 /**
  * Larger than any MQTT packet (1 + 4 + 268,435,455 bytes): "no Maximum
@@ -150,9 +166,11 @@ function peerOf(socket: Duplex): string {
 export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   readonly deps: ConnectionDeps;
   readonly socket: Duplex;
-  /** Set only when the socket cannot tell (WebSocket streams); TCP and TLS are asked when needed. */
-  readonly #remote: string | undefined;
   state: ConnectionState;
+  /** While connected: the bound Session (see `session`). */
+  #session: Session | undefined;
+  /** See Rare; undefined until one of its fields is set. */
+  #rare: Rare | undefined;
   protocolVersion: 3 | 4 | 5 = 4;
   clientId = '';
   /** The client's Receive Maximum [MQTT-3.3.4-9]. */
@@ -161,9 +179,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   clientPacketBytesMax = NO_PACKET_SIZE_LIMIT;
   /** Topic aliases the client accepts from us. */
   clientTopicAliasMax = 0;
-  #inboundAliases: Map<number, string> | undefined;
   #outboundAliases: Map<string, number> | undefined;
-  will: Will | undefined;
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
   /** KeepaliveClient: the wheel's tick of the last chunk that completed a packet (before CONNECT: of the accept). */
@@ -185,8 +201,11 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 
   constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps) {
     this.socket = socket;
-    this.#remote = remote;
     this.deps = deps;
+    this.#session = undefined;
+    // TCP and TLS sockets are asked for their peer when needed; only WebSocket streams need it kept.
+    this.#rare = undefined;
+    if (remote !== undefined) this.#more().remote = remote;
     this.#frames = undefined;
     this.state = AWAITING_CONNECT;
     this.lastPacketTick = keepaliveWheel.now();
@@ -200,12 +219,50 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   }
 
   get session(): Session | undefined {
-    return this.state.kind === 'connected' ? this.state.session : undefined;
+    return this.#session;
+  }
+
+  #more(): Rare {
+    this.#rare ??= {
+      remote: undefined,
+      will: undefined,
+      authWaiter: undefined,
+      authMethod: undefined,
+      inboundAliases: undefined,
+    };
+    return this.#rare;
   }
 
   /** The peer's address, for logs and the auth hook. */
   get remote(): string {
-    return this.#remote ?? peerOf(this.socket);
+    return this.#rare?.remote ?? peerOf(this.socket);
+  }
+
+  /** The will of this connection (set by CONNECT), published unless it ends cleanly. */
+  get will(): Will | undefined {
+    return this.#rare?.will;
+  }
+
+  set will(w: Will | undefined) {
+    if (w !== undefined || this.#rare) this.#more().will = w;
+  }
+
+  /** AUTH packets of a running enhanced-authentication exchange go here. */
+  get authWaiter(): ((p: Packet) => void) | undefined {
+    return this.#rare?.authWaiter;
+  }
+
+  set authWaiter(f: ((p: Packet) => void) | undefined) {
+    if (f !== undefined || this.#rare) this.#more().authWaiter = f;
+  }
+
+  /** The Authentication Method this connection authenticated with (5.0). */
+  get authMethod(): string | undefined {
+    return this.#rare?.authMethod;
+  }
+
+  set authMethod(m: string | undefined) {
+    if (m !== undefined || this.#rare) this.#more().authMethod = m;
   }
 
   get isV5(): boolean {
@@ -214,8 +271,9 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 
   /** 5.0 Topic Aliases the client set (§3.3.2.3.4); allocated on first use. */
   get inboundAliases(): Map<number, string> {
-    this.#inboundAliases ??= new Map();
-    return this.#inboundAliases;
+    const rare = this.#more();
+    rare.inboundAliases ??= new Map();
+    return rare.inboundAliases;
   }
 
   /** Bytes from the socket. */
@@ -279,11 +337,6 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.protocolError(reasonCode, err.message);
   }
 
-  /** AUTH packets of a running enhanced-authentication exchange go here. */
-  authWaiter: ((p: Packet) => void) | undefined;
-  /** The Authentication Method this connection authenticated with (5.0). */
-  authMethod: string | undefined;
-
   /** CONNECT accepted for authentication: hold later packets until it is decided. */
   beginAuthentication(): void {
     if (this.state.kind !== 'awaiting-connect') return;
@@ -319,7 +372,8 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   bind(session: Session, keepaliveS: number): Packet[] {
     const prev = this.state;
     const held = prev.kind === 'authenticating' ? prev.pending : [];
-    this.state = { kind: 'connected', session };
+    this.state = CONNECTED;
+    this.#session = session;
     // The CONNECT timeout ends here; the keep alive, if any, takes its place on the wheel.
     keepaliveWheel.remove(this);
     if (keepaliveS > 0) {
@@ -386,7 +440,8 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 
   /** A PUBACK / PUBREC that waits for nothing: written now, or after the earlier ones still waiting. */
   acknowledgeNow(cmd: 'puback' | 'pubrec', packetId: number, reasonCode: number): void {
-    if (this.#acks === undefined) this.writeBuffer(encodeAck(cmd, packetId, reasonCode, this.protocolVersion));
+    if (this.#acks === undefined)
+      this.writeBuffer(encodeAck(cmd, packetId, reasonCode, this.protocolVersion));
     else this.acknowledge(undefined, { cmd, messageId: packetId, reasonCode });
   }
 
@@ -524,8 +579,9 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.socket.end();
     // Do not wait forever for a peer that does not read its FIN.
     setTimeout(() => this.socket.destroy(), 1000).unref();
-    if (prev.kind === 'connected') {
-      const session = prev.session;
+    const session = this.#session;
+    this.#session = undefined;
+    if (session !== undefined) {
       if (session.link === this) session.link = undefined;
       if (this.will && !this.cleanClose) this.deps.onWill(this.will, session);
       this.deps.logger.debug({ client_id: this.clientId, why }, 'connection closed');
