@@ -180,22 +180,28 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_0
   }
 }
 
+/** A write; 503 (no leader known, e.g. during an election) is asked again for up to 5 s, as a client would. */
 async function put(n: Node, key: string, value: string): Promise<number> {
-  const r = await fetch(`${n.proc.adminUrl()}/api/v1/cluster/kv/${key}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ value }),
-    signal: AbortSignal.timeout(5000),
-  });
-  await r.arrayBuffer();
-  return r.status;
+  const end = Date.now() + 5000;
+  for (;;) {
+    const r = await fetch(`${n.proc.adminUrl()}/api/v1/cluster/kv/${key}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ value }),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await r.text();
+    if (r.status === 503 && Date.now() < end) continue;
+    if (r.status !== 200) console.log(`put ${key} on node ${n.id}: ${r.status} ${text}`);
+    return r.status;
+  }
 }
 
-async function get(n: Node, key: string): Promise<string | undefined> {
+async function get(n: Node, key: string): Promise<string> {
   const r = await fetch(`${n.proc.adminUrl()}/api/v1/cluster/kv/${key}`, {
     signal: AbortSignal.timeout(5000),
   });
-  if (r.status !== 200) return undefined;
+  if (r.status !== 200) throw new Error(`get ${key} on node ${n.id}: ${r.status} ${await r.text()}`);
   return ((await r.json()) as { value: string }).value;
 }
 

@@ -106,6 +106,7 @@ async function list(n: Node, prefix: string): Promise<Map<string, string>> {
   const r = await fetch(`${n.proc.adminUrl()}/api/v1/cluster/kv?prefix=${prefix}&limit=10000`, {
     signal: AbortSignal.timeout(5000),
   });
+  if (!r.ok) throw new Error(`list: ${r.status} ${await r.text()}`);
   const body = (await r.json()) as { items: { key: string; value: string }[] };
   return new Map(body.items.map((i) => [i.key, i.value]));
 }
@@ -178,15 +179,22 @@ describe('chunked snapshots between 3 processes', () => {
     // Nothing left staged on the follower once installed.
     expect(await metric(lagging, 'ferrymq_meta_snapshot_staged_bytes', {})).toBe(0);
 
-    // Its own state machine, not the leader's: move leadership there and read.
-    const moved = await fetch(`${leader.proc.adminUrl()}/api/v1/cluster/groups/metadata/leader`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ node: lagging.id }),
+    // Its own state machine, not the leader's: move leadership there and read while it leads
+    // (a read on a node that does not lead is forwarded, so the role is checked around it).
+    const seen = await until('a read served by the caught-up node as leader', async () => {
+      if ((await metaGroup(lagging)).role !== 'leader') {
+        const moved = await fetch(`${leader.proc.adminUrl()}/api/v1/cluster/groups/metadata/leader`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ node: lagging.id }),
+          signal: AbortSignal.timeout(5000),
+        });
+        await moved.arrayBuffer();
+        return undefined;
+      }
+      const items = await list(lagging, 'k/');
+      return (await metaGroup(lagging)).role === 'leader' ? items : undefined;
     });
-    expect(moved.status, await moved.clone().text()).toBe(200);
-    expect((await metaGroup(lagging)).role).toBe('leader');
-    const seen = await list(lagging, 'k/');
     expect(seen.size).toBe(written.size);
     for (const [k, v] of written) expect(seen.get(k), k).toBe(v);
   }, 120_000);
