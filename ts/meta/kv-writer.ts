@@ -50,7 +50,15 @@ export class RaftKvWriter {
     this.#inFlight = true;
     this.writes++;
     this.batches += waiters.length;
-    this.#kv.write(ops, { sync: true }).then(
+    let write: Promise<void>;
+    try {
+      write = this.#kv.write(ops, { sync: true });
+    } catch (err) {
+      // A store closed under queued writes throws at the call: fail those
+      // Readies like a failed fsync instead of throwing out of a callback.
+      write = Promise.reject(err);
+    }
+    write.then(
       () => {
         for (const w of waiters) w.resolve();
         this.#next();

@@ -145,6 +145,19 @@ describe('NativeLogStore', () => {
     expect(again.lastIndex()).toBe(3);
   });
 
+  it('fails a sync queued behind a closed store instead of throwing out of the writer', async () => {
+    const storage = await Storage.open(await tempDir('ferrymq-raftlog-'), config);
+    const writer = new RaftKvWriter(storage.kv);
+    const s = await NativeLogStore.open(storage.kv, writer, 1);
+    s.append([{ type: 'noop', index: 1, term: 1 }]);
+    const first = s.sync();
+    s.append([{ type: 'noop', index: 2, term: 1 }]);
+    const second = s.sync();
+    await storage.close();
+    await first.catch(() => {});
+    await expect(second).rejects.toThrow(/closed/);
+  }, 5000);
+
   it('refuses a group id that does not fit the key', async () => {
     const storage = await openStorage(await tempDir('ferrymq-raftlog-'));
     await expect(NativeLogStore.open(storage.kv, new RaftKvWriter(storage.kv), 70_000)).rejects.toThrow(
