@@ -248,6 +248,8 @@ export class GrpcTransport {
       chunkBytes: opts.snapshot.chunkBytes,
       sendChunk: (to, chunk) => this.#sendChunk(to, chunk),
       termOf: (group) => handlers.termOf(group),
+      // probeMs is one election timeout: the core re-sends a snapshot about that often.
+      resendGuardMs: 2 * opts.probeMs,
       logger: opts.logger,
       ...(opts.registry ? { registry: opts.registry } : {}),
     });

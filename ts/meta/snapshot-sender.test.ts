@@ -65,6 +65,7 @@ describe('snapshot sender', () => {
     const sender = new SnapshotSender({
       chunkBytes: 1000,
       termOf: () => 2,
+      resendGuardMs: 0,
       logger,
       sendChunk: async (_to, chunk) => {
         inFlight++;
@@ -87,7 +88,14 @@ describe('snapshot sender', () => {
   it('one transfer per follower: another group waits, a resend of the running one is ignored', async () => {
     const registry = new Registry();
     const { calls, sendChunk } = manualPeer();
-    const sender = new SnapshotSender({ chunkBytes: 100, termOf: () => 2, logger, sendChunk, registry });
+    const sender = new SnapshotSender({
+      chunkBytes: 100,
+      termOf: () => 2,
+      logger,
+      sendChunk,
+      registry,
+      resendGuardMs: 0,
+    });
     const a = snapshot(50, 250);
     sender.offer(1, a);
     sender.offer(2, snapshot(60, 100));
@@ -115,7 +123,14 @@ describe('snapshot sender', () => {
   it('a newer snapshot of the group replaces the running transfer after its chunk in flight', async () => {
     const registry = new Registry();
     const { calls, sendChunk } = manualPeer();
-    const sender = new SnapshotSender({ chunkBytes: 100, termOf: () => 2, logger, sendChunk, registry });
+    const sender = new SnapshotSender({
+      chunkBytes: 100,
+      termOf: () => 2,
+      logger,
+      sendChunk,
+      registry,
+      resendGuardMs: 0,
+    });
     sender.offer(1, snapshot(50, 300));
     await tick();
     calls[0]?.answer();
@@ -138,7 +153,14 @@ describe('snapshot sender', () => {
     const registry = new Registry();
     const { calls, sendChunk } = manualPeer();
     let term = 2;
-    const sender = new SnapshotSender({ chunkBytes: 100, termOf: () => term, logger, sendChunk, registry });
+    const sender = new SnapshotSender({
+      chunkBytes: 100,
+      termOf: () => term,
+      logger,
+      sendChunk,
+      registry,
+      resendGuardMs: 0,
+    });
     const m = snapshot(50, 300);
     sender.offer(1, m);
     await tick();
@@ -156,5 +178,42 @@ describe('snapshot sender', () => {
     await tick();
     expect(calls).toHaveLength(3);
     expect(await results(registry)).toEqual({ failed: 1, stale: 1 });
+  });
+
+  it('ignores the snapshot just delivered for a while, then sends it again if asked', async () => {
+    const registry = new Registry();
+    const { calls, sendChunk } = manualPeer();
+    const sender = new SnapshotSender({
+      chunkBytes: 100,
+      termOf: () => 2,
+      logger,
+      sendChunk,
+      registry,
+      resendGuardMs: 80,
+    });
+    const m = snapshot(50, 100);
+    sender.offer(1, m);
+    await tick();
+    calls[0]?.answer();
+    await tick();
+    // The core re-sends while the follower's answer is on its way: ignored.
+    sender.offer(1, m);
+    await tick();
+    expect(calls).toHaveLength(1);
+    // A newer snapshot is not a copy: sent at once.
+    const newer = snapshot(60, 100);
+    sender.offer(1, newer);
+    await tick();
+    expect(calls[1]?.chunk.index).toBe(60);
+    calls[1]?.answer();
+    await tick();
+    // Past the guard (the follower may have lost it in a crash), the same snapshot goes again.
+    await new Promise((r) => setTimeout(r, 100));
+    sender.offer(1, newer);
+    await tick();
+    expect(calls[2]?.chunk).toMatchObject({ index: 60, offset: 0 });
+    calls[2]?.answer();
+    await tick();
+    expect(await results(registry)).toEqual({ done: 3 });
   });
 });

@@ -8,8 +8,8 @@
  * Bounds: one transfer per follower at a time; a snapshot for another group
  * waits (at most one per group: a newer one replaces the older), so memory
  * is the snapshots the core holds anyway. The core re-sends an unanswered
- * snapshot after an election timeout: a copy of the transfer in progress is
- * ignored, a newer snapshot of the same group (further compacted, or a new
+ * snapshot after an election timeout: a copy of the transfer in progress (or
+ * of one delivered within `resendGuardMs`) is ignored, a newer snapshot of the same group (further compacted, or a new
  * term) replaces it after the chunk in flight. A refused or failed chunk
  * (deadline: the transport's RPC timeout) ends the transfer; the core's next
  * resend starts it over from offset 0. A leader whose group changed term
@@ -27,6 +27,13 @@ export interface SenderOptions {
   sendChunk(to: NodeId, chunk: SnapshotChunk): Promise<number>;
   /** The group's current term on this node: a transfer of an older term stops. */
   termOf(group: number): Term;
+  /**
+   * For this long after a transfer completes, the same snapshot offered
+   * again for that follower is ignored: the core re-sends while the
+   * follower's answer is on its way (a long transfer outlasts an election
+   * timeout), and its next probe finds the snapshot installed anyway.
+   */
+  resendGuardMs: number;
   logger: Logger;
   registry?: Registry;
 }
@@ -50,6 +57,8 @@ interface PeerTransfers {
   active: Active | undefined;
   /** Waiting snapshots, one per group, in arrival order. */
   waiting: Map<number, InstallSnapshot>;
+  /** Per group: the last snapshot delivered, and when (performance.now()). */
+  delivered: Map<number, { message: InstallSnapshot; at: number }>;
 }
 
 type Result = 'done' | 'failed' | 'superseded' | 'stale';
@@ -93,9 +102,12 @@ export class SnapshotSender {
     if (this.#closed) return;
     let p = this.#peers.get(m.to);
     if (!p) {
-      p = { active: undefined, waiting: new Map() };
+      p = { active: undefined, waiting: new Map(), delivered: new Map() };
       this.#peers.set(m.to, p);
     }
+    const done = p.delivered.get(group);
+    if (done && sameSnapshot(done.message, m) && performance.now() - done.at < this.#opts.resendGuardMs)
+      return;
     const a = p.active;
     if (a && a.group === group) {
       if (sameSnapshot(a.message, m) && !a.superseded) return;
@@ -128,6 +140,7 @@ export class SnapshotSender {
         return 'failed' as const;
       });
       this.#transfers?.inc({ peer: String(to), result });
+      if (result === 'done') p.delivered.set(group, { message, at: performance.now() });
     }
   }
 

@@ -177,7 +177,9 @@ describe('chunked snapshots between 3 processes', () => {
     expect(done).toBeGreaterThanOrEqual(1);
     expect(received).toBeGreaterThanOrEqual(chunks);
     // Nothing left staged on the follower once installed.
-    expect(await metric(lagging, 'ferrymq_meta_snapshot_staged_bytes', {})).toBe(0);
+    await until('nothing staged on the follower', async () =>
+      (await metric(lagging, 'ferrymq_meta_snapshot_staged_bytes', {})) === 0 ? true : undefined,
+    );
 
     // Its own state machine, not the leader's: move leadership there and read while it leads
     // (a read on a node that does not lead is forwarded, so the role is checked around it).
