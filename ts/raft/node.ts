@@ -158,7 +158,11 @@ export class RaftNode {
     // A non-voter never campaigns; its elapsed time keeps growing, so its
     // leader lease lapses and it can vote for a leader of a config it has
     // not heard of yet.
-    if (s.isVoter(s.id) && s.electionElapsed >= s.electionTimeout) {
+    // A sole voter has nobody to wait for: its election cannot race another
+    // candidate's, so it campaigns on its first tick (a one-node cluster,
+    // and every group of one, is ready a timeout sooner).
+    const sole = s.role.kind === 'follower' && s.voters.length === 1 && s.voters[0] === s.id;
+    if (s.isVoter(s.id) && (sole || s.electionElapsed >= s.electionTimeout)) {
       s.electionElapsed = 0;
       campaign(s, 'pre-candidate', false);
     }
