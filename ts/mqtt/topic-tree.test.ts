@@ -544,7 +544,11 @@ describe('match cache', () => {
     expect(stats.bytes).toBeLessThanOrEqual(10_000);
     expect(stats.entries).toBeGreaterThan(10);
     expect(stats.entries).toBeLessThan(5000);
-    expect(stats.evictions).toBe(5000 - stats.entries);
+    expect(stats.evictions).toBeGreaterThan(0);
+    // After a stream of topics that never repeat, admission is sampled; a topic that repeats still gets in.
+    const hits = stats.hits;
+    for (let i = 0; i < 100; i++) expect(tree.matchAll('t/hot')).toHaveLength(1);
+    expect(tree.cacheStats.hits).toBeGreaterThan(hits + 50);
     // A topic larger than the whole bound is matched, never cached.
     const long = `t/${'x'.repeat(20_000)}`;
     expect(tree.matchAll(long)).toHaveLength(1);
