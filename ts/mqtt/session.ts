@@ -54,7 +54,6 @@ const STATE_QUEUED = 0;
 const STATE_PUBLISH = 1;
 const STATE_PUBREL = 2;
 
-
 /** What a session needs from its live connection. */
 export interface SessionLink {
   readonly receiveMaximum: number;
