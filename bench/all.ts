@@ -20,7 +20,7 @@
  *   --quick  passes --quick to every script (short runs, no doc written)
  *   --only   a comma-separated subset of the names above
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +88,9 @@ function versions(): string[] {
   } catch {
     // reported as '?'
   }
-  const java = /version "([^"]+)"/.exec(quiet('java', ['-version']))?.[1] ?? '?';
+  // `java -version` prints to stderr, which execFileSync does not return on success.
+  const javaOut = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const java = /version "([^"]+)"/.exec(`${javaOut.stdout ?? ''}${javaOut.stderr ?? ''}`)?.[1] ?? '?';
   return [
     `FerryMQ ${pkg.version} (commit ${quiet('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])}, dist/ from \`npm run build:ts\`)`,
     `Mosquitto ${mosquittoVersion()} (Debian package)`,
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
       [
         '## Run',
         '',
-        `Everything below was produced by one \`npm run bench\` (\`node bench/all.ts\`), started ${started.toISOString().replace(/\.\d+Z$/, 'Z')}: it builds dist/, installs the peers (\`node scripts/peers.ts install all\`) and runs each bench script in turn, on one machine, every broker on 127.0.0.1. To reproduce: \`npm ci && npm run build && npm run bench\`. A single figure: \`npx ferrymq bench mqtt|kafka ...\` against any broker (\`node scripts/peers.ts start mosquitto|aedes|kafka|ferrymq\` starts one and prints its address).`,
+        `Everything below was produced by one \`npm run bench\` (\`node bench/all.ts\`), started ${started.toISOString().replace(/\.\d+Z$/, 'Z')}: it builds dist/, installs the peers (\`node scripts/peers.ts install all\`) and runs each bench script in turn, on one machine, every broker on 127.0.0.1. To reproduce: \`npm install && npm run build && npm run bench\`. A single figure: \`npx ferrymq bench mqtt|kafka ...\` against any broker (\`node scripts/peers.ts start mosquitto|aedes|kafka|ferrymq\` starts one and prints its address).`,
         '',
         ...machineLines(m).map((l) => `- ${l}`),
         ...versions().map((l) => `- ${l}`),

@@ -121,6 +121,8 @@ interface Row {
   p50: number;
   p99: number;
   errors: number;
+  /** Through HTTP: the failed calls by status, e.g. "503×4" (empty when none). */
+  errorStatuses?: string;
   /** CPU of every node (user + system) per committed write, µs; the measure that survives a busy machine. */
   cpuUsPerWrite: number;
   /** The same for the load generator (this process). */
@@ -132,10 +134,26 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
+/**
+ * Keys a row writes, over all its proposers: each proposer cycles through its
+ * share. Rows of one cluster add up (4 rows: 80,000 keys), which stays under
+ * `meta.kv_keys_max` (100,000 by default), so every put is a real write and
+ * none is refused with 429 for a full key space.
+ */
+const KEYS_PER_ROW = 20_000;
+const keysPerProposer = (proposers: number) => Math.max(1, Math.floor(KEYS_PER_ROW / proposers));
+
+/** "429×12, 0×3": the non-200 answers by status (0: no HTTP answer), for the console line. */
+function statusSummary(m: Map<number, number>): string {
+  return [...m].map(([s, n]) => `${s}×${n}`).join(', ');
+}
+
 async function measure(base: URL, nodes: number, proposers: number, pids: number[]): Promise<Row> {
   const agent = new Agent({ keepAlive: true, maxSockets: proposers });
   const lat: number[] = [];
   let errors = 0;
+  const failed = new Map<number, number>();
+  const keys = keysPerProposer(proposers);
   let phase: 'warm' | 'measure' | 'stop' = 'warm';
   const loop = async (p: number) => {
     for (let i = 0; phase !== 'stop'; i++) {
@@ -146,7 +164,7 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
           agent,
           base,
           'PUT',
-          `/api/v1/cluster/kv/b/${nodes}/${p}/${i % 1000}`,
+          `/api/v1/cluster/kv/b/${nodes}/${p}/${i % keys}`,
           `{"value":"${VALUE}"}`,
         );
       } catch {
@@ -154,7 +172,10 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
       }
       if (phase !== 'measure') continue;
       if (status === 200) lat.push(performance.now() - t0);
-      else errors++;
+      else {
+        errors++;
+        failed.set(status, (failed.get(status) ?? 0) + 1);
+      }
     }
   };
   const loops = Array.from({ length: proposers }, (_, p) => loop(p));
@@ -179,6 +200,7 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
     p50: pct(sorted, 50),
     p99: pct(sorted, 99),
     errors,
+    errorStatuses: statusSummary(failed),
     cpuUsPerWrite: (cpu * 1000) / Math.max(1, n),
     genCpuUsPerWrite: (gen.user + gen.system) / Math.max(1, n),
   };
@@ -197,7 +219,7 @@ async function measureDirect(leader: MetaService, nodes: number, proposers: numb
         ok = (
           await leader.propose(METADATA_GROUP, {
             op: 'put',
-            key: `d/${nodes}/${p}/${i % 1000}`,
+            key: `d/${nodes}/${p}/${i % keysPerProposer(proposers)}`,
             value: VALUE,
           })
         ).ok;
@@ -280,7 +302,7 @@ function table(rows: Row[], generator: boolean): string {
       ? `${r.cpuUsPerWrite.toFixed(0)} | ${r.genCpuUsPerWrite.toFixed(0)}`
       : r.cpuUsPerWrite.toFixed(0);
     lines.push(
-      `| ${r.nodes} | ${r.proposers} | ${Math.round(r.writesPerS).toLocaleString('en-US')} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${cpu} |`,
+      `| ${r.nodes} | ${r.proposers} | ${Math.round(r.writesPerS).toLocaleString('en-US')} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors}${r.errorStatuses ? ` (${r.errorStatuses})` : ''} | ${cpu} |`,
     );
   }
   return lines.join('\n');
@@ -302,7 +324,7 @@ async function main(): Promise<void> {
         const row = await measure(base, size, c, pids);
         rows.push(row);
         console.log(
-          `${size} node(s), ${c} proposers: ${Math.round(row.writesPerS)} writes/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.errors} errors, nodes ${row.cpuUsPerWrite.toFixed(0)} µs CPU/write, generator ${row.genCpuUsPerWrite.toFixed(0)}`,
+          `${size} node(s), ${c} proposers: ${Math.round(row.writesPerS)} writes/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.errors} errors${row.errorStatuses ? ` (${row.errorStatuses})` : ''}, nodes ${row.cpuUsPerWrite.toFixed(0)} µs CPU/write, generator ${row.genCpuUsPerWrite.toFixed(0)}`,
         );
       }
     } finally {
