@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { resolveConfig } from '../ts/config/load.ts';
 import { createLogger } from '../ts/log.ts';
 import { METADATA_GROUP, MetaService } from '../ts/meta/service.ts';
 import { Storage } from '../ts/storage/storage.ts';
 import { type BrokerProcess, repoRoot, spawnBroker, tempDir } from '../ts/test/helpers/broker.ts';
+import { freePort } from '../ts/test/helpers/ports.ts';
 import { writeDocSection } from './lib/doc.ts';
 import { machineInfo, machineLines } from './lib/machine.ts';
 
@@ -42,15 +42,6 @@ function cpuMs(pid: number | undefined): number {
   } catch {
     return 0;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startCluster(n: number): Promise<BrokerProcess[]> {

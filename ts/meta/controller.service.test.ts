@@ -4,13 +4,13 @@
  * `createStream`, placed by whichever node leads `metadata`; one node is
  * closed and its partitions move; the refusal of RF above the live count.
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
 import { FerryError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { PartitionDirectory } from './controller-directory.ts';
 import { assignmentKey } from './controller-records.ts';
 import { createStream, localLiveness, readStreams } from './controller-streams.ts';
@@ -28,15 +28,6 @@ const meta = {
   node_timeout_ms: NODE_TIMEOUT_MS,
 };
 const logger = createLogger({ level: 'silent', format: 'json' });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {

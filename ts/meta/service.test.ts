@@ -1,10 +1,10 @@
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { groupForKey } from './groups.ts';
 import { METADATA_GROUP, MetaService } from './service.ts';
 
@@ -17,15 +17,6 @@ const meta = {
   request_timeout_ms: 3000,
 };
 const logger = createLogger({ level: 'silent', format: 'json' });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {

@@ -4,7 +4,6 @@
  * other nodes, out of order, of a stale term, and to bytes that do not
  * decode; the node keeps serving.
  */
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { resolveConfig } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
+import { freePort } from '../test/helpers/ports.ts';
 import { PROTO_PATH } from './grpc-transport.ts';
 import { METADATA_GROUP, MetaService } from './service.ts';
 import type { PbSnapshotChunk } from './snapshot-wire.ts';
@@ -23,15 +23,6 @@ const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 type ChunkClient = grpc.Client & {
   InstallSnapshotChunk(

@@ -11,24 +11,15 @@
  * node joins and leaves through the admin API; a duplicate member list is
  * refused at start; an RPC from an unknown member is refused.
  */
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const TICK_MS = 20;
 const ELECTION_TICKS = 10;
 /** The longest election timeout: [n, 2n) ticks. */
 const ELECTION_MS_MAX = 2 * ELECTION_TICKS * TICK_MS;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Node {
   id: number;

@@ -19,25 +19,16 @@
  * partition get NOT_LEADER_OR_FOLLOWER; after a SIGKILL of a leader, kafkajs
  * produces to the partition's new leader.
  */
-import { createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiKey, Fetch, Metadata, Produce } from '../../kafka/protocol/generated/index.ts';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { freePort } from '../helpers/ports.ts';
 import { RawKafka } from '../helpers/raw-kafka.ts';
 
 const TICK_MS = 20;
 const ELECTION_TICKS = 10;
 const NODE_TIMEOUT_MS = 1000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Node {
   id: number;

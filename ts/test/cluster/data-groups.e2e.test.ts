@@ -8,7 +8,6 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fnv1a } from '../../meta/groups.ts';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
@@ -19,17 +18,9 @@ import {
   groupKeyCounts,
   stopBroker,
 } from '../helpers/data-groups.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const SHARDS = 2;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const all = new Set<BrokerProcess>();
 afterAll(() => {

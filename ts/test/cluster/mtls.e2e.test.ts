@@ -17,13 +17,13 @@
 import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 
@@ -110,15 +110,6 @@ async function makeCa(label: string): Promise<Ca> {
       return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Node {

@@ -9,9 +9,9 @@
  * `meta.rpc_bytes_max` is 64 KiB and the state about twice that: one message
  * could not carry it.
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const CHUNK_BYTES = 4096;
 const RPC_BYTES_MAX = 64 * 1024;
@@ -20,15 +20,6 @@ const all: BrokerProcess[] = [];
 afterAll(() => {
   for (const p of all) p.signal('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Node {
   id: number;

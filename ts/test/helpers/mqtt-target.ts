@@ -13,7 +13,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -21,6 +21,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import * as mqttPacket from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type BrokerProcess, repoRoot, spawnBroker, tempDir } from './broker.ts';
+import { freePort } from './ports.ts';
 import { type TestPki, testPki } from './tls.ts';
 
 export type TargetKind = 'mosquitto' | 'ferrymq';
@@ -79,19 +80,7 @@ export interface TargetOptions {
   ferrymqEnv?: Record<string, string>;
 }
 
-/** A free port on 127.0.0.1: bind port 0, read it, close. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
