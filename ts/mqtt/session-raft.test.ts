@@ -1,14 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../config/load.ts';
 import { createLogger } from '../log.ts';
-import { MetaService } from '../meta/service.ts';
-import { Storage } from '../storage/storage.ts';
-import { tempDir } from '../test/helpers/broker.ts';
+import type { MetaService } from '../meta/service.ts';
+import type { Storage } from '../storage/storage.ts';
+import { startMetaNode } from '../test/helpers/meta-node.ts';
 import type { Delivery, Subscription } from './session.ts';
 import { RAFT_SESSIONS_PREFIX } from './session-raft.ts';
 import { SessionStore } from './session-store.ts';
 
-const config = resolveConfig(undefined, '(test)', {});
 const logger = createLogger({ level: 'silent', format: 'json' });
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -16,26 +14,9 @@ afterAll(async () => {
 });
 
 async function node(): Promise<{ meta: MetaService; storage: Storage }> {
-  const storage = await Storage.open(await tempDir('ferrymq-sessions-raft-'), config.storage);
-  const meta = await MetaService.start({
-    nodeId: 1,
-    config: {
-      ...config.meta,
-      tick_ms: 5,
-      election_tick_count: 4,
-      heartbeat_tick_count: 1,
-      shard_group_count: 2,
-    },
-    members: [],
-    listen: { host: '127.0.0.1', port: 0 },
-    kv: storage.kv,
-    logger,
-  });
-  cleanup.push(async () => {
-    await meta.close();
-    await storage.close();
-  });
-  return { meta, storage };
+  const n = await startMetaNode('ferrymq-sessions-raft-');
+  cleanup.push(n.close);
+  return n;
 }
 
 const delivery = (payload: string): Delivery => ({

@@ -1,13 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../config/load.ts';
 import { createLogger } from '../../log.ts';
-import { MetaService } from '../../meta/service.ts';
-import { Storage } from '../../storage/storage.ts';
-import { tempDir } from '../../test/helpers/broker.ts';
+import type { MetaService } from '../../meta/service.ts';
+import type { Storage } from '../../storage/storage.ts';
+import { startMetaNode } from '../../test/helpers/meta-node.ts';
 import { parseRaftOffsetKey, RAFT_OFFSETS_PREFIX, raftOffsetKey } from './offset-raft.ts';
 import { type CommittedOffset, OFFSETS_NS, OffsetStore, offsetKey } from './offset-store.ts';
 
-const config = resolveConfig(undefined, '(test)', {});
 const logger = createLogger({ level: 'silent', format: 'json' });
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -22,28 +20,10 @@ const value = (offset: bigint, t = Date.now()): CommittedOffset => ({
   topicId: 'id-1',
 });
 
-/** A one-member meta service on its own data dir, and that dir's KV. */
 async function node(): Promise<{ meta: MetaService; storage: Storage }> {
-  const storage = await Storage.open(await tempDir('ferrymq-offsets-raft-'), config.storage);
-  const meta = await MetaService.start({
-    nodeId: 1,
-    config: {
-      ...config.meta,
-      tick_ms: 5,
-      election_tick_count: 4,
-      heartbeat_tick_count: 1,
-      shard_group_count: 2,
-    },
-    members: [],
-    listen: { host: '127.0.0.1', port: 0 },
-    kv: storage.kv,
-    logger,
-  });
-  cleanup.push(async () => {
-    await meta.close();
-    await storage.close();
-  });
-  return { meta, storage };
+  const n = await startMetaNode('ferrymq-offsets-raft-');
+  cleanup.push(n.close);
+  return n;
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 import { freePort } from '../helpers/ports.ts';
+import { until as untilValue } from '../helpers/until.ts';
 
 const TICK_MS = 20;
 const ELECTION_TICKS = 10;
@@ -96,20 +97,9 @@ async function status(n: Node): Promise<Status> {
 
 const meta = (s: Status): GroupView => s.groups.find((g) => g.name === 'metadata') as GroupView;
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Polls every 25 ms: some tests here time an election by it. */
+const until = <T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> =>
+  untilValue(what, f, ms, 25);
 
 /** The metadata leader all given nodes agree on, with every group led. */
 async function agreedLeader(nodes: Node[], exclude = 0): Promise<{ id: number; term: number }> {

@@ -25,6 +25,7 @@ import { ApiKey, Fetch, Metadata, Produce } from '../../kafka/protocol/generated
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 import { freePort } from '../helpers/ports.ts';
 import { RawKafka } from '../helpers/raw-kafka.ts';
+import { until } from '../helpers/until.ts';
 
 const TICK_MS = 20;
 const ELECTION_TICKS = 10;
@@ -101,21 +102,6 @@ async function http<T>(
     signal: AbortSignal.timeout(5000),
   });
   return { status: r.status, body: (await r.json()) as T };
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const metadataLeader = (v: ClusterView): number => v.groups.find((g) => g.name === 'metadata')?.leader ?? 0;

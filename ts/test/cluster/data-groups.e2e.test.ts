@@ -19,6 +19,7 @@ import {
   stopBroker,
 } from '../helpers/data-groups.ts';
 import { freePort } from '../helpers/ports.ts';
+import { until } from '../helpers/until.ts';
 
 const SHARDS = 2;
 
@@ -36,21 +37,6 @@ interface GroupView {
 async function groups(b: BrokerProcess): Promise<GroupView[]> {
   const r = await fetch(`${b.adminUrl()}/api/v1/cluster`, { signal: AbortSignal.timeout(2000) });
   return ((await r.json()) as { groups: GroupView[] }).groups;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('offsets raft group on a 3-node cluster (real processes)', () => {

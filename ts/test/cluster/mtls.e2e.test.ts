@@ -24,6 +24,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 import { freePort } from '../helpers/ports.ts';
+import { until } from '../helpers/until.ts';
 
 const run = promisify(execFile);
 
@@ -158,21 +159,6 @@ async function status(n: Node): Promise<Status> {
 }
 
 const metadata = (s: Status) => s.groups.find((g) => g.name === 'metadata');
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A write; 503 (no leader known, e.g. during an election) is asked again for up to 5 s, as a client would. */
 async function put(n: Node, key: string, value: string): Promise<number> {

@@ -12,6 +12,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 import { freePort } from '../helpers/ports.ts';
+import { until } from '../helpers/until.ts';
 
 const CHUNK_BYTES = 4096;
 const RPC_BYTES_MAX = 64 * 1024;
@@ -65,21 +66,6 @@ async function metaGroup(n: Node): Promise<GroupView> {
   const r = await fetch(`${n.proc.adminUrl()}/api/v1/cluster`, { signal: AbortSignal.timeout(2000) });
   const s = (await r.json()) as { groups: GroupView[] };
   return s.groups.find((g) => g.name === 'metadata') as GroupView;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function put(n: Node, key: string, value: string): Promise<number> {
