@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { MetaConfig } from '../../config/schema.ts';
-import { FerryError } from '../../errors.ts';
 import { localLiveness } from '../../meta/controller-streams.ts';
 import { METADATA_GROUP, type MetaService, NODES_PREFIX } from '../../meta/service.ts';
 import type { AdminDeps } from '../app.ts';
 import { assignmentRoutes } from './assignments.ts';
+import { failMeta as fail } from './meta-errors.ts';
 
 /**
  * `/api/v1/cluster`: the meta service as seen from this node.
@@ -27,28 +27,6 @@ import { assignmentRoutes } from './assignments.ts';
  * 503 no leader / no meta role, 504 not committed in time, 409 version or
  * membership conflict, 429 a bound reached, 400 bad input.
  */
-
-const STATUS: Partial<Record<FerryError['code'], number>> = {
-  FERRY_ERR_NOT_LEADER: 503,
-  FERRY_ERR_CLOSED: 503,
-  FERRY_ERR_RAFT_TIMEOUT: 504,
-  FERRY_ERR_RAFT_DROPPED: 409,
-  FERRY_ERR_CLUSTER_CHANGE: 409,
-  FERRY_ERR_OVERLOADED: 429,
-  FERRY_ERR_INVALID_ARGUMENT: 400,
-};
-
-function fail(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof FerryError) {
-    const leader = (err as { leader?: unknown }).leader;
-    return reply.code(STATUS[err.code] ?? 500).send({
-      error: err.code,
-      message: err.message,
-      ...(typeof leader === 'number' && leader > 0 ? { leader } : {}),
-    });
-  }
-  throw err;
-}
 
 const bad = (reply: FastifyReply, message: string, code = 400): FastifyReply =>
   reply.code(code).send({ error: 'bad_request', message });

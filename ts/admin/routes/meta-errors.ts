@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { FerryError } from '../../errors.ts';
 
-/** HTTP status per FerryError code for the meta service's routes (the same mapping as cluster.ts, plus the controller's). */
+/** HTTP status per FerryError code for the meta service's routes (cluster.ts and the controller's assignments.ts). */
 const STATUS: Partial<Record<FerryError['code'], number>> = {
   FERRY_ERR_NOT_LEADER: 503,
   FERRY_ERR_CLOSED: 503,
