@@ -22,6 +22,7 @@ import {
   SyncGroup,
 } from '../../kafka/protocol/generated/index.ts';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
+import { commitOffsets } from '../helpers/data-groups.ts';
 import { RawKafka } from '../helpers/raw-kafka.ts';
 
 const ENV = {
@@ -286,32 +287,8 @@ describe('kafka consumer groups: committed offsets and SIGKILL', () => {
       await producer.disconnect();
       // The group read part of each partition: 4, 6 and 8 records.
       const committedAt = [4n, 6n, 8n];
-      const raw = await RawKafka.open(addr);
-      const res = OffsetCommit.decodeOffsetCommitResponse(
-        8,
-        await raw.request(
-          ApiKey.OffsetCommit,
-          8,
-          OffsetCommit.encodeOffsetCommitRequest(8, {
-            ...OffsetCommit.defaultOffsetCommitRequest(),
-            groupId,
-            topics: [
-              {
-                ...OffsetCommit.defaultOffsetCommitRequestTopic(),
-                name: topic,
-                partitions: committedAt.map((committedOffset, partitionIndex) => ({
-                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
-                  partitionIndex,
-                  committedOffset,
-                })),
-              },
-            ],
-          }),
-        ),
-      );
-      expect(res.topics[0]?.partitions.map((p) => p.errorCode)).toEqual([0, 0, 0]);
+      expect(await commitOffsets(addr, groupId, topic, committedAt)).toEqual([0, 0, 0]);
       await stop(broker, 'SIGKILL');
-      raw.close();
 
       ({ broker, addr, kafka } = await start(dataDir));
       const got: { partition: number; offset: number; value: string }[] = [];
