@@ -14,35 +14,22 @@
  * checked against the member list; a config with only some of the three
  * keys is refused at start with exit code 2.
  */
-import { execFile } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrokerProcess, spawnBroker, tempDir } from '../helpers/broker.ts';
 import { freePort } from '../helpers/ports.ts';
+import { makeCa } from '../helpers/tls.ts';
 import { until } from '../helpers/until.ts';
-
-const run = promisify(execFile);
 
 const all: BrokerProcess[] = [];
 afterAll(() => {
   for (const p of all) p.signal('SIGKILL');
 });
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  try {
-    await run('openssl', args, { cwd: dir, timeout: 30_000 });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${err.stderr ?? err.message}`);
-  }
-}
-
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+/** Node certificates: serverAuth and clientAuth, for 127.0.0.1. */
+const NODE_EXT =
+  'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n';
 
 interface Ca {
   dir: string;
@@ -51,66 +38,9 @@ interface Ca {
   issue(name: string): Promise<{ cert: string; key: string }>;
 }
 
-async function makeCa(label: string): Promise<Ca> {
-  const dir = await mkdtemp(join(tmpdir(), `ferrymq-mtls-${label}-`));
-  await openssl(dir, [
-    'req',
-    '-x509',
-    ...EC,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=FerryMQ ${label} CA`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  return {
-    dir,
-    ca: join(dir, 'ca.crt'),
-    async issue(name) {
-      await openssl(dir, [
-        'req',
-        '-new',
-        ...EC,
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/CN=${name}`,
-      ]);
-      await writeFile(
-        join(dir, `${name}.ext`),
-        'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
-      );
-      await openssl(dir, [
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        // A serial of its own: -CAcreateserial shares ca.srl, which certificates issued at once race on.
-        '-set_serial',
-        String(randomInt(1, 2 ** 47)),
-        '-days',
-        '2',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.crt`,
-      ]);
-      return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-    },
-  };
+async function nodeCa(label: string): Promise<Ca> {
+  const ca = await makeCa(`FerryMQ ${label} CA`, 'ec');
+  return { dir: ca.dir, ca: ca.ca, issue: (name) => ca.issue(name, `/CN=${name}`, NODE_EXT) };
 }
 
 interface Node {
@@ -220,7 +150,7 @@ async function metric(n: Node, name: string, labels: Record<string, string>): Pr
 let cluster: Ca;
 let foreign: Ca;
 beforeAll(async () => {
-  [cluster, foreign] = await Promise.all([makeCa('cluster'), makeCa('foreign')]);
+  [cluster, foreign] = await Promise.all([nodeCa('cluster'), nodeCa('foreign')]);
 }, 60_000);
 
 describe('mutual TLS between meta nodes', () => {

@@ -5,6 +5,7 @@
  * (per test file) and reused.
  */
 import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,50 +33,28 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
-async function sign(dir: string, name: string, subject: string, ext: string): Promise<void> {
-  await openssl(dir, [
-    'req',
-    '-new',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    subject,
-  ]);
-  await writeFile(join(dir, `${name}.ext`), ext);
-  await openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-sha256',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.crt`,
-  ]);
+/** Key arguments of `openssl req`: RSA for the MQTT PKI, EC P-256 (faster to make) where the test makes many. */
+const KEYS = {
+  rsa: ['-newkey', 'rsa:2048', '-nodes'],
+  ec: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+} as const;
+
+export interface TestCa {
+  dir: string;
+  /** CA certificate and key (paths). */
+  ca: string;
+  caKey: string;
+  /** Issues `<name>.crt` / `<name>.key` signed by this CA, with the given subject and extensions. */
+  issue(name: string, subject: string, ext: string): Promise<{ cert: string; key: string }>;
 }
 
-/** A new, independent PKI (another CA): for certificates the broker must not trust. */
-export async function generate(): Promise<TestPki> {
+/** A new CA in its own temporary directory; certificates it issues may be made concurrently. */
+export async function makeCa(commonName: string, key: keyof typeof KEYS = 'rsa'): Promise<TestCa> {
   const dir = await mkdtemp(join(tmpdir(), 'ferrymq-pki-'));
   await openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
+    ...KEYS[key],
     '-keyout',
     'ca.key',
     '-out',
@@ -84,32 +63,75 @@ export async function generate(): Promise<TestPki> {
     '2',
     '-sha256',
     '-subj',
-    '/CN=FerryMQ Test CA',
+    `/CN=${commonName}`,
     '-addext',
     'basicConstraints=critical,CA:TRUE',
     '-addext',
     'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  await sign(
+  return {
     dir,
+    ca: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    async issue(name, subject, ext) {
+      await openssl(dir, [
+        'req',
+        '-new',
+        ...KEYS[key],
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+        '-subj',
+        subject,
+      ]);
+      await writeFile(join(dir, `${name}.ext`), ext);
+      await openssl(dir, [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        // A serial of its own: -CAcreateserial shares ca.srl, which certificates issued at once race on.
+        '-set_serial',
+        String(randomInt(1, 2 ** 47)),
+        '-days',
+        '2',
+        '-sha256',
+        '-extfile',
+        `${name}.ext`,
+        '-out',
+        `${name}.crt`,
+      ]);
+      return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+    },
+  };
+}
+
+/** A new, independent PKI (another CA): for certificates the broker must not trust. */
+export async function generate(): Promise<TestPki> {
+  const ca = await makeCa('FerryMQ Test CA');
+  const server = await ca.issue(
     'server',
     '/CN=localhost',
     'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
   );
-  await sign(
-    dir,
+  const client = await ca.issue(
     'client',
     '/CN=ferrymq-test-client',
     'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
   );
   return {
-    dir,
-    ca: join(dir, 'ca.crt'),
-    caKey: join(dir, 'ca.key'),
-    serverCert: join(dir, 'server.crt'),
-    serverKey: join(dir, 'server.key'),
-    clientCert: join(dir, 'client.crt'),
-    clientKey: join(dir, 'client.key'),
+    dir: ca.dir,
+    ca: ca.ca,
+    caKey: ca.caKey,
+    serverCert: server.cert,
+    serverKey: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
   };
 }
 
