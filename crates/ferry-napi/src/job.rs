@@ -7,43 +7,9 @@ use napi::{Env, Error, Status, Task};
 
 use crate::error::storage_error;
 
-type Work<T> = Box<dyn FnOnce() -> Result<T, ferry_storage::StorageError> + Send>;
-
-pub struct Job<T> {
-    work: Option<Work<T>>,
-}
-
-impl<T> Job<T> {
-    pub fn new(
-        work: impl FnOnce() -> Result<T, ferry_storage::StorageError> + Send + 'static,
-    ) -> Self {
-        Job {
-            work: Some(Box::new(work)),
-        }
-    }
-}
-
-impl<T: ToNapiValue + TypeName + Send + 'static> Task for Job<T> {
-    type Output = T;
-    type JsValue = T;
-
-    fn compute(&mut self) -> napi::Result<T> {
-        // A Task is computed once; a second call would be a napi-rs bug.
-        let work = self
-            .work
-            .take()
-            .ok_or_else(|| Error::new(Status::GenericFailure, "FERRY_ERR_NATIVE: job ran twice"))?;
-        work().map_err(storage_error)
-    }
-
-    fn resolve(&mut self, _env: Env, output: T) -> napi::Result<T> {
-        Ok(output)
-    }
-}
-
 type HeldWork<H, T> = Box<dyn FnOnce(&mut H) -> Result<T, ferry_storage::StorageError> + Send>;
 
-/// A [`Job`] over JavaScript Buffers the caller passed in (`held`): the work
+/// A job over JavaScript Buffers the caller passed in (`held`): the work
 /// borrows them on the worker thread, and they are dropped with the task on
 /// the JS thread when it completes. A Buffer dropped on a worker would send
 /// its reference back through a threadsafe function instead (a mutex, a
@@ -53,8 +19,19 @@ pub struct HeldJob<H, T> {
     work: Option<HeldWork<H, T>>,
 }
 
-impl<H, T> HeldJob<H, T> {
+/// A job that holds nothing of the caller's.
+pub type Job<T> = HeldJob<(), T>;
+
+impl<T> HeldJob<(), T> {
     pub fn new(
+        work: impl FnOnce() -> Result<T, ferry_storage::StorageError> + Send + 'static,
+    ) -> Self {
+        HeldJob::holding((), move |_| work())
+    }
+}
+
+impl<H, T> HeldJob<H, T> {
+    pub fn holding(
         held: H,
         work: impl FnOnce(&mut H) -> Result<T, ferry_storage::StorageError> + Send + 'static,
     ) -> Self {
@@ -70,6 +47,7 @@ impl<H: Send, T: ToNapiValue + TypeName + Send + 'static> Task for HeldJob<H, T>
     type JsValue = T;
 
     fn compute(&mut self) -> napi::Result<T> {
+        // A Task is computed once; a second call would be a napi-rs bug.
         let work = self
             .work
             .take()

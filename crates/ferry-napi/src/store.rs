@@ -300,7 +300,7 @@ impl NativeStore {
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(HeldJob::new(batches, move |batches| {
+        Ok(AsyncTask::new(HeldJob::holding(batches, move |batches| {
             log.append_in_turn(batches, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -319,7 +319,7 @@ impl NativeStore {
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<HeldJob<Vec<Buffer>, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(HeldJob::new(parts, move |parts| {
+        Ok(AsyncTask::new(HeldJob::holding(parts, move |parts| {
             append_parts(log.as_ref(), parts, leader_epoch, &mut ticket).map(Into::into)
         })))
     }
@@ -351,7 +351,7 @@ impl NativeStore {
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(HeldJob::new(packed, move |packed| {
+        Ok(AsyncTask::new(HeldJob::holding(packed, move |packed| {
             log.append_packed_in_turn(packed, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -368,7 +368,7 @@ impl NativeStore {
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(HeldJob::new(packed, move |packed| {
+        Ok(AsyncTask::new(HeldJob::holding(packed, move |packed| {
             log.append_packed_groups_in_turn(packed, &group_bytes, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -388,7 +388,7 @@ impl NativeStore {
         leader_epoch: i32,
     ) -> napi::Result<AsyncTask<HeldJob<PackedWithValues, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
-        Ok(AsyncTask::new(HeldJob::new(
+        Ok(AsyncTask::new(HeldJob::holding(
             (packed, values),
             move |held| {
                 let (packed, values) = &*held;
