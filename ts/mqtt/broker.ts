@@ -285,15 +285,19 @@ export class Broker {
 
   /**
    * Route a message to its subscribers and, if it is retained, update the
-   * retained store. Returns how many sessions it went to. `bridged` marks a
-   * message the bridge read from Kafka: it is not appended again.
+   * retained store. Returns how many sessions it went to. `nowMs`: the
+   * clock if the caller has read it. `bridged` marks a message the bridge
+   * read from Kafka: it is not appended again.
    */
-  publish(message: Message, nowMs: number, opts?: { bridged?: boolean }): PublishResult {
+  publish(message: Message, nowMs?: number, opts?: { bridged?: boolean }): PublishResult {
     this.messagesReceived++;
     this.#metrics.received(message.payload.length);
-    const appended = opts?.bridged ? undefined : this.bridge?.append(message, nowMs);
+    // The clock is read once here when something needs it (the bridge's
+    // timestamp, a message that can expire), not per message otherwise.
+    const now = nowMs ?? (message.expiresAtMs !== undefined ? Date.now() : undefined);
+    const appended = opts?.bridged ? undefined : this.bridge?.append(message, now ?? Date.now());
     if (message.retain) this.retained.set(message);
-    if (isExpired(message, nowMs)) return { delivered: 0, saved: undefined, appended };
+    if (isExpired(message, now)) return { delivered: 0, saved: undefined, appended };
     // The routes of this message, filled by the visitors below. A re-entrant
     // publish (from inside a delivery) gets its own list.
     const outer = this.#routing;
@@ -329,7 +333,7 @@ export class Broker {
         r.session = undefined;
         r.ids = NO_IDS;
         r.shared = undefined;
-        const saved = session.deliver(d, nowMs);
+        const saved = session.deliver(d, now);
         if (saved) {
           saves ??= [];
           saves.push(saved);

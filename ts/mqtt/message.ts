@@ -42,7 +42,12 @@ export interface Message {
  */
 const NO_PROPERTIES: MessageProperties = Object.freeze({});
 
-export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: number): Message {
+/**
+ * `nowMs` is read from the clock only for a message with an expiry: Date.now()
+ * cost ~70 ns here (kvm-clock), twice per QoS 1 delivery it was ~8% of the
+ * broker's CPU in the fan-in profile, for messages that never expire.
+ */
+export function messageFromPublish(packet: IPublishPacket, from: string, nowMs?: number): Message {
   const p = packet.properties;
   if (p === undefined) {
     return {
@@ -77,7 +82,8 @@ export function messageFromPublish(packet: IPublishPacket, from: string, nowMs: 
     encodedBuf: undefined,
     encoded: undefined,
   };
-  if (p.messageExpiryInterval !== undefined) m.expiresAtMs = nowMs + p.messageExpiryInterval * 1000;
+  if (p.messageExpiryInterval !== undefined)
+    m.expiresAtMs = (nowMs ?? Date.now()) + p.messageExpiryInterval * 1000;
   return m;
 }
 
@@ -87,6 +93,7 @@ export function remainingExpiryS(m: Message, nowMs: number): number | undefined 
   return Math.max(0, Math.ceil((m.expiresAtMs - nowMs) / 1000));
 }
 
-export function isExpired(m: Message, nowMs: number): boolean {
-  return m.expiresAtMs !== undefined && m.expiresAtMs <= nowMs;
+/** `nowMs` if the caller has read the clock already; else it is read only for a message that can expire. */
+export function isExpired(m: Message, nowMs?: number): boolean {
+  return m.expiresAtMs !== undefined && m.expiresAtMs <= (nowMs ?? Date.now());
 }

@@ -142,10 +142,11 @@ export class Session {
 
   /**
    * Hand a message to the session: sent now if the window allows, else
-   * queued (bounded). For a persistent session a QoS 1/2 delivery is written
+   * queued (bounded). `nowMs` here and below: the clock if the caller has
+   * read it; otherwise it is read only for messages that can expire. For a persistent session a QoS 1/2 delivery is written
    * to the session store first; the returned promise settles when it is.
    */
-  deliver(d: Delivery, nowMs: number): Promise<void> | undefined {
+  deliver(d: Delivery, nowMs?: number): Promise<void> | undefined {
     let saved: Promise<void> | undefined;
     if (this.persistence && d.qos > 0) {
       d.seq = ++this.#seq;
@@ -200,7 +201,7 @@ export class Session {
   }
 
   /** Send now if the client's Receive Maximum allows; false means "keep it queued". */
-  #trySend(link: SessionLink, d: Delivery, nowMs: number): boolean {
+  #trySend(link: SessionLink, d: Delivery, nowMs: number | undefined): boolean {
     if (isExpired(d.message, nowMs)) {
       this.#forget(d);
       this.#onDrop(d, 'expired');
@@ -222,7 +223,7 @@ export class Session {
   }
 
   /** Move queued messages into the window as it opens (after an ack, or on reconnect). */
-  drain(nowMs: number): void {
+  drain(nowMs?: number): void {
     const link = this.link;
     if (!link) return;
     while (this.#queue.length > 0) {
@@ -238,7 +239,7 @@ export class Session {
    * with DUP set and PUBRELs, in their original order [MQTT-4.4.0-1], then
    * whatever is queued.
    */
-  resume(nowMs: number): void {
+  resume(nowMs?: number): void {
     const link = this.link;
     if (!link) return;
     for (const [id, d] of this.#inflight ?? []) {
@@ -249,12 +250,13 @@ export class Session {
   }
 
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) finished a delivery. */
-  complete(packetId: number, nowMs: number): boolean {
-    const d = this.#inflight?.get(packetId);
-    if (!d) return false;
-    this.inflight.delete(packetId);
-    this.#forget(d);
-    this.drain(nowMs);
+  complete(packetId: number, nowMs?: number): boolean {
+    const inflight = this.#inflight;
+    const d = inflight?.get(packetId);
+    if (inflight === undefined || d === undefined) return false;
+    inflight.delete(packetId);
+    if (d.seq !== undefined) this.#forget(d);
+    if (this.#queue.length > 0) this.drain(nowMs);
     return true;
   }
 

@@ -86,12 +86,12 @@ export function handlePublish(conn: Connection, session: Session, packet: IPubli
     }
     return;
   }
-  const now = Date.now();
   // The decoded packet is ours alone: give it the resolved topic rather than copying it per message.
   packet.topic = topic;
   packet.payload = payload;
-  const message = messageFromPublish(packet, session.clientId, now);
-  const { delivered, saved, appended } = broker.publish(message, now);
+  // No clock read here: only a message that can expire (or the bridge) needs one (message.ts).
+  const message = messageFromPublish(packet, session.clientId);
+  const { delivered, saved, appended } = broker.publish(message);
   if (packet.qos === 0) return;
   const reasonCode = conn.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : Reason.Success;
   if (packet.qos === 2) session.incomingQoS2.add(id);
@@ -141,14 +141,14 @@ export function handlePubrel(conn: Connection, session: Session, packet: IPubrel
 }
 
 export function handlePuback(_conn: Connection, session: Session, packet: IPubackPacket): void {
-  session.complete(packet.messageId as number, Date.now());
+  session.complete(packet.messageId as number);
 }
 
 export function handlePubrec(conn: Connection, session: Session, packet: IPubrecPacket): void {
   const id = packet.messageId as number;
   if ((packet.reasonCode ?? 0) >= 0x80) {
     // The client refused the message: the exchange ends here [MQTT-4.3.3-?] (5.0 §4.3.3).
-    session.complete(id, Date.now());
+    session.complete(id);
     return;
   }
   const known = session.released(id);
@@ -158,5 +158,5 @@ export function handlePubrec(conn: Connection, session: Session, packet: IPubrec
 }
 
 export function handlePubcomp(_conn: Connection, session: Session, packet: IPubcompPacket): void {
-  session.complete(packet.messageId as number, Date.now());
+  session.complete(packet.messageId as number);
 }
