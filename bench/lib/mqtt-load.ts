@@ -1,7 +1,8 @@
 /**
  * Load generator worker (worker_threads) for bench/mqtt.bench.ts. One
- * worker plays one role over raw TCP sockets with the hand-rolled codec of
- * mqtt-codec.ts:
+ * worker plays one role over raw TCP sockets with the load generator's
+ * hand-rolled codec (ts/loadgen/mqtt-codec.ts, in the bench's settings by
+ * mqtt-codec.ts):
  *
  *  - `sub`: N subscribers; counts deliveries into the shared counters,
  *    records end-to-end latency (payload timestamp) while the phase is
@@ -24,9 +25,13 @@ import {
   DISCONNECT,
   FrameReader,
   nowUs,
+  PUBACK,
   PublishTemplate,
-  puback,
+  readConnack,
+  readSuback,
   subscribePacket,
+  VERSION,
+  writeAck,
 } from './mqtt-codec.ts';
 import {
   C_CONNECTED,
@@ -105,27 +110,40 @@ function open(): Promise<Socket> {
   });
 }
 
-/** CONNECT, then resolve on CONNACK 0; `onOther` sees every later non-PUBLISH packet. */
-async function session(
-  clientId: string,
-  onPublish: (qos: number, id: number, sent: number) => void,
-  onOther: (type: number, body: Buffer) => void = () => {},
-): Promise<Socket> {
+interface SessionHandlers {
+  publish?(qos: number, id: number, sent: number): void;
+  /** PUBACK and the other acknowledgements. */
+  ack?(type: number, id: number): void;
+  /** Every later packet that is neither a PUBLISH nor an acknowledgement, whole. */
+  other?(type: number, packet: Buffer): void;
+}
+
+/** CONNECT, then resolve on CONNACK 0. */
+async function session(clientId: string, h: SessionHandlers): Promise<Socket> {
   const s = await open();
   await new Promise<void>((resolve, reject) => {
     let connected = false;
-    const reader = new FrameReader({
-      publish: onPublish,
-      other: (type, body) => {
-        if (!connected && type === 2) {
-          connected = true;
-          if (body[1] !== 0) reject(new Error(`CONNACK return code ${body[1]}`));
-          else resolve();
-          return;
-        }
-        onOther(type, body);
+    const reader = new FrameReader(
+      {
+        publish: h.publish ?? (() => {}),
+        ack: h.ack ?? (() => {}),
+        other: (type, packet) => {
+          if (!connected && type === 2) {
+            connected = true;
+            const code = readConnack(packet, VERSION)?.code;
+            if (code !== 0) reject(new Error(`CONNACK return code ${code}`));
+            else resolve();
+            return;
+          }
+          h.other?.(type, packet);
+        },
+        malformed: (why) => {
+          Atomics.add(ctr, C_ERRORS, 1);
+          s.destroy(new Error(`malformed packet from the broker: ${why}`));
+        },
       },
-    });
+      VERSION,
+    );
     s.on('data', (d: Buffer) => reader.push(d));
     s.once('close', () => {
       if (!connected) reject(new Error('closed before CONNACK'));
@@ -146,9 +164,8 @@ async function runSubscribers(): Promise<void> {
     let delivered = 0;
     let subacked: (() => void) | undefined;
     let subFailed: ((e: Error) => void) | undefined;
-    const s = await session(
-      `${cfg.idPrefix}s${i}`,
-      (qos, id, sent) => {
+    const s = await session(`${cfg.idPrefix}s${i}`, {
+      publish: (qos, id, sent) => {
         delivered++;
         if (measuring && n < samples.length) samples[n++] = nowUs() - sent;
         if (qos === 1) {
@@ -158,17 +175,17 @@ async function runSubscribers(): Promise<void> {
             acks.copy(bigger);
             acks = bigger;
           }
-          puback(id, acks, nacks * 4);
+          writeAck(PUBACK, id, acks, nacks * 4);
           nacks++;
         }
       },
-      (type, body) => {
+      other: (type, packet) => {
         if (type === 9) {
-          if (body[2] === 0x80) subFailed?.(new Error(`SUBACK refused ${filter}`));
+          if (readSuback(packet, VERSION) >= 0x80) subFailed?.(new Error(`SUBACK refused ${filter}`));
           else subacked?.();
         }
       },
-    );
+    });
     // After the reader handled a whole chunk: one counter update and one PUBACK write.
     s.on('data', () => {
       if (delivered > 0) {
@@ -226,16 +243,14 @@ async function runPublishers(): Promise<void> {
         inflight: 0,
         blocked: false,
       };
-      p.s = await session(
-        `${cfg.idPrefix}p${i}`,
-        () => {},
-        (type) => {
+      p.s = await session(`${cfg.idPrefix}p${i}`, {
+        ack: (type) => {
           if (type === 4) {
             p.inflight--;
             if (p.inflight === INFLIGHT_QOS1 - BATCH) schedule();
           }
         },
-      );
+      });
       p.s.on('drain', () => {
         p.blocked = false;
         schedule();
@@ -360,7 +375,7 @@ async function runIdle(): Promise<void> {
     while (next < cfg.count) {
       const i = next++;
       try {
-        await session(`${cfg.idPrefix}i${i}`, () => {});
+        await session(`${cfg.idPrefix}i${i}`, {});
         Atomics.add(ctr, C_CONNECTED, 1);
       } catch (e) {
         failed++;

@@ -13,6 +13,23 @@ function parse(b: Buffer, version: 4 | 5): mqttPacket.Packet[] {
   return out;
 }
 
+/** A reader that records each PUBLISH as [qos, packet id, stamp] and throws on a malformed frame. */
+function publishReader(version: 4 | 5): { reader: FrameReader; seen: number[][] } {
+  const seen: number[][] = [];
+  const reader = new FrameReader(
+    {
+      publish: (q, id, s) => seen.push([q, id, s]),
+      ack: () => {},
+      other: () => {},
+      malformed: (why) => {
+        throw new Error(why);
+      },
+    },
+    version,
+  );
+  return { reader, seen };
+}
+
 describe('load generator MQTT codec', () => {
   for (const version of [4, 5] as const) {
     for (const qos of [0, 1, 2] as const) {
@@ -25,25 +42,14 @@ describe('load generator MQTT codec', () => {
         expect(got?.qos).toBe(qos);
         if (qos > 0) expect(got?.messageId).toBe(777);
         expect(got?.payload.length).toBe(200);
-        const seen: number[][] = [];
         // Split the generated packet in every place: the reader must reassemble it.
         const again = mqttPacket.generate(got as mqttPacket.Packet, { protocolVersion: version });
         for (let cut = 1; cut < again.length; cut += 37) {
-          const r = new FrameReader(
-            {
-              publish: (q, id, s) => seen.push([q, id, s]),
-              ack: () => {},
-              other: () => {},
-              malformed: (why) => {
-                throw new Error(why);
-              },
-            },
-            version,
-          );
-          r.push(again.subarray(0, cut));
-          r.push(again.subarray(cut));
+          const { reader, seen } = publishReader(version);
+          reader.push(again.subarray(0, cut));
+          reader.push(again.subarray(cut));
+          expect(seen).toEqual([[qos, qos ? 777 : 0, 1234.5]]);
         }
-        for (const s of seen) expect(s).toEqual([qos, qos ? 777 : 0, 1234.5]);
       });
     }
   }
@@ -52,12 +58,51 @@ describe('load generator MQTT codec', () => {
     const t = new PublishTemplate('t', 0, 4, 4);
     const b = Buffer.alloc(t.length);
     t.writeInto(b, 0, 99, 0);
-    let sent = 0;
-    new FrameReader(
-      { publish: (_q, _i, s) => (sent = s), ack: () => {}, other: () => {}, malformed: () => {} },
+    const { reader, seen } = publishReader(4);
+    reader.push(b);
+    expect(seen).toEqual([[0, 0, Number.NaN]]);
+  });
+
+  it('reads the stamp after v5 properties of one- and two-byte lengths', () => {
+    const t = new PublishTemplate('t', 1, 64, 5);
+    const b = Buffer.alloc(t.length);
+    t.writeInto(b, 0, 4321.25, 9);
+    const [plain] = parse(b, 5) as mqttPacket.IPublishPacket[];
+    for (const value of ['x', 'y'.repeat(300)]) {
+      const withProps = mqttPacket.generate(
+        { ...(plain as mqttPacket.IPublishPacket), properties: { userProperties: { k: value } } },
+        { protocolVersion: 5 },
+      );
+      const { reader, seen } = publishReader(5);
+      reader.push(withProps);
+      expect(seen).toEqual([[1, 9, 4321.25]]);
+    }
+  });
+
+  it('a payload without the stamp gives no latency, whatever its size', () => {
+    const b = mqttPacket.generate({
+      cmd: 'publish',
+      topic: 't',
+      qos: 0,
+      dup: false,
+      retain: false,
+      payload: Buffer.alloc(64, 0x61),
+    });
+    const { reader, seen } = publishReader(4);
+    reader.push(b);
+    expect(seen).toEqual([[0, 0, Number.NaN]]);
+  });
+
+  it('reports a remaining length over 4 bytes as malformed, and waits for one cut short', () => {
+    const whys: string[] = [];
+    const r = new FrameReader(
+      { publish: () => {}, ack: () => {}, other: () => {}, malformed: (w) => whys.push(w) },
       4,
-    ).push(b);
-    expect(Number.isNaN(sent)).toBe(true);
+    );
+    r.push(Buffer.from([0x30, 0xff, 0xff, 0xff]));
+    expect(whys).toEqual([]);
+    r.push(Buffer.from([0xff, 0x01]));
+    expect(whys).toEqual(['remaining length over 4 bytes']);
   });
 
   it('acks match mqtt-packet', () => {
