@@ -40,8 +40,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import type { Message, NodeId } from '../raft/types.ts';
-import { PeerSender, type PeerStatus } from './peer-sender.ts';
-import { createPeerListener, type PeerTls } from './peer-tls.ts';
+import { PeerSender, type PeerSendOptions, type PeerStatus } from './peer-sender.ts';
+import { createPeerListener } from './peer-tls.ts';
 import { type ForwardRequest, loadService } from './raft-rpc.ts';
 import { type ReceiverHandlers, RpcReceiver } from './rpc-receiver.ts';
 import { SnapshotAssembler } from './snapshot-assembler.ts';
@@ -70,26 +70,10 @@ export interface SnapshotTransferOptions {
   staging: SnapshotStaging;
 }
 
-export interface TransportOptions {
-  nodeId: NodeId;
+export interface TransportOptions extends PeerSendOptions {
   host: string;
   port: number;
-  queueMax: number;
-  batchMax: number;
-  /** Step calls in flight per peer (meta.peer_calls_in_flight_max). */
-  callsInFlightMax: number;
-  rpcTimeoutMs: number;
-  retryMs: number;
-  /**
-   * A peer not answered for this long gets an empty Step (a probe), so
-   * health is known for every member, not only the ones Raft talks to
-   * (a follower sends nothing to another follower).
-   */
-  probeMs: number;
-  messageBytesMax: number;
   snapshot: SnapshotTransferOptions;
-  /** Mutual TLS on the listener and toward peers; plaintext when absent. */
-  tls?: PeerTls;
   logger: Logger;
   registry?: Registry;
 }
@@ -133,15 +117,7 @@ export class GrpcTransport {
       });
     }
     this.#sender = new PeerSender({
-      nodeId: opts.nodeId,
-      queueMax: opts.queueMax,
-      batchMax: opts.batchMax,
-      callsInFlightMax: opts.callsInFlightMax,
-      rpcTimeoutMs: opts.rpcTimeoutMs,
-      retryMs: opts.retryMs,
-      probeMs: opts.probeMs,
-      messageBytesMax: opts.messageBytesMax,
-      tls: opts.tls,
+      ...opts,
       ClientCtor: grpc.makeGenericClientConstructor(service, 'Raft'),
       addressOf: (id) => handlers.addressOf(id),
       peers: () => handlers.peers(),

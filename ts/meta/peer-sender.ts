@@ -23,7 +23,8 @@ import type { SnapshotChunk } from './snapshot-assembler.ts';
 import { chunkToPb } from './snapshot-wire.ts';
 import { messageToPb, type PbMessage } from './wire.ts';
 
-export interface PeerSenderOptions {
+/** The sending side's settings: part of TransportOptions (grpc-transport.ts). */
+export interface PeerSendOptions {
   nodeId: NodeId;
   queueMax: number;
   batchMax: number;
@@ -31,10 +32,18 @@ export interface PeerSenderOptions {
   callsInFlightMax: number;
   rpcTimeoutMs: number;
   retryMs: number;
-  /** A peer not answered for this long gets an empty Step (a probe). */
+  /**
+   * A peer not answered for this long gets an empty Step (a probe), so
+   * health is known for every member, not only the ones Raft talks to
+   * (a follower sends nothing to another follower).
+   */
   probeMs: number;
   messageBytesMax: number;
+  /** Mutual TLS on the listener and toward peers; plaintext when absent. */
   tls?: PeerTls | undefined;
+}
+
+export interface PeerSenderOptions extends PeerSendOptions {
   /** The client class of the Raft service (raft-rpc.ts's loadService). */
   ClientCtor: grpc.ServiceClientConstructor;
   /** Where a member listens, or undefined if not (or no longer) a member. */
