@@ -82,6 +82,17 @@ export class RpcReceiver {
     return true;
   }
 
+  /** A request meant for another node id (a stale address): false when the call was answered with an error. */
+  #checkAddressee(cb: Answer, what: string, to: number): boolean {
+    if (to === this.#nodeId) return true;
+    this.#refused?.inc({ reason: 'wrong_node' });
+    cb({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: `${what} for node ${to} reached node ${this.#nodeId}`,
+    });
+    return false;
+  }
+
   #malformed(cb: Answer, err: unknown): void {
     this.#refused?.inc({ reason: 'malformed' });
     cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}` });
@@ -96,14 +107,7 @@ export class RpcReceiver {
       return;
     }
     if (!this.#checkSender(call, cb, batch.from)) return;
-    if (batch.to !== this.#nodeId) {
-      this.#refused?.inc({ reason: 'wrong_node' });
-      cb({
-        code: grpc.status.FAILED_PRECONDITION,
-        details: `batch for node ${batch.to} reached node ${this.#nodeId}`,
-      });
-      return;
-    }
+    if (!this.#checkAddressee(cb, 'batch', batch.to)) return;
     const decoded: { group: number; message: Message }[] = [];
     try {
       for (const pb of batch.messages) {
@@ -131,14 +135,7 @@ export class RpcReceiver {
       return;
     }
     if (!this.#checkSender(call, cb, chunk.from)) return;
-    if (chunk.to !== this.#nodeId) {
-      this.#refused?.inc({ reason: 'wrong_node' });
-      cb({
-        code: grpc.status.FAILED_PRECONDITION,
-        details: `snapshot chunk for node ${chunk.to} reached node ${this.#nodeId}`,
-      });
-      return;
-    }
+    if (!this.#checkAddressee(cb, 'snapshot chunk', chunk.to)) return;
     if (!this.#handlers.hasGroup(chunk.group)) {
       this.#malformed(cb, new WireError(`no raft group ${chunk.group} on this node`));
       return;

@@ -5,14 +5,13 @@
  * decode; the node keeps serving.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { Storage } from '../storage/storage.ts';
 import { tempDir } from '../test/helpers/broker.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import { PROTO_PATH } from './grpc-transport.ts';
+import { loadService } from './raft-rpc.ts';
 import { METADATA_GROUP, MetaService } from './service.ts';
 import type { PbSnapshotChunk } from './snapshot-wire.ts';
 
@@ -34,16 +33,7 @@ type ChunkClient = grpc.Client & {
 };
 
 function client(port: number): ChunkClient {
-  const def = protoLoader.loadSync(PROTO_PATH, {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    ferrymq: { raft: { v1: { Raft: grpc.ServiceClientConstructor } } };
-  };
-  const Ctor = pkg.ferrymq.raft.v1.Raft;
+  const Ctor = grpc.makeGenericClientConstructor(loadService(), 'Raft');
   const c = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as ChunkClient;
   cleanup.push(async () => c.close());
   return c;

@@ -1,18 +1,13 @@
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../raft/types.ts';
-import { PROTO_PATH } from './grpc-transport.ts';
+import { loadService } from './raft-rpc.ts';
 import { messageFromPb, messageToPb, type PbMessage, WireError } from './wire.ts';
 
-const def = protoLoader.loadSync(PROTO_PATH, {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  arrays: true,
-});
-const step = (def['ferrymq.raft.v1.Raft'] as Record<string, protoLoader.MethodDefinition<object, object>>)
-  .Step as protoLoader.MethodDefinition<{ from: number; to: number; messages: PbMessage[] }, object>;
+const step = loadService().Step as grpc.MethodDefinition<
+  { from: number; to: number; messages: PbMessage[] },
+  object
+>;
 
 /** Through the real protobuf bytes, as the transport sends them. */
 function roundTrip(group: number, m: Message): { group: number; message: Message } {
