@@ -10,6 +10,7 @@ import * as codec from '../../ts/loadgen/mqtt-codec.ts';
 
 export {
   DISCONNECT,
+  disconnect,
   FrameReader,
   nowUs,
   PUBACK,

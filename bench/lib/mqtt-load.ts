@@ -22,7 +22,7 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   connectPacket,
-  DISCONNECT,
+  disconnect,
   FrameReader,
   nowUs,
   PUBACK,
@@ -394,23 +394,7 @@ async function runIdle(): Promise<void> {
 }
 
 async function closeAll(): Promise<void> {
-  await Promise.all(
-    sockets.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.destroyed) return resolve();
-          const t = setTimeout(() => {
-            s.destroy();
-            resolve();
-          }, 2_000);
-          s.once('close', () => {
-            clearTimeout(t);
-            resolve();
-          });
-          s.end(DISCONNECT);
-        }),
-    ),
-  );
+  await Promise.all(sockets.map((s) => disconnect(s)));
 }
 
 try {

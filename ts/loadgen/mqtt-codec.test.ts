@@ -1,6 +1,15 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { FrameReader, PUBACK, PUBREL, PublishTemplate, writeAck } from './mqtt-codec.ts';
+import {
+  DISCONNECT,
+  disconnect,
+  FrameReader,
+  PUBACK,
+  PUBREL,
+  PublishTemplate,
+  writeAck,
+} from './mqtt-codec.ts';
 
 function parse(b: Buffer, version: 4 | 5): mqttPacket.Packet[] {
   const out: mqttPacket.Packet[] = [];
@@ -121,5 +130,50 @@ describe('load generator MQTT codec', () => {
       1024,
     ).push(Buffer.from([0x30, 0xff, 0xff, 0x7f]));
     expect(why).toContain('packet of');
+  });
+
+  describe('disconnect', () => {
+    /** A server that records what each connection sent and closes it (or not) when the client ends. */
+    async function server(closeOnEnd: boolean): Promise<{ srv: Server; port: number; got: Promise<Buffer> }> {
+      let done: (b: Buffer) => void = () => {};
+      const got = new Promise<Buffer>((r) => (done = r));
+      // Half-open allowed: otherwise node answers the client's end with its own and closes at once.
+      const srv = createServer({ allowHalfOpen: true }, (c) => {
+        const parts: Buffer[] = [];
+        c.on('data', (d: Buffer) => parts.push(d));
+        c.on('end', () => {
+          done(Buffer.concat(parts));
+          if (closeOnEnd) c.end();
+        });
+      });
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      return { srv, port: (srv.address() as { port: number }).port, got };
+    }
+    function open(port: number): Promise<Socket> {
+      return new Promise((resolve, reject) => {
+        const s = connect({ port, host: '127.0.0.1' }, () => resolve(s));
+        s.once('error', reject);
+      });
+    }
+
+    it('sends DISCONNECT and resolves when the peer closes', async () => {
+      const { srv, port, got } = await server(true);
+      const s = await open(port);
+      await disconnect(s, 5_000);
+      expect((await got).equals(DISCONNECT)).toBe(true);
+      expect(s.destroyed).toBe(true);
+      srv.close();
+    });
+
+    it('destroys a socket the peer keeps open after the grace period', async () => {
+      const { srv, port, got } = await server(false);
+      const s = await open(port);
+      const t0 = performance.now();
+      await disconnect(s, 100);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+      expect(s.destroyed).toBe(true);
+      expect((await got).equals(DISCONNECT)).toBe(true);
+      srv.close();
+    });
   });
 });

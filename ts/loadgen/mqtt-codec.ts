@@ -11,6 +11,7 @@
  * thread and process of one machine shares, so a subscriber in another
  * `ferrymq bench` process can still compute the latency); the rest is filler.
  */
+import type { Socket } from 'node:net';
 import * as mqttPacket from 'mqtt-packet';
 
 export const STAMP_BYTES = 12;
@@ -272,3 +273,19 @@ export function readSuback(packet: Buffer, version: 4 | 5): number {
 
 export const PINGREQ = Buffer.from([0xc0, 0]);
 export const DISCONNECT = Buffer.from([0xe0, 0]);
+
+/** Ends the connection with a DISCONNECT and waits for the close; a socket not closed within `graceMs` is destroyed. */
+export function disconnect(s: Socket, graceMs = 2_000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (s.destroyed) return resolve();
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve();
+    }, graceMs);
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    s.end(DISCONNECT);
+  });
+}

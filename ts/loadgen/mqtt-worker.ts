@@ -20,7 +20,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { encodeHistogram, type Histogram, newHistogram, recordUs } from './histogram.ts';
 import {
   connectPacket,
-  DISCONNECT,
+  disconnect,
   FrameReader,
   nowUs,
   PINGREQ,
@@ -401,23 +401,7 @@ async function idle(numbers: number[]): Promise<void> {
 async function closeAll(): Promise<void> {
   closing = true;
   stopped = true;
-  await Promise.all(
-    [...sockets].map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          if (s.destroyed) return resolve();
-          const t = setTimeout(() => {
-            s.destroy();
-            resolve();
-          }, 2_000);
-          s.once('close', () => {
-            clearTimeout(t);
-            resolve();
-          });
-          s.end(DISCONNECT);
-        }),
-    ),
-  );
+  await Promise.all([...sockets].map((s) => disconnect(s)));
 }
 
 function histograms(): Record<string, string> {
