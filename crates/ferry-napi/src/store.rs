@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use ferry_storage::sched::batch_policy;
 use ferry_storage::{
     AppendResult, Durability, EncodedBatches, EngineKind, KvOp, ShardConfig, ShardLog, Store,
     Ticket,
@@ -301,6 +302,7 @@ impl NativeStore {
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(HeldJob::holding(batches, move |batches| {
+            batch_policy();
             log.append_in_turn(batches, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -320,6 +322,7 @@ impl NativeStore {
     ) -> napi::Result<AsyncTask<HeldJob<Vec<Buffer>, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(HeldJob::holding(parts, move |parts| {
+            batch_policy();
             append_parts(log.as_ref(), parts, leader_epoch, &mut ticket).map(Into::into)
         })))
     }
@@ -352,6 +355,7 @@ impl NativeStore {
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(HeldJob::holding(packed, move |packed| {
+            batch_policy();
             log.append_packed_in_turn(packed, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -369,6 +373,7 @@ impl NativeStore {
     ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsAppendResult>>> {
         let (log, mut ticket) = self.shard_ticket(id)?;
         Ok(AsyncTask::new(HeldJob::holding(packed, move |packed| {
+            batch_policy();
             log.append_packed_groups_in_turn(packed, &group_bytes, leader_epoch, &mut ticket)
                 .map(Into::into)
         })))
@@ -391,6 +396,7 @@ impl NativeStore {
         Ok(AsyncTask::new(HeldJob::holding(
             (packed, values),
             move |held| {
+                batch_policy();
                 let (packed, values) = &*held;
                 let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
                 let mut batches =

@@ -16,6 +16,8 @@
 //! - [`AppendOrder`] (order.rs): per-shard tickets, so appends submitted
 //!   concurrently get offsets in submission order while one append's write
 //!   overlaps the previous one's fdatasync.
+//! - [`sched::batch_policy`] (sched.rs): threads that run appends never
+//!   preempt the thread that queued them (`SCHED_BATCH`).
 //!
 //! **Architecture invariants.** No engine returns bytes that failed their
 //! CRC (checked before write and after read). Offsets are contiguous per
@@ -49,6 +51,7 @@ pub mod log;
 pub mod memory;
 pub mod order;
 pub mod rocks_log;
+pub mod sched;
 pub mod segment;
 pub mod store;
 

@@ -133,6 +133,7 @@ impl SegmentLog {
             seg.batches += u64::from(v.batches);
             let file = seg.file.clone();
             inner.next = next;
+            self.published.store(&inner);
             let r = AppendResult {
                 base_offset: base,
                 last_offset: next - 1,

@@ -214,3 +214,52 @@ fn no_preallocation_without_durability() {
     log.append(&mut batch(2, 0, "n"), 0).unwrap();
     assert_eq!(log_len(dir.path(), 0), log.stats().bytes);
 }
+
+/// `earliest_offset` / `next_offset` are called on the JS thread (every
+/// Produce answer): they must not wait for the writer lock an append holds
+/// through its `pwrite`, and must still follow every change of the offsets.
+#[test]
+fn offsets_are_read_without_the_writer_lock_and_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SegmentLog::open(dir.path().join("s"), cfg()).unwrap());
+    for i in 0..4 {
+        log.append(&mut batch(5, 0, &format!("b{i}")), 0).unwrap();
+    }
+    let check = |log: &SegmentLog| {
+        let s = log.stats();
+        assert_eq!(
+            (log.earliest_offset(), log.next_offset()),
+            (s.earliest_offset, s.next_offset)
+        );
+    };
+    check(&log);
+    {
+        // A writer holding the lock (as through a slow write) does not block readers.
+        let _held = log.inner.lock();
+        let reader = {
+            let log = log.clone();
+            std::thread::spawn(move || (log.earliest_offset(), log.next_offset()))
+        };
+        let t0 = std::time::Instant::now();
+        while !reader.is_finished() {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "offsets waited for the writer lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(reader.join().unwrap(), (0, 20));
+    }
+    log.delete_before(7).unwrap();
+    check(&log);
+    assert_eq!(log.earliest_offset(), 7);
+    log.truncate(10).unwrap();
+    check(&log);
+    assert_eq!(log.next_offset(), 10);
+    log.apply_retention(now_ms()).unwrap();
+    check(&log);
+    drop(log);
+    let log = SegmentLog::open(dir.path().join("s"), cfg()).unwrap();
+    check(&log);
+    assert_eq!((log.earliest_offset(), log.next_offset()), (7, 10));
+}

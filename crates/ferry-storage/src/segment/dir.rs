@@ -12,7 +12,7 @@ use ferry_frame::crc32c;
 use parking_lot::{Mutex, RwLock};
 
 use super::file::Segment;
-use super::{io_err, sync_dir, Inner, SegmentLog};
+use super::{io_err, sync_dir, Inner, Published, SegmentLog};
 use crate::config::ShardConfig;
 use crate::error::{Result, StorageError};
 use crate::group::GroupCommit;
@@ -89,6 +89,7 @@ impl SegmentLog {
                 closed: false,
             }),
             rewrite: RwLock::new(()),
+            published: Published::new(earliest, next),
             sync: GroupCommit::new(next),
         })
     }

@@ -82,6 +82,7 @@ mod scan;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,8 +118,35 @@ pub struct SegmentLog {
     dir: PathBuf,
     config: ShardConfig,
     inner: Mutex<Inner>,
+    /// `inner.earliest` / `inner.next`, stored under `inner` whenever they
+    /// change, so `earliest_offset` / `next_offset` (called on the JS thread
+    /// by every Produce answer) never wait for the lock an append holds
+    /// through its `pwrite`: a writer preempted there would stall the JS
+    /// thread for a scheduler slice.
+    published: Published,
     rewrite: RwLock<()>,
     sync: GroupCommit,
+}
+
+/// Lock-free copies of a log's earliest and next offset.
+struct Published {
+    earliest: AtomicU64,
+    next: AtomicU64,
+}
+
+impl Published {
+    fn new(earliest: u64, next: u64) -> Published {
+        Published {
+            earliest: AtomicU64::new(earliest),
+            next: AtomicU64::new(next),
+        }
+    }
+
+    /// Called with `inner` held, after any change of its offsets.
+    fn store(&self, inner: &Inner) {
+        self.earliest.store(inner.earliest, Ordering::Release);
+        self.next.store(inner.next, Ordering::Release);
+    }
 }
 
 fn io_err<'a>(
@@ -197,6 +225,7 @@ impl SegmentLog {
             inner.segments.remove(0);
             let first = inner.segments.first().map_or(inner.next, |s| s.base);
             inner.earliest = inner.earliest.max(first);
+            self.published.store(inner);
         }
         Ok(())
     }
@@ -294,11 +323,11 @@ impl ShardLog for SegmentLog {
     }
 
     fn earliest_offset(&self) -> u64 {
-        self.inner.lock().earliest
+        self.published.earliest.load(Ordering::Acquire)
     }
 
     fn next_offset(&self) -> u64 {
-        self.inner.lock().next
+        self.published.next.load(Ordering::Acquire)
     }
 
     fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
@@ -388,6 +417,7 @@ impl ShardLog for SegmentLog {
         if inner.next < inner.earliest {
             inner.earliest = inner.next;
         }
+        self.published.store(&inner);
         let next = inner.next;
         self.sync.lower_to(next);
         Ok(next)
@@ -406,6 +436,7 @@ impl ShardLog for SegmentLog {
             return Ok(inner.earliest);
         }
         inner.earliest = offset;
+        self.published.store(&inner);
         self.persist_log_start(offset)?;
         // A segment goes when the next one starts at or below the new start.
         let mut bases: Vec<u64> = inner.segments.iter().map(|s| s.base).collect();
@@ -416,6 +447,7 @@ impl ShardLog for SegmentLog {
             k += 1;
             go
         })?;
+        self.published.store(&inner);
         Ok(inner.earliest)
     }
 
@@ -432,6 +464,7 @@ impl ShardLog for SegmentLog {
         if let Some(max) = self.config.retention_bytes_max {
             self.drop_front(&mut inner, |s, total| total - u64::from(s.size) >= max)?;
         }
+        self.published.store(&inner);
         Ok(inner.earliest)
     }
 
