@@ -38,19 +38,18 @@ export function fioAvailable(): boolean {
   return spawnSync('fio', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-export function rawFio(path: string, mib: number): number {
+/** fio writing `mib` sequential 1 MiB blocks to `path` with the given flags; MB/s as fio reports it. */
+function fioWrite(path: string, mib: number, name: string, flags: string[]): number {
   const out = execFileSync(
     'fio',
     [
-      '--name=raw',
+      `--name=${name}`,
       `--filename=${path}`,
       '--rw=write',
       '--bs=1M',
       `--size=${mib}M`,
-      '--direct=1',
       '--ioengine=psync',
-      '--iodepth=1',
-      '--end_fsync=1',
+      ...flags,
       '--output-format=json',
     ],
     { encoding: 'utf8' },
@@ -60,26 +59,13 @@ export function rawFio(path: string, mib: number): number {
   return (j.jobs[0]?.write.bw_bytes ?? Number.NaN) / 1e6;
 }
 
+export function rawFio(path: string, mib: number): number {
+  return fioWrite(path, mib, 'raw', ['--direct=1', '--iodepth=1', '--end_fsync=1']);
+}
+
 /** Buffered 1 MiB writes with an fdatasync after each: the page-cache path with one sync per write, no group commit. */
 export function fioBufferedSyncEach(path: string, mib: number): number {
-  const out = execFileSync(
-    'fio',
-    [
-      '--name=buffered-sync',
-      `--filename=${path}`,
-      '--rw=write',
-      '--bs=1M',
-      `--size=${mib}M`,
-      '--direct=0',
-      '--ioengine=psync',
-      '--fdatasync=1',
-      '--output-format=json',
-    ],
-    { encoding: 'utf8' },
-  );
-  const j = JSON.parse(out) as { jobs: { write: { bw_bytes: number } }[] };
-  unlinkSync(path);
-  return (j.jobs[0]?.write.bw_bytes ?? Number.NaN) / 1e6;
+  return fioWrite(path, mib, 'buffered-sync', ['--direct=0', '--fdatasync=1']);
 }
 
 export function rawDd(path: string, mib: number): number {
@@ -93,29 +79,27 @@ export function rawDd(path: string, mib: number): number {
   return m ? mbps(mib * MIB, Number(m[1])) : Number.NaN;
 }
 
-export function rawNode(path: string, mib: number): number {
+/** Node writing `mib` random 1 MiB chunks with writeSync, an fdatasync after each or one at the end. */
+function nodeWrite(path: string, mib: number, syncEach: boolean): number {
   const chunk = randomFillSync(Buffer.allocUnsafe(MIB));
   const fd = openSync(path, 'w');
   const t0 = now();
   for (let i = 0; i < mib; i++) {
     writeSync(fd, chunk);
-    fdatasyncSync(fd);
+    if (syncEach) fdatasyncSync(fd);
   }
+  if (!syncEach) fdatasyncSync(fd);
   const s = (now() - t0) / 1000;
   closeSync(fd);
   unlinkSync(path);
   return mbps(mib * MIB, s);
 }
 
+export function rawNode(path: string, mib: number): number {
+  return nodeWrite(path, mib, true);
+}
+
 /** Buffered writes only, one fdatasync at the end: what the page cache path can sustain at best. */
 export function rawNodeBuffered(path: string, mib: number): number {
-  const chunk = randomFillSync(Buffer.allocUnsafe(MIB));
-  const fd = openSync(path, 'w');
-  const t0 = now();
-  for (let i = 0; i < mib; i++) writeSync(fd, chunk);
-  fdatasyncSync(fd);
-  const s = (now() - t0) / 1000;
-  closeSync(fd);
-  unlinkSync(path);
-  return mbps(mib * MIB, s);
+  return nodeWrite(path, mib, false);
 }
