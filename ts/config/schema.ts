@@ -95,6 +95,8 @@ export interface KafkaConfig {
   producer_states_max: number;
   producer_id_expiration_ms: number;
   producer_recovery_bytes_max: number;
+  fetch_read_buffer_bytes: number;
+  fetch_read_buffers_max: number;
   default_partition_count: number;
   topics_max: number;
   partitions_per_topic_max: number;
@@ -600,6 +602,18 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 16 * 1024 * 1024,
     doc: 'Log bytes read back per partition, on its first idempotent produce after a start, to rebuild producer state (0: none; ferrymq_kafka_producer_recovery_bytes_total)',
     parse: integer(0, 1 << 30),
+  },
+  {
+    key: 'kafka.fetch_read_buffer_bytes',
+    default: 1024 * 1024,
+    doc: "Size of each reusable Fetch read buffer: the most one partition read through it returns (a partition asking for more, or whose first batch is larger, reads into a Buffer of its own). 1 MiB = the Java consumer's max.partition.fetch.bytes",
+    parse: integer(64 * 1024, 64 * 1024 * 1024),
+  },
+  {
+    key: 'kafka.fetch_read_buffers_max',
+    default: 32,
+    doc: 'Reusable Fetch read buffers, made on first use and kept (up to this × fetch_read_buffer_bytes resident); lent per partition read until the socket takes the answer. With all lent, reads allocate their own (ferrymq_kafka_fetch_read_buffer_misses_total). 0: none',
+    parse: integer(0, 4096),
   },
   {
     key: 'kafka.default_partition_count',

@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { PartitionDirectory } from '../meta/controller-directory.ts';
+import type { ReadBuffers } from '../storage/read-buffers.ts';
 import type { Storage } from '../storage/storage.ts';
 import { handleAlterConfigs, handleIncrementalAlterConfigs } from './apis/alter-configs.ts';
 import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
@@ -63,6 +64,14 @@ export interface KafkaContext {
   signal: AbortSignal;
   /** The controller's partition leaders, with the meta role on this node (meta/controller-directory.ts). */
   partitions?: PartitionDirectory;
+  /** Fetch's reusable read buffers (storage/read-buffers.ts), shared by the listener's connections. */
+  readBuffers?: ReadBuffers;
+  /**
+   * Run `fn` once the socket has taken every answer this connection has
+   * written or is making (the caller's own included), or once it is closed:
+   * from then on nothing reads the buffers those answers pointed into.
+   */
+  afterWritten?: (fn: () => void) => void;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { PartitionDirectory } from '../meta/controller-directory.ts';
 import type { MetaService } from '../meta/service.ts';
 import type { Storage } from '../storage/storage.ts';
+import { fetchReadBuffers } from './apis/fetch.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { Producers } from './producers/producers.ts';
@@ -22,6 +23,7 @@ import type { TopicRegistry } from './topics.ts';
 
 /** Requests in flight on one connection before it stops reading (backpressure). */
 const IN_FLIGHT_MAX = 64;
+const NOTHING = Buffer.alloc(0);
 
 class Connection {
   readonly #socket: Socket;
@@ -50,6 +52,16 @@ class Connection {
       port: socket.localPort ?? 0,
       clientHost: `/${socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''}`,
       signal: this.#abort.signal,
+      // After the tail (which holds the caller's answer once its handler was
+      // called): an empty write's callback runs once the socket took all before it.
+      afterWritten: (fn) => {
+        void Promise.resolve()
+          .then(() => this.#tail)
+          .then(() => {
+            if (this.#socket.writable) this.#socket.write(NOTHING, () => fn());
+            else fn();
+          });
+      },
     };
     socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('error', () => this.close());
@@ -184,7 +196,16 @@ export class KafkaServer {
     if (skipped > 0) logger.warn({ skipped }, 'unreadable committed offsets skipped');
     // With the meta service here, a clustered node answers for the partitions the controller gave it.
     const partitions = meta ? new PartitionDirectory(meta, logger) : undefined;
-    const base = { config, storage, topics, groups, producers, ...(partitions ? { partitions } : {}) };
+    const readBuffers = fetchReadBuffers(config, registry);
+    const base = {
+      config,
+      storage,
+      topics,
+      groups,
+      producers,
+      readBuffers,
+      ...(partitions ? { partitions } : {}),
+    };
     const net = createServer();
     const server = new KafkaServer(net);
     server.#groups = groups;

@@ -82,6 +82,14 @@ export declare class NativeStore {
    * (at least one batch when any exists).
    */
   read(id: number, fromOffset: number, maxBytes: number): Promise<JsReadResult>
+  /**
+   * `read` into `into`, a Buffer the caller reuses (and must not touch
+   * until this settles): no allocation and no new external memory per
+   * read. `length` bytes of whole batches land at its start; when the
+   * batch holding `fromOffset` alone is longer than `into`, nothing is
+   * read and `needed` is its length (read it with `read`).
+   */
+  readInto(id: number, fromOffset: number, maxBytes: number, into: Buffer): Promise<JsReadInto>
   offsetForTimestamp(id: number, timestampMs: number): Promise<JsTimestampOffset | null>
   /** Drop offsets >= `toOffset` (whole batches); resolves to the new next offset. */
   truncate(id: number, toOffset: number): Promise<number>
@@ -142,6 +150,15 @@ export interface JsLogStats {
 export interface JsOffsets {
   earliest: number
   next: number
+}
+
+export interface JsReadInto {
+  /** Bytes of whole, CRC-checked batches at the start of the buffer. */
+  length: number
+  /** Nonzero: the first batch alone is longer than the buffer (nothing read). */
+  needed: number
+  nextOffset: number
+  earliestOffset: number
 }
 
 export interface JsReadResult {

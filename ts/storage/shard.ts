@@ -56,6 +56,14 @@ export interface ReadOptions {
   /** Long-poll: wait up to this long for data when `fromOffset` is the log end. */
   maxWaitMs?: number;
   signal?: AbortSignal;
+  /**
+   * Read into this buffer (at most its length; see read-buffers.ts) instead
+   * of a fresh one: the result's bytes are then a view of it, unless the
+   * batch at `fromOffset` alone is longer (read into a fresh Buffer as
+   * without it) or a small memory-engine read answered synchronously. The
+   * caller must not touch it until the read settles.
+   */
+  into?: Buffer;
 }
 
 export interface ReadResult {
@@ -427,7 +435,7 @@ export class Shard {
 
   /** Read whole batches from the one containing `fromOffset`; long-polls at the log end. */
   async read(fromOffset: number, opts: ReadOptions): Promise<ReadResult> {
-    const first = await this.#readNow(fromOffset, opts.maxBytes);
+    const first = await this.#readNow(fromOffset, opts.maxBytes, opts.into);
     const waitMs = opts.maxWaitMs ?? 0;
     if (first.bytes.length > 0 || waitMs <= 0 || opts.signal?.aborted) return first;
     if (this.#waiters.size >= this.#limits.readWaitersMax) {
@@ -451,14 +459,23 @@ export class Shard {
     });
     if (this.#deleted)
       return { bytes: Buffer.alloc(0), nextOffset: first.nextOffset, earliestOffset: first.earliestOffset };
-    return this.#readNow(fromOffset, opts.maxBytes);
+    return this.#readNow(fromOffset, opts.maxBytes, opts.into);
   }
 
-  async #readNow(fromOffset: number, maxBytes: number): Promise<ReadResult> {
+  async #readNow(fromOffset: number, maxBytes: number, into?: Buffer): Promise<ReadResult> {
     try {
-      return this.engine === 'memory' && maxBytes <= MEMORY_SYNC_BYTES_MAX
-        ? this.#native.readSync(this.id, fromOffset, maxBytes)
-        : await this.#native.read(this.id, fromOffset, maxBytes);
+      if (this.engine === 'memory' && maxBytes <= MEMORY_SYNC_BYTES_MAX)
+        return this.#native.readSync(this.id, fromOffset, maxBytes);
+      if (into) {
+        const r = await this.#native.readInto(this.id, fromOffset, Math.min(maxBytes, into.length), into);
+        if (r.needed === 0)
+          return {
+            bytes: into.subarray(0, r.length),
+            nextOffset: r.nextOffset,
+            earliestOffset: r.earliestOffset,
+          };
+      }
+      return await this.#native.read(this.id, fromOffset, maxBytes);
     } catch (err) {
       throw fromNative(err);
     }

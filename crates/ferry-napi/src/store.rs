@@ -55,6 +55,16 @@ pub struct JsReadResult {
 }
 
 #[napi(object)]
+pub struct JsReadInto {
+    /// Bytes of whole, CRC-checked batches at the start of the buffer.
+    pub length: u32,
+    /// Nonzero: the first batch alone is longer than the buffer (nothing read).
+    pub needed: u32,
+    pub next_offset: f64,
+    pub earliest_offset: f64,
+}
+
+#[napi(object)]
 pub struct JsTimestampOffset {
     pub offset: f64,
     pub timestamp_ms: f64,
@@ -474,6 +484,32 @@ impl NativeStore {
             let r = log.read(from, max_bytes)?;
             Ok(JsReadResult {
                 bytes: r.bytes.into(),
+                next_offset: r.next_offset as f64,
+                earliest_offset: r.earliest_offset as f64,
+            })
+        })))
+    }
+
+    /// `read` into `into`, a Buffer the caller reuses (and must not touch
+    /// until this settles): no allocation and no new external memory per
+    /// read. `length` bytes of whole batches land at its start; when the
+    /// batch holding `fromOffset` alone is longer than `into`, nothing is
+    /// read and `needed` is its length (read it with `read`).
+    #[napi(ts_return_type = "Promise<JsReadInto>")]
+    pub fn read_into(
+        &self,
+        id: f64,
+        from_offset: f64,
+        max_bytes: u32,
+        into: Buffer,
+    ) -> napi::Result<AsyncTask<HeldJob<Buffer, JsReadInto>>> {
+        let log = self.shard(id)?;
+        let from = to_u64("fromOffset", from_offset)?;
+        Ok(AsyncTask::new(HeldJob::holding(into, move |into| {
+            let r = log.read_into(from, max_bytes, into)?;
+            Ok(JsReadInto {
+                length: r.len as u32,
+                needed: r.needed,
                 next_offset: r.next_offset as f64,
                 earliest_offset: r.earliest_offset as f64,
             })

@@ -37,6 +37,19 @@ pub struct ReadResult {
     pub earliest_offset: u64,
 }
 
+/// What [`ShardLog::read_into`] put in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadInto {
+    /// Bytes of whole, CRC-checked batches written at the buffer's start;
+    /// 0 at the log end or when `needed` is set.
+    pub len: usize,
+    /// Nonzero when the batch holding the offset alone is longer than the
+    /// buffer: its length. Nothing was read; `read` returns it.
+    pub needed: u32,
+    pub next_offset: u64,
+    pub earliest_offset: u64,
+}
+
 /// Result of a timestamp lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -221,6 +234,28 @@ pub trait ShardLog: Send + Sync {
     /// `from_offset == next_offset` gives empty bytes; outside
     /// `[earliest, next]` is [`StorageError::OffsetOutOfRange`].
     fn read(&self, from_offset: u64, max_bytes: u32) -> Result<ReadResult>;
+
+    /// [`ShardLog::read`] into `out` (at most `out.len()` bytes, whole
+    /// batches), so a caller can reuse one buffer across reads. When the
+    /// batch holding `from_offset` is longer than `out`, nothing is read and
+    /// [`ReadInto::needed`] says how long it is. This default reads into a
+    /// fresh `Vec` and copies; the segment engine reads in place.
+    fn read_into(&self, from_offset: u64, max_bytes: u32, out: &mut [u8]) -> Result<ReadInto> {
+        let cap = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let r = self.read(from_offset, max_bytes.min(cap))?;
+        let (len, needed) = if r.bytes.len() > out.len() {
+            (0, u32::try_from(r.bytes.len()).unwrap_or(u32::MAX))
+        } else {
+            out[..r.bytes.len()].copy_from_slice(&r.bytes);
+            (r.bytes.len(), 0)
+        };
+        Ok(ReadInto {
+            len,
+            needed,
+            next_offset: r.next_offset,
+            earliest_offset: r.earliest_offset,
+        })
+    }
 
     fn earliest_offset(&self) -> u64;
     /// Log end offset: the offset the next append gets.

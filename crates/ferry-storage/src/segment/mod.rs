@@ -67,6 +67,7 @@
 //!   leftover index files) and the `log-start-offset` file.
 //! - `file.rs`: one segment's files: create, open with torn-tail repair,
 //!   rebuild, seal, persist its indexes.
+//! - `read.rs`: reads: into a fresh `Vec` or into the caller's buffer.
 //! - `scan.rs`: walking batch headers in a segment file (validation on
 //!   open, locating a batch for a read).
 //! - `index.rs`: the sparse offset and time indexes and their file format.
@@ -77,6 +78,7 @@ mod append;
 mod dir;
 mod file;
 pub mod index;
+mod read;
 mod scan;
 
 use std::fs::File;
@@ -92,7 +94,7 @@ use crate::config::{Durability, ShardConfig};
 use crate::error::{Result, StorageError};
 use crate::group::GroupCommit;
 use crate::log::{
-    offset_in_batch, verify_read, walk, AppendResult, CrcCheck, EncodedBatches, LogStats,
+    offset_in_batch, verify_read, AppendResult, CrcCheck, EncodedBatches, LogStats, ReadInto,
     ReadResult, ShardLog, TimestampOffset,
 };
 use crate::order::{Turn, Unordered};
@@ -261,65 +263,11 @@ impl ShardLog for SegmentLog {
     }
 
     fn read(&self, from_offset: u64, max_bytes: u32) -> Result<ReadResult> {
-        let _shared = self.rewrite.read();
-        let (snap, next, earliest) = {
-            let inner = self.inner.lock();
-            if inner.closed {
-                return Err(StorageError::Closed);
-            }
-            if from_offset < inner.earliest || from_offset > inner.next {
-                return Err(Self::out_of_range(&inner, from_offset));
-            }
-            if from_offset == inner.next {
-                return Ok(ReadResult {
-                    bytes: Vec::new(),
-                    next_offset: inner.next,
-                    earliest_offset: inner.earliest,
-                });
-            }
-            let i = inner
-                .segments
-                .partition_point(|s| s.base <= from_offset)
-                .saturating_sub(1);
-            let seg = &inner.segments[i];
-            let rel = u32::try_from(from_offset - seg.base).unwrap_or(u32::MAX);
-            let snap = Snapshot {
-                path: seg.path.clone(),
-                file: seg.file.clone(),
-                size: seg.size,
-                start: seg.index.floor_position(rel),
-            };
-            (snap, inner.next, inner.earliest)
-        };
-        let Some(first) = locate(&snap, snap.start, |b| b.next_offset() > from_offset)? else {
-            return Err(StorageError::Corrupt {
-                path: snap.path.to_path_buf(),
-                position: u64::from(snap.size),
-                reason: format!("offset {from_offset} not found in its segment"),
-            });
-        };
-        let avail = snap.size - first.pos as u32;
-        let want = (max_bytes.min(avail)).max(first.len) as usize;
-        let mut bytes = vec![0u8; want];
-        snap.file
-            .read_exact_at(&mut bytes, first.pos as u64)
-            .map_err(io_err("read", &snap.path))?;
-        // Keep whole batches only.
-        let keep = walk(&bytes).last().map_or(0, |b| b.pos + b.len as usize);
-        bytes.truncate(keep);
-        verify_read(&bytes, &snap.path, first.pos as u64, Some(from_offset))?;
-        if bytes.is_empty() {
-            return Err(StorageError::Corrupt {
-                path: snap.path.to_path_buf(),
-                position: first.pos as u64,
-                reason: "batch header changed between reads".into(),
-            });
-        }
-        Ok(ReadResult {
-            bytes,
-            next_offset: next,
-            earliest_offset: earliest,
-        })
+        self.read_vec(from_offset, max_bytes)
+    }
+
+    fn read_into(&self, from_offset: u64, max_bytes: u32, out: &mut [u8]) -> Result<ReadInto> {
+        self.read_into_buf(from_offset, max_bytes, out)
     }
 
     fn earliest_offset(&self) -> u64 {
@@ -538,5 +486,7 @@ impl Drop for SegmentLog {
 
 #[cfg(test)]
 mod append_tests;
+#[cfg(test)]
+mod read_tests;
 #[cfg(test)]
 mod tests;

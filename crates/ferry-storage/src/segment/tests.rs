@@ -1,6 +1,6 @@
 use super::*;
 use crate::log::test_util::batch;
-use crate::log::{now_ms, peek};
+use crate::log::{now_ms, peek, walk};
 use proptest::prelude::*;
 use std::fs::{self, OpenOptions};
 
