@@ -26,19 +26,15 @@ export async function memoryAppendBench(
     const recs = records(1, size);
     const packed = packRecords(recs);
     const label = size === 1024 ? '1 KB' : `${size} B`;
+    const row = (path: string, us: number, p50: number, p99: number) =>
+      rows.push([path, label, fmtUs(us), fmtUs(p50), fmtUs(p99)]);
     const seq = await micro(opt.runs, {
       name: 'adapter',
       calls: 100_000,
       async: () => shard.append(recs),
     });
     if (size === 100) best = seq.us;
-    rows.push([
-      `adapter: await shard.append([record]), sequential`,
-      label,
-      fmtUs(seq.us),
-      fmtUs(seq.p50),
-      fmtUs(seq.p99),
-    ]);
+    row('adapter: await shard.append([record]), sequential', seq.us, seq.p50, seq.p99);
 
     // Many in flight: µs per append amortized; p50/p99 are per-append latency (call to resolve).
     const per: number[] = [];
@@ -58,38 +54,25 @@ export async function memoryAppendBench(
       );
       if (r >= 0) per.push(((now() - t0) * 1000) / total);
     }
-    rows.push([
+    row(
       `adapter: shard.append([record]), ${CONCURRENCY} in flight (amortized)`,
-      label,
-      fmtUs(median(per)),
-      fmtUs(lat.p(50)),
-      fmtUs(lat.p(99)),
-    ]);
+      median(per),
+      lat.p(50),
+      lat.p(99),
+    );
 
     const direct = await micro(opt.runs, {
       name: 'direct',
       calls: 200_000,
       sync: () => store.appendPackedSync(nid, packed, -1),
     });
-    rows.push([
-      `native: appendPackedSync(pre-packed buffer)`,
-      label,
-      fmtUs(direct.us),
-      fmtUs(direct.p50),
-      fmtUs(direct.p99),
-    ]);
+    row('native: appendPackedSync(pre-packed buffer)', direct.us, direct.p50, direct.p99);
     const withPack = await micro(opt.runs, {
       name: 'pack',
       calls: 200_000,
       sync: () => store.appendPackedSync(nid, packRecords(recs), -1),
     });
-    rows.push([
-      `native: packRecords + appendPackedSync`,
-      label,
-      fmtUs(withPack.us),
-      fmtUs(withPack.p50),
-      fmtUs(withPack.p99),
-    ]);
+    row('native: packRecords + appendPackedSync', withPack.us, withPack.p50, withPack.p99);
     await storage.deleteShard(id);
     await store.deleteShard(nid);
   }
