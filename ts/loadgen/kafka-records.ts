@@ -3,7 +3,7 @@
  * hand: a producer appends records straight into one preallocated batch
  * buffer (no object per record) and a consumer walks fetched batches without
  * materialising records. Values of 12 bytes or more start with the magic
- * "FMQB" and the send time (float64 µs, CLOCK_MONOTONIC), as MQTT payloads
+ * "FQMB" and the send time (float64 µs, CLOCK_MONOTONIC), as MQTT payloads
  * do (mqtt-codec.ts), so end-to-end latency can be read on the other side.
  */
 import { STAMP_BYTES } from './mqtt-codec.ts';
