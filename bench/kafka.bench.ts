@@ -35,7 +35,10 @@
  *
  * Env: BENCH_RUNS (3), BENCH_RECORDS_100 (2,000,000), BENCH_RECORDS_1K (500,000),
  *      BENCH_FERRYMQ_ENGINE (segment), BENCH_FERRYMQ_DURABILITY (none),
- *      BENCH_CONSUMER (auto | ConsumerPerformance | AssignConsumerPerf).
+ *      BENCH_CONSUMER (auto | ConsumerPerformance | AssignConsumerPerf),
+ *      BENCH_CELLS (every cell; else a comma list of <bytes>:<acks>, e.g.
+ *      `100:1,100:all`, to measure only those), BENCH_CONSUME (1; 0 skips
+ *      the consume runs, for a quick produce-only A/B).
  * No assertions: this prints figures.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -71,7 +74,6 @@ import { fmt, median, renderMarkdown, renderText, spreadPct, type Table } from '
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has('--quick');
-const WRITE_DOC = !argv.has('--no-doc') && !QUICK;
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SIZES = [
   {
@@ -109,7 +111,15 @@ interface Cell {
   size: (typeof SIZES)[number];
   acks: (typeof ACKS)[number];
 }
-const CELLS: Cell[] = SIZES.flatMap((size) => ACKS.map((acks) => ({ size, acks })));
+const CELL_FILTER = process.env.BENCH_CELLS?.split(',').map((c) => c.trim());
+const CELLS: Cell[] = SIZES.flatMap((size) => ACKS.map((acks) => ({ size, acks }))).filter(
+  (c) => !CELL_FILTER || CELL_FILTER.includes(`${c.size.bytes}:${c.acks}`),
+);
+if (CELLS.length === 0)
+  throw new Error(`BENCH_CELLS=${process.env.BENCH_CELLS} names no cell (100|1024 : 1|all)`);
+const CONSUME = process.env.BENCH_CONSUME !== '0';
+// A partial run never rewrites the doc's tables.
+const WRITE_DOC = !argv.has('--no-doc') && !QUICK && !CELL_FILTER && CONSUME;
 
 interface ProduceSample extends ProducerResult {
   brokerCpuPct: number;
@@ -299,7 +309,7 @@ async function main(): Promise<void> {
             console.log(`  produce ${tag}: FAILED ${(e as Error).message}`);
             continue;
           }
-          if (c.acks !== '1') continue;
+          if (c.acks !== '1' || !CONSUME) continue;
           try {
             const r = await runConsumer({
               libs,
