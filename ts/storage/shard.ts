@@ -27,6 +27,12 @@
  * The memory engine keeps one call in flight too (its calls are short, and
  * small ones, records or Kafka batches, run synchronously).
  *
+ * Native append calls run on libuv's pool; the job puts its thread under
+ * SCHED_BATCH (crates/ferry-storage/src/sched.rs), so queueing an append
+ * never hands this thread's core to the woken worker in the middle of a
+ * turn. The offsets read by every Produce answer are atomics: they never
+ * wait for a worker's write.
+ *
  * Reads long-poll without polling: a read at the log end parks a waiter
  * that the next append on this shard wakes (or its timeout / abort ends).
  */
