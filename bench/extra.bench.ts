@@ -284,6 +284,8 @@ async function idleConnections(): Promise<void> {
       if (fit > 0 && !counts.includes(fit)) counts.push(fit);
     }
   }
+  /** RSS after / connections held, per broker and count, for the marginal column. */
+  const seen = new Map<string, { after: number; held: number }>();
   for (const n of counts) {
     for (const name of MQTT_BROKERS) {
       const b = await startBroker(name, repoRoot);
@@ -328,6 +330,10 @@ async function idleConnections(): Promise<void> {
           },
         );
         const connect = r.latencyUs.connect;
+        // Marginal: from the previous count's broker to this one (both fresh), one-time costs cancel out.
+        const prev = seen.get(name);
+        seen.set(name, { after, held });
+        const marginal = prev && held > prev.held ? fmt((after - prev.after) / (held - prev.held), 2) : '-';
         rows.push([
           fmt(n),
           name,
@@ -336,6 +342,7 @@ async function idleConnections(): Promise<void> {
           fmt(before / 1024, 1),
           fmt(after / 1024, 1),
           held > 0 ? fmt(((after - before) * 1024) / held / 1024, 2) : '-',
+          marginal,
           fmt(connect?.p99 ?? Number.NaN),
         ]);
       } finally {
@@ -353,11 +360,13 @@ async function idleConnections(): Promise<void> {
       'RSS before (MiB)',
       'RSS after (MiB)',
       'KiB / connection',
+      'marginal KiB / connection',
       'CONNACK p99 (µs)',
     ],
     rows,
     notes: [
-      'RSS of the broker process 1.5 s after start, and 3 s after the last connection was accepted; connections from 127.0.0.1-4 (one ephemeral-port range per source address).',
+      'RSS of the broker process 1.5 s after start, and 3 s after the last connection was accepted; connections from 127.0.0.1-4 (one ephemeral-port range per source address). A fresh broker per row.',
+      "marginal: (RSS after at this count − RSS after at the previous count) / (difference in connections held), from the two fresh brokers of the same kind: the one-time costs both paid (e.g. a Node broker's young-generation growth) cancel out. bench/mqtt.bench.ts measures the same on one broker.",
     ],
   });
 }

@@ -28,7 +28,8 @@
  *      timestamp in the 64-byte payload, pooled over the runs.
  * 2. Memory per idle connection: a fresh broker, RSS before and 3 s after
  *    CONNS connections (CONNECT keepalive 60, clean session, CONNACK each)
- *    from the generator; (after − before) / CONNS. Then "warm": the same on
+ *    from the generator; (after − before) / CONNS; then CONNS2 on the same
+ *    broker and the marginal cost between the two. Then "warm": the same on
  *    a fresh broker that first carried 500,000 small PUBLISHes (V8's young
  *    generation grows once at a Node broker's first scavenge; see warmUp).
  *    `--memory-only` runs just this (BENCH_MEM_RUNS fresh brokers each,
@@ -40,9 +41,11 @@
  * functions are printed (and written to the doc).
  *
  * Env: BENCH_RUNS (3), BENCH_RUN_MS (5000), BENCH_LAT_MS (3000),
- *      BENCH_RATE (5000), BENCH_CONNS (10000), BENCH_BROKERS (FerryMQ,Mosquitto,Aedes),
+ *      BENCH_RATE (5000), BENCH_CONNS (10000), BENCH_CONNS2 (the fd limit allows), BENCH_BROKERS (FerryMQ,Mosquitto,Aedes),
  *      BENCH_PROFILE_CELL (fan-in:0: topology:QoS of the --profile run),
- *      BENCH_FERRYMQ_NODE_ARGS (extra node flags for FerryMQ, lib/mqtt-brokers.ts).
+ *      BENCH_FERRYMQ_NODE_ARGS (extra node flags for FerryMQ, lib/mqtt-brokers.ts),
+ *      BENCH_PROBE=1 (FerryMQ only: per measured window, print the broker's
+ *      event-loop delay, event-loop utilisation, CPU and GC pauses; see PROBE_SOURCE).
  * No assertions: this prints figures.
  */
 import { execFileSync } from 'node:child_process';
@@ -92,6 +95,18 @@ const RUN_MS = Number(process.env.BENCH_RUN_MS ?? (QUICK ? 1500 : 5000));
 const LAT_MS = Number(process.env.BENCH_LAT_MS ?? (QUICK ? 1500 : 3000));
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
 const CONNS = Number(process.env.BENCH_CONNS ?? (QUICK ? 2000 : 10_000));
+/**
+ * The second, larger count of the memory test: as many as the fd limits
+ * allow (both the broker and this process hold one fd per connection; 1,000
+ * left for everything else), at most 50,000 (the issue's figure).
+ */
+const CONNS2 = Math.max(
+  CONNS,
+  Number(
+    process.env.BENCH_CONNS2 ??
+      (QUICK ? 2 * CONNS : Math.min(50_000, Math.floor((hardNofile() - 1000) / 1000) * 1000)),
+  ),
+);
 const MEM_RUNS = Number(process.env.BENCH_MEM_RUNS ?? 1);
 const WARMUP_MS = QUICK ? 500 : 1000;
 const DRAIN_MS = 500;
@@ -105,6 +120,53 @@ const [PROFILE_TOPOLOGY, PROFILE_QOS] = (process.env.BENCH_PROFILE_CELL ?? 'fan-
   string,
 ];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * BENCH_PROBE=1: a module preloaded into the FerryMQ broker (`--import` of a
+ * data: URL, so the broker itself carries no bench code). SIGUSR2 makes it
+ * append one JSON line to BENCH_PROBE_FILE with what happened since the
+ * previous SIGUSR2: event-loop delay percentiles (1 ms resolution timer,
+ * ms), event-loop utilisation, process CPU, and GC pauses by kind (V8's
+ * PerformanceObserver 'gc' entries: kind 1 scavenge, 2 mark-compact, 4
+ * incremental, 8 weak callbacks). runCell signals at the start and end of
+ * the measured window, so each line is one cell's window.
+ */
+const PROBE_SOURCE = `
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { appendFileSync } from 'node:fs';
+const h = monitorEventLoopDelay({ resolution: 1 });
+h.enable();
+let gcs = [];
+new PerformanceObserver((l) => { for (const e of l.getEntries()) gcs.push([e.detail?.kind ?? 0, e.duration]); }).observe({ entryTypes: ['gc'] });
+let elu0 = performance.eventLoopUtilization(), cpu0 = process.cpuUsage(), t0 = performance.now();
+process.on('SIGUSR2', () => {
+  const elu = performance.eventLoopUtilization(elu0).utilization, cpu = process.cpuUsage(cpu0);
+  const gc = {};
+  for (const [k, d] of gcs) { const b = (gc[k] ??= { n: 0, ms: 0, maxMs: 0 }); b.n++; b.ms = +(b.ms + d).toFixed(2); b.maxMs = +Math.max(b.maxMs, d).toFixed(2); }
+  const line = { secs: +((performance.now() - t0) / 1000).toFixed(2), elu: +elu.toFixed(3), cpuMs: Math.round((cpu.user + cpu.system) / 1000), eldP50Ms: h.percentile(50) / 1e6, eldP99Ms: h.percentile(99) / 1e6, eldMaxMs: h.max / 1e6, gc };
+  appendFileSync(process.env.BENCH_PROBE_FILE, JSON.stringify(line) + '\\n');
+  h.reset(); gcs = []; elu0 = performance.eventLoopUtilization(); cpu0 = process.cpuUsage(); t0 = performance.now();
+});
+`;
+const PROBE = process.env.BENCH_PROBE === '1';
+const PROBE_FILE = join(tmpdir(), `ferrymq-bench-probe-${process.pid}.jsonl`);
+if (PROBE) {
+  process.env.BENCH_PROBE_FILE = PROBE_FILE;
+  process.env.BENCH_FERRYMQ_NODE_ARGS = `${process.env.BENCH_FERRYMQ_NODE_ARGS ?? ''} --import=data:text/javascript,${encodeURIComponent(PROBE_SOURCE)}`;
+}
+
+/** BENCH_PROBE: the line the broker's probe wrote for the window that just ended ('' if none). */
+async function probeSignal(b: RunningBroker, end: boolean): Promise<string> {
+  if (!PROBE || b.name !== 'FerryMQ') return '';
+  process.kill(b.pid, 'SIGUSR2');
+  if (!end) return '';
+  await sleep(50);
+  try {
+    return (readFileSync(PROBE_FILE, 'utf8').trim().split('\n').at(-1) ?? '').trim();
+  } catch {
+    return '';
+  }
+}
 
 interface Topology {
   name: 'fan-in' | 'fan-out' | 'p2p';
@@ -159,6 +221,8 @@ interface CellResult {
   writesPerDelivery: number;
   readsPerDelivery: number;
   samples: Float64Array;
+  /** BENCH_PROBE: the broker's probe line for the measured window. */
+  probe: string;
 }
 
 let clientSeq = 0;
@@ -242,7 +306,9 @@ async function runCell(
   const m0 = machineBusySeconds();
   const s0 = b.syscalls();
   const u0 = nowUs();
+  await probeSignal(b, false);
   await sleep(duration);
+  const probe = await probeSignal(b, true);
   const u1 = nowUs();
   const m1 = machineBusySeconds();
   const s1 = b.syscalls();
@@ -273,6 +339,7 @@ async function runCell(
     writesPerDelivery: (s1.w - s0.w) / (d1 - d0),
     readsPerDelivery: (s1.r - s0.r) / (d1 - d0),
     samples: (closed.samples as Float64Array | undefined) ?? new Float64Array(0),
+    probe,
   };
 }
 
@@ -317,10 +384,17 @@ const ratio = (a: number, b: number): string =>
 // ------------------------------------------------------------------------------------------ memory
 interface MemResult {
   before: number;
+  /** RSS with CONNS connections open. */
   after: number;
   connected: number;
   failed: number;
   kibPerConn: number;
+  /** RSS with CONNS2 connections open (the same broker, CONNS2 − CONNS more). */
+  after2: number;
+  connected2: number;
+  kibPerConn2: number;
+  /** (after2 − after) / (connected2 − connected): a connection's cost without the one-time costs. */
+  marginalKib: number;
   genCpuS: number;
   connectMs: number;
 }
@@ -382,8 +456,48 @@ async function warmUp(port: number): Promise<void> {
   s.destroy();
 }
 
+/** An `idle` load worker holding `count` connections (CONNECT keepalive 60, CONNACK each). */
+async function openIdle(port: number, count: number) {
+  const shared = new SharedArrayBuffer(COUNTERS * 4);
+  const idle = spawnLoad({
+    role: 'idle',
+    port,
+    qos: 0,
+    topics: [],
+    idPrefix: `m${process.pid.toString(36)}-${++clientSeq}`,
+    mode: 'rate',
+    rate: 0,
+    fanout: 1,
+    window: 0,
+    count,
+    shared,
+    sampleCap: 0,
+  });
+  const ready = await idle.next('ready');
+  const connected = Number(ready.connected ?? Atomics.load(new Int32Array(shared), C_CONNECTED));
+  const failed = Number(ready.failed ?? 0);
+  if (failed > 0) console.log(`    ${failed} connections failed (${ready.firstError})`);
+  return {
+    connected,
+    failed,
+    close: async (): Promise<void> => {
+      idle.worker.postMessage({ type: 'close' });
+      await idle.next('closed');
+      await idle.worker.terminate();
+    },
+  };
+}
+
+/**
+ * RSS of one fresh broker before any connection, with CONNS idle
+ * connections, then with CONNS2 (CONNS2 − CONNS more from a second worker,
+ * the first ones still open). The step from CONNS to CONNS2 is the marginal
+ * cost of a connection: one-time costs (the young generation's growth, code
+ * compiled on first use, allocator arenas) are already paid at CONNS.
+ */
 async function memoryTest(name: BrokerName, warm: boolean): Promise<MemResult> {
   const b = await startBroker(name, repoRoot);
+  const open: Array<() => Promise<void>> = [];
   try {
     await sleep(1500);
     if (warm) {
@@ -391,44 +505,35 @@ async function memoryTest(name: BrokerName, warm: boolean): Promise<MemResult> {
       await sleep(1500);
     }
     const before = b.rssKiB();
-    const shared = new SharedArrayBuffer(COUNTERS * 4);
     const g0 = process.cpuUsage();
     const t0 = performance.now();
-    const idle = spawnLoad({
-      role: 'idle',
-      port: b.port,
-      qos: 0,
-      topics: [],
-      idPrefix: `m${process.pid.toString(36)}-${++clientSeq}`,
-      mode: 'rate',
-      rate: 0,
-      fanout: 1,
-      window: 0,
-      count: CONNS,
-      shared,
-      sampleCap: 0,
-    });
-    const ready = await idle.next('ready');
+    const first = await openIdle(b.port, CONNS);
+    open.push(first.close);
     const connectMs = performance.now() - t0;
     const g = process.cpuUsage(g0);
     await sleep(3000);
     const after = b.rssKiB();
-    idle.worker.postMessage({ type: 'close' });
-    await idle.next('closed');
-    await idle.worker.terminate();
-    const connected = Number(ready.connected ?? Atomics.load(new Int32Array(shared), C_CONNECTED));
-    if (Number(ready.failed) > 0)
-      console.log(`    ${name}: ${ready.failed} connections failed (${ready.firstError})`);
+    const second = await openIdle(b.port, CONNS2 - CONNS);
+    open.push(second.close);
+    await sleep(3000);
+    const after2 = b.rssKiB();
+    const connected = first.connected;
+    const connected2 = first.connected + second.connected;
     return {
       before,
       after,
       connected,
-      failed: Number(ready.failed ?? 0),
+      failed: first.failed + second.failed,
       kibPerConn: connected > 0 ? (after - before) / connected : Number.NaN,
+      after2,
+      connected2,
+      kibPerConn2: connected2 > 0 ? (after2 - before) / connected2 : Number.NaN,
+      marginalKib: second.connected > 0 ? (after2 - after) / second.connected : Number.NaN,
       genCpuS: (g.user + g.system) / 1e6,
       connectMs,
     };
   } finally {
+    for (const close of open.reverse()) await close();
     await b.stop();
   }
 }
@@ -506,7 +611,7 @@ function raiseOwnNofile(need: number): string {
  */
 async function memorySection(): Promise<Table> {
   console.log(
-    `\nmemory: ${fmt(CONNS)} idle connections per broker (fresh broker each, ${MEM_RUNS} run(s) per broker)`,
+    `\nmemory: ${fmt(CONNS)} then ${fmt(CONNS2)} idle connections per broker (fresh broker each, ${MEM_RUNS} run(s) per broker)`,
   );
   const mem = new Map<string, MemResult[]>();
   for (let run = 0; run < MEM_RUNS; run++) {
@@ -516,7 +621,7 @@ async function memorySection(): Promise<Table> {
         const k = `${name}|${warm}`;
         mem.set(k, [...(mem.get(k) ?? []), r]);
         console.log(
-          `  ${name}${warm ? ' (warm)' : ''}: RSS ${fmt(r.before / 1024, 1)} → ${fmt(r.after / 1024, 1)} MiB, ${fmt(r.connected)} connected in ${fmt(r.connectMs)} ms, ${fmt(r.kibPerConn, 2)} KiB/connection`,
+          `  ${name}${warm ? ' (warm)' : ''}: RSS ${fmt(r.before / 1024, 1)} → ${fmt(r.after / 1024, 1)} → ${fmt(r.after2 / 1024, 1)} MiB, ${fmt(r.connected)} connected in ${fmt(r.connectMs)} ms, then ${fmt(r.connected2)}; ${fmt(r.kibPerConn, 2)} KiB/connection at ${fmt(r.connected)}, ${fmt(r.kibPerConn2, 2)} at ${fmt(r.connected2)}, marginal ${fmt(r.marginalKib, 2)}`,
         );
       }
     }
@@ -527,18 +632,23 @@ async function memorySection(): Promise<Table> {
     return rs[Math.floor((rs.length - 1) / 2)] as MemResult;
   };
   const has = BROKERS.includes('FerryMQ');
+  const n1 = fmt(CONNS);
+  const n2 = fmt(CONNS2);
   const table: Table = {
-    title: `MQTT memory per idle connection (${fmt(CONNS)} connections, keepalive 60)`,
+    title: `MQTT memory per idle connection (${n1} and ${n2} connections, keepalive 60)`,
     columns: [
       'broker',
       'RSS before (MiB)',
-      'RSS after (MiB)',
+      `RSS at ${n1} → ${n2} (MiB)`,
       'connected',
-      'KiB/connection',
-      'FerryMQ/broker',
+      `KiB/connection at ${n1}`,
+      `at ${n2}`,
+      `marginal ${n1}→${n2}`,
+      `FerryMQ/broker at ${n1}`,
       'warm: RSS before → after (MiB)',
-      'warm: KiB/connection',
-      'warm: FerryMQ/broker',
+      `warm: KiB/connection at ${n1}`,
+      `warm: marginal ${n1}→${n2}`,
+      `warm: FerryMQ/broker at ${n1}`,
     ],
     rows: BROKERS.map((name) => {
       const r = pick(name, false);
@@ -546,18 +656,22 @@ async function memorySection(): Promise<Table> {
       return [
         name,
         fmt(r.before / 1024, 1),
-        fmt(r.after / 1024, 1),
-        fmt(r.connected),
+        `${fmt(r.after / 1024, 1)} → ${fmt(r.after2 / 1024, 1)}`,
+        `${fmt(r.connected)} / ${fmt(r.connected2)}`,
         fmt(r.kibPerConn, 2),
+        fmt(r.kibPerConn2, 2),
+        fmt(r.marginalKib, 2),
         has ? ratio(pick('FerryMQ', false).kibPerConn, r.kibPerConn) : '-',
-        `${fmt(w.before / 1024, 1)} → ${fmt(w.after / 1024, 1)}`,
+        `${fmt(w.before / 1024, 1)} → ${fmt(w.after / 1024, 1)} → ${fmt(w.after2 / 1024, 1)}`,
         fmt(w.kibPerConn, 2),
+        fmt(w.marginalKib, 2),
         has ? ratio(pick('FerryMQ', true).kibPerConn, w.kibPerConn) : '-',
       ];
     }),
     notes: [
-      `RSS from /proc/<pid>/status (VmRSS) of a freshly started broker 1.5 s after start, and 3 s after the last CONNACK; ${MEM_RUNS === 1 ? 'one run per broker' : `median of ${MEM_RUNS} runs per broker (BENCH_MEM_RUNS), each on a fresh broker`}. Lower is better.`,
-      `warm: the same on another fresh broker that first carried ${fmt(WARMUP_PUBLISHES)} QoS 0 PUBLISHes (64 B, no subscriber) from one client, then idled 1.5 s before "RSS before". A Node broker's first scavenge after start-up doubles V8's young generation (the start-up survivors it promotes count towards V8's growth rule): a one-time ~28 MiB that the fresh column charges to the connections, and that any traffic triggers. The warm column is the cost of one more connection on a broker in use (its old generation may also reuse space the warm-up's garbage freed).`,
+      `RSS from /proc/<pid>/status (VmRSS) of a freshly started broker 1.5 s after start ("before"), 3 s after the last CONNACK of ${n1} connections, then 3 s after ${fmt(CONNS2 - CONNS)} more (the first ${n1} still open); ${MEM_RUNS === 1 ? 'one run per broker' : `median of ${MEM_RUNS} runs per broker (BENCH_MEM_RUNS), each on a fresh broker`}. Lower is better.`,
+      `KiB/connection at N: (RSS at N − RSS before) / N, one-time costs included. marginal: (RSS at ${n2} − RSS at ${n1}) / ${fmt(CONNS2 - CONNS)}, the cost of one more connection on the same broker, one-time costs excluded. ${n2} is the most this machine allows: the hard fd limit is ${fmt(hardNofile())} (no CAP_SYS_RESOURCE to raise it) and the load generator holds one fd per connection too, so the issue's 50,000 cannot be measured here.`,
+      `warm: the same on another fresh broker that first carried ${fmt(WARMUP_PUBLISHES)} QoS 0 PUBLISHes (64 B, no subscriber) from one client, then idled 1.5 s before "RSS before". Any traffic makes V8 grow a Node broker's young generation once, a one-time cost that the fresh column charges to the connections; the warm column is the cost of a connection on a broker in use (its old generation may also reuse space the warm-up's garbage freed).`,
       'Kernel socket buffers are not in RSS (they are kernel memory) for any of the brokers.',
     ],
   };
@@ -568,9 +682,9 @@ async function memorySection(): Promise<Table> {
 async function main(): Promise<void> {
   selfTest();
   const m = machineInfo(tmpdir(), repoRoot);
-  const fdNote = raiseOwnNofile(CONNS + 1000);
+  const fdNote = raiseOwnNofile(CONNS2 + 1000);
   console.log(
-    `mqtt bench: ${RUNS} run(s) per cell, throughput ${RUN_MS} ms, latency ${LAT_MS} ms at ${fmt(RATE)} deliveries/s, ${fmt(CONNS)} idle connections${QUICK ? ' (quick)' : ''}`,
+    `mqtt bench: ${RUNS} run(s) per cell, throughput ${RUN_MS} ms, latency ${LAT_MS} ms at ${fmt(RATE)} deliveries/s, ${fmt(CONNS)} then ${fmt(CONNS2)} idle connections${QUICK ? ' (quick)' : ''}`,
   );
   for (const l of machineLines(m)) console.log(l);
   console.log(fdNote);
@@ -604,6 +718,7 @@ async function main(): Promise<void> {
               console.log(
                 `  ${mode} ${topo.label} QoS ${qos} run ${run + 1} ${b.name}: ${fmt(r.deliveredPerS)} deliveries/s (published ${fmt(r.publishedPerS)}/s, lost ${fmt(r.lostPct, 2)}%${r.stalls ? `, ${r.stalls} stalls` : ''}), broker CPU ${fmt(r.brokerCpuPct)}%, generator CPU ${fmt(r.genCpuPct)}%, other processes ${fmt(r.othersCpuPct)}%, broker syscalls/delivery write ${fmt(r.writesPerDelivery, 2)} read ${fmt(r.readsPerDelivery, 2)}${lat}`,
               );
+              if (r.probe) console.log(`    probe: ${r.probe}`);
             }
           }
         }
@@ -759,7 +874,7 @@ async function main(): Promise<void> {
       `- Aedes ${versions.Aedes ?? '-'} (npm, default in-memory persistence and mqemitter, \`net.createServer(aedes.handle)\` in its own Node ${process.version} process: bench/lib/mqtt-aedes-server.ts)`,
       `- Load generator: worker_threads of the bench process (one for the publishers, one for the subscribers), MQTT 3.1.1 over raw TCP sockets, PUBLISH/PUBACK hand-encoded (bench/lib/mqtt-codec.ts, checked against mqtt-packet), CONNECT/SUBSCRIBE by mqtt-packet; TCP_NODELAY on every socket. Its own CPU use is in the CPU table.`,
       `- Each broker is started under \`bash -c 'ulimit -n <hard limit>; exec …'\` (hard limit here: ${hardNofile()}); ${fdNote}.`,
-      `- Command: \`npm run build:ts && npm run bench:mqtt\` → \`node bench/mqtt.bench.ts\` (env BENCH_RUNS=${RUNS}, BENCH_RUN_MS=${RUN_MS}, BENCH_LAT_MS=${LAT_MS}, BENCH_RATE=${RATE}, BENCH_CONNS=${CONNS})`,
+      `- Command: \`npm run build:ts && npm run bench:mqtt\` → \`node bench/mqtt.bench.ts\` (env BENCH_RUNS=${RUNS}, BENCH_RUN_MS=${RUN_MS}, BENCH_LAT_MS=${LAT_MS}, BENCH_RATE=${RATE}, BENCH_CONNS=${CONNS}, BENCH_CONNS2=${CONNS2})`,
       '',
       renderMarkdown(goals),
       renderMarkdown(tput),
