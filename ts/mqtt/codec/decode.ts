@@ -130,16 +130,20 @@ class Cursor {
     const start = this.at;
     if (start + n > this.end) throw new MqttDecodeError(`cannot parse ${what}`);
     this.at += n;
-    const b = this.buf;
-    // Pure ASCII (the usual topic) needs no UTF-8 check.
-    for (let i = start; i < start + n; i++) {
-      if ((b[i] as number) >= 0x80) {
-        if (!isUtf8(b.subarray(start, start + n))) throw new MqttDecodeError(`${what} is not valid UTF-8`);
-        return b.toString('utf8', start, start + n);
-      }
-    }
-    return b.toString('latin1', start, start + n);
+    return utf8String(this.buf, start, n, what);
   }
+}
+
+/** The `n` bytes at `start` as a string, checked as UTF-8 [MQTT-1.5.4-1]. */
+function utf8String(b: Buffer, start: number, n: number, what: string): string {
+  // Pure ASCII (the usual topic) needs no UTF-8 check.
+  for (let i = start; i < start + n; i++) {
+    if ((b[i] as number) >= 0x80) {
+      if (!isUtf8(b.subarray(start, start + n))) throw new MqttDecodeError(`${what} is not valid UTF-8`);
+      return b.toString('utf8', start, start + n);
+    }
+  }
+  return b.toString('latin1', start, start + n);
 }
 
 function duplicate(name: string): MqttDecodeError {
@@ -244,22 +248,28 @@ export interface TopicCache {
   topic: string;
 }
 
-/** The topic at `c.at` (UTF-8 Encoded String), from `cache` when the bytes are the same. */
-function readTopic(c: Cursor, cache: TopicCache | undefined): string {
-  if (!cache) return c.string('topic');
-  const buf = c.buf;
-  const start = c.at + 2;
-  const n = start <= c.end ? buf.readUInt16BE(c.at) : -1;
+/** Where the topic read by readTopic ended: its second result, without an object per call. */
+let topicEnd = 0;
+
+/**
+ * The topic (UTF-8 Encoded String) at `at`, from `cache` when the bytes are
+ * the same; sets `topicEnd`. Read without a Cursor: a PUBLISH of 3.1.1 needs
+ * none, and one per message was garbage.
+ */
+function readTopic(buf: Buffer, at: number, end: number, cache: TopicCache | undefined): string {
+  const start = at + 2;
+  if (start > end) throw new MqttDecodeError('cannot parse topic');
+  const n = ((buf[at] as number) << 8) | (buf[at + 1] as number);
+  if (start + n > end) throw new MqttDecodeError('cannot parse topic');
+  topicEnd = start + n;
+  if (!cache) return utf8String(buf, start, n, 'topic');
   const known = cache.bytes;
-  if (known !== undefined && known.length === n && start + n <= c.end) {
+  if (known !== undefined && known.length === n) {
     let i = 0;
     while (i < n && known[i] === buf[start + i]) i++;
-    if (i === n) {
-      c.at = start + n;
-      return cache.topic;
-    }
+    if (i === n) return cache.topic;
   }
-  const topic = c.string('topic');
+  const topic = utf8String(buf, start, n, 'topic');
   cache.bytes = Buffer.from(buf.subarray(start, start + n));
   cache.topic = topic;
   return topic;
@@ -301,8 +311,8 @@ function decode(
     const qos = (flags >> 1) & 3;
     // [MQTT-3.3.1-4]
     if (qos === 3) throw new MqttDecodeError('Packet must not have both QoS bits set to 1');
-    const c = new Cursor(buf, bodyAt, end);
-    const topic = readTopic(c, topics);
+    const topic = readTopic(buf, bodyAt, end, topics);
+    let at = topicEnd;
     const packet: IPublishPacket = {
       cmd: 'publish',
       retain: (flags & 1) !== 0,
@@ -312,12 +322,18 @@ function decode(
       topic,
       payload: buf, // replaced below; keeps one object shape
     };
-    if (qos > 0) packet.messageId = c.u16('messageId');
+    if (qos > 0) {
+      if (at + 2 > end) throw new MqttDecodeError('cannot parse messageId');
+      packet.messageId = ((buf[at] as number) << 8) | (buf[at + 1] as number);
+      at += 2;
+    }
     if (version === 5) {
+      const c = new Cursor(buf, at, end);
       const props = readPublishProps(c);
       if (props) packet.properties = props;
+      at = c.at;
     }
-    packet.payload = buf.subarray(c.at, end);
+    packet.payload = buf.subarray(at, end);
     return packet;
   }
   if (type === PINGREQ) {

@@ -136,9 +136,26 @@ function writeProperties(buf: Buffer, start: number, p: PublishProperties): numb
   return at;
 }
 
+/**
+ * Topics at most this long that are ASCII are written by a loop here: for
+ * the usual short topic, Buffer.byteLength plus buf.write (two calls into
+ * C++) cost more than the whole rest of the encoder (~10% of the broker's
+ * self time in the in-process fan-in profile).
+ */
+const ASCII_LOOP_MAX = 128;
+
+/** `s.length` if `s` is short and ASCII only (one byte per character), else -1. */
+function shortAsciiLength(s: string): number {
+  const n = s.length;
+  if (n > ASCII_LOOP_MAX) return -1;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return -1;
+  return n;
+}
+
 /** One PUBLISH packet; `version` 5 writes the Property Length (and properties). */
 export function encodePublish(f: PublishFields, version: number): Buffer {
-  const topicBytes = Buffer.byteLength(f.topic);
+  const ascii = shortAsciiLength(f.topic);
+  const topicBytes = ascii >= 0 ? ascii : Buffer.byteLength(f.topic);
   let propsSize = 0;
   let remaining = 2 + topicBytes + (f.qos > 0 ? 2 : 0) + f.payload.length;
   if (version === 5) {
@@ -148,16 +165,28 @@ export function encodePublish(f: PublishFields, version: number): Buffer {
   const buf = Buffer.allocUnsafe(1 + varIntSize(remaining) + remaining);
   buf[0] = 0x30 | (f.dup ? 8 : 0) | (f.qos << 1) | (f.retain ? 1 : 0);
   let at = writeVarInt(buf, 1, remaining);
-  at = writeString(buf, at, f.topic, topicBytes);
+  if (ascii >= 0) {
+    const topic = f.topic;
+    buf[at] = ascii >> 8;
+    buf[at + 1] = ascii & 0xff;
+    at += 2;
+    for (let i = 0; i < ascii; i++) buf[at + i] = topic.charCodeAt(i);
+    at += ascii;
+  } else {
+    at = writeString(buf, at, f.topic, topicBytes);
+  }
   if (f.qos > 0) {
-    buf.writeUInt16BE(f.packetId ?? 0, at);
+    const id = f.packetId ?? 0;
+    buf[at] = id >> 8;
+    buf[at + 1] = id & 0xff;
     at += 2;
   }
   if (version === 5) {
     at = writeVarInt(buf, at, propsSize);
     if (f.properties && propsSize > 0) at = writeProperties(buf, at, f.properties);
   }
-  f.payload.copy(buf, at);
+  // TypedArray#set: Buffer#copy's argument checks cost more than a small payload's copy.
+  buf.set(f.payload, at);
   return buf;
 }
 
@@ -170,7 +199,8 @@ export function encodeAck(cmd: AckCmd, packetId: number, reasonCode: number, ver
   const buf = Buffer.allocUnsafe(withCode ? 5 : 4);
   buf[0] = ACK_FIRST[cmd];
   buf[1] = withCode ? 3 : 2;
-  buf.writeUInt16BE(packetId, 2);
+  buf[2] = packetId >> 8;
+  buf[3] = packetId & 0xff;
   if (withCode) buf[4] = reasonCode;
   return buf;
 }
