@@ -13,24 +13,64 @@ export interface Metrics {
   storage: ShardMetrics;
 }
 
+/**
+ * Per-engine sums kept in plain numbers and handed to prom-client only when
+ * the registry is read: a labelled inc() or set() hashes its label object on
+ * every call, and the append path made five such calls per native append.
+ */
+class EngineSums {
+  readonly #sums = new Map<string, number>();
+
+  add(engine: string, n: number): void {
+    this.#sums.set(engine, (this.#sums.get(engine) ?? 0) + n);
+  }
+
+  /** Moves what was added since the last read into a counter. */
+  drainInto(counter: Counter<'engine'>): void {
+    for (const [engine, n] of this.#sums) {
+      counter.inc({ engine }, n);
+      this.#sums.set(engine, 0);
+    }
+  }
+
+  /** The running totals as a gauge's values (sums of +1/-1 are never drained). */
+  setInto(gauge: Gauge<'engine'>): void {
+    for (const [engine, n] of this.#sums) gauge.set({ engine }, n);
+  }
+}
+
+/** The append metrics register themselves and are fed from their sums when the registry is read. */
 function storageMetrics(registry: Registry): ShardMetrics {
-  const calls = new Counter({
+  const callSums = new EngineSums();
+  const recordSums = new EngineSums();
+  const byteSums = new EngineSums();
+  const inFlightSums = new EngineSums();
+  new Counter({
     name: 'ferrymq_storage_append_calls_total',
     help: 'Native append calls (each carries one or more grouped appends)',
     labelNames: ['engine'],
     registers: [registry],
+    collect() {
+      callSums.drainInto(this);
+    },
   });
-  const records = new Counter({
+  new Counter({
     name: 'ferrymq_storage_appended_records_total',
     help: 'Records appended',
     labelNames: ['engine'],
     registers: [registry],
+    collect() {
+      recordSums.drainInto(this);
+    },
   });
-  const bytes = new Counter({
+  new Counter({
     name: 'ferrymq_storage_appended_bytes_total',
     help: 'Bytes appended (packed records or Kafka batches)',
     labelNames: ['engine'],
     registers: [registry],
+    collect() {
+      byteSums.drainInto(this);
+    },
   });
   const errors = new Counter({
     name: 'ferrymq_storage_append_errors_total',
@@ -44,18 +84,21 @@ function storageMetrics(registry: Registry): ShardMetrics {
     labelNames: ['engine', 'code'],
     registers: [registry],
   });
-  const callsInFlight = new Gauge({
+  new Gauge({
     name: 'ferrymq_storage_append_calls_in_flight',
     help: 'Native append calls in flight (at most storage.append_calls_in_flight_max per shard)',
     labelNames: ['engine'],
     registers: [registry],
+    collect() {
+      inFlightSums.setInto(this);
+    },
   });
   return {
-    appendCallsInFlight: (engine, delta) => callsInFlight.inc({ engine }, delta),
+    appendCallsInFlight: (engine, delta) => inFlightSums.add(engine, delta),
     readErrors: (engine, code) => readErrors.inc({ engine, code }),
-    appendCalls: (engine, n) => calls.inc({ engine }, n),
-    appendedRecords: (engine, n) => records.inc({ engine }, n),
-    appendedBytes: (engine, n) => bytes.inc({ engine }, n),
+    appendCalls: (engine, n) => callSums.add(engine, n),
+    appendedRecords: (engine, n) => recordSums.add(engine, n),
+    appendedBytes: (engine, n) => byteSums.add(engine, n),
     appendErrors: (engine, code) => errors.inc({ engine, code }),
   };
 }

@@ -206,14 +206,18 @@ export class Shard {
   /**
    * Append Kafka magic-2 batches (one or more, back to back) as they came
    * from a producer. The buffer is patched in place with the assigned
-   * offsets, so callers must not reuse it.
+   * offsets, so callers must not reuse it. A caller that has already
+   * walked the batches (whole, back to back) passes their offset count, so
+   * they are not walked twice.
    */
-  appendBatches(batches: Buffer): Promise<AppendOffsets> {
-    let count = 0;
-    try {
-      for (const [start] of batchSpans(batches)) count += batchOffsetCount(batches, start);
-    } catch (err) {
-      return Promise.reject(err);
+  appendBatches(batches: Buffer, offsetCount?: number): Promise<AppendOffsets> {
+    let count = offsetCount ?? 0;
+    if (offsetCount === undefined) {
+      try {
+        for (const [start] of batchSpans(batches)) count += batchOffsetCount(batches, start);
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     if (count <= 0)
       return Promise.reject(new FerryError('FERRY_ERR_INVALID_BATCH', 'no record batch to append'));

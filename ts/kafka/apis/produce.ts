@@ -10,10 +10,10 @@
  * never reach here: dispatch.ts closes the connection, as Kafka 4 does.
  */
 import { FerryError } from '../../errors.ts';
-import { batchSpans } from '../../storage/records.ts';
+import { batchOffsetCount, batchSpans } from '../../storage/records.ts';
 import type { KafkaContext } from '../dispatch.ts';
 import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
-import { hasIdempotentBatch } from '../producers/idempotence.ts';
+import { hasProducerId } from '../producers/batch-header.ts';
 import { Produce } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
 import { isValidTopicName, type Topic } from '../topics.ts';
@@ -25,19 +25,37 @@ function failed(index: number, errorCode: number, message: string | null = null)
   return { ...Produce.defaultPartitionProduceResponse(), index, errorCode, errorMessage: message };
 }
 
-/** Checks the stored format needs before the native append: whole magic-2 batches within the topic's max.message.bytes. */
-function precheck(ctx: KafkaContext, records: Buffer, max = ctx.config.storage.batch_bytes_max): number {
+/** What one walk over a partition's batches found (the append and the idempotence checks reuse it). */
+interface Scanned {
+  spans: [number, number][];
+  /** Offsets the batches take (sum of lastOffsetDelta + 1). */
+  count: number;
+  /** Some batch carries a producer id. */
+  idempotent: boolean;
+}
+
+/**
+ * Checks the stored format needs before the native append (whole magic-2
+ * batches within the topic's max.message.bytes) in the one walk over the
+ * batch headers that also yields what the append needs from them.
+ */
+function scan(records: Buffer, max: number): Scanned | number {
+  const spans: [number, number][] = [];
+  let count = 0;
+  let idempotent = false;
   try {
-    let n = 0;
-    for (const [start, end] of batchSpans(records)) {
-      if (end - start > max) return KafkaError.MESSAGE_TOO_LARGE;
+    for (const span of batchSpans(records)) {
+      const start = span[0];
+      if (span[1] - start > max) return KafkaError.MESSAGE_TOO_LARGE;
       if (records[start + 16] !== 2) return KafkaError.CORRUPT_MESSAGE;
-      n++;
+      spans.push(span);
+      count += batchOffsetCount(records, start);
+      if (!idempotent && hasProducerId(records, start)) idempotent = true;
     }
-    return n === 0 ? KafkaError.CORRUPT_MESSAGE : KafkaError.NONE;
   } catch {
     return KafkaError.CORRUPT_MESSAGE;
   }
+  return spans.length === 0 ? KafkaError.CORRUPT_MESSAGE : { spans, count, idempotent };
 }
 
 async function resolveTopic(ctx: KafkaContext, name: string): Promise<Topic | number> {
@@ -65,19 +83,17 @@ async function append(
     return failed(p.index, KafkaError.UNKNOWN_TOPIC_OR_PARTITION);
   if (!p.records || p.records.length === 0)
     return failed(p.index, KafkaError.CORRUPT_MESSAGE, 'no record batches');
-  const check = precheck(ctx, p.records, topic.settings.maxMessageBytes);
-  if (check !== KafkaError.NONE) return failed(p.index, check);
+  const scanned = scan(p.records, topic.settings.maxMessageBytes);
+  if (typeof scanned === 'number') return failed(p.index, scanned);
   try {
     const shard = ctx.storage.shard(shardId);
-    const records = p.records;
-    const spans = [...batchSpans(records)];
     let baseOffset: number;
-    if (hasIdempotentBatch(records, spans)) {
-      const out = await ctx.producers.idempotence.append(shard, records, spans);
+    if (scanned.idempotent) {
+      const out = await ctx.producers.idempotence.append(shard, p.records, scanned.spans);
       if (!out.ok) return failed(p.index, out.errorCode, out.message);
       baseOffset = out.baseOffset;
     } else {
-      baseOffset = (await shard.appendBatches(records)).baseOffset;
+      baseOffset = (await shard.appendBatches(p.records, scanned.count)).baseOffset;
     }
     return {
       ...Produce.defaultPartitionProduceResponse(),

@@ -35,6 +35,14 @@ export function nextSequence(lastSeq: number): number {
   return lastSeq === INT32_MAX ? 0 : lastSeq + 1;
 }
 
+/**
+ * Whether the batch starting at `at` carries a producer id (>= 0): the sign
+ * of the id's high 32 bits says it without building a BigInt per batch.
+ */
+export function hasProducerId(buf: Buffer, at: number): boolean {
+  return buf.readInt32BE(at + 43) >= 0;
+}
+
 /** Read the producer fields of the batch starting at `at`. */
 export function readProducerFields(buf: Buffer, at: number): ProducerFields {
   const attributes = buf.readInt16BE(at + 21);

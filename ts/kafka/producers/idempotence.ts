@@ -51,11 +51,6 @@ interface Planned {
   prev: { epoch: number; lastSeq: number; batches: BatchMeta[] };
 }
 
-/** True when any batch in `records` carries a producer id (the caller has checked the batches are whole). */
-export function hasIdempotentBatch(records: Buffer, spans: readonly [number, number][]): boolean {
-  return spans.some(([start]) => records.readBigInt64BE(start + 43) > BigInt(NO_PRODUCER_ID));
-}
-
 export class Idempotence {
   readonly #table: ProducerStateTable;
   readonly #epochs: ProducerEpochs;
@@ -221,9 +216,11 @@ export class Idempotence {
       return this.#answerDuplicate(duplicates[0] as BatchMeta);
     }
     const planned = accepted.map((a) => this.#plan(a.fields, a.entry));
+    let offsets = 0;
+    for (const f of fields) offsets += f.offsetCount;
     let appended: Promise<AppendOffsets>;
     try {
-      appended = shard.appendBatches(records);
+      appended = shard.appendBatches(records, offsets);
     } catch (err) {
       appended = Promise.reject(err);
     }
