@@ -97,6 +97,7 @@ export interface KafkaConfig {
   producer_recovery_bytes_max: number;
   fetch_read_buffer_bytes: number;
   fetch_read_buffers_max: number;
+  fetch_read_ahead_ms: number;
   default_partition_count: number;
   topics_max: number;
   partitions_per_topic_max: number;
@@ -614,6 +615,12 @@ export const SCHEMA: readonly KeySpec<unknown>[] = [
     default: 32,
     doc: 'Reusable Fetch read buffers, made on first use and kept (up to this × fetch_read_buffer_bytes resident); lent per partition read until the socket takes the answer. With all lent, reads allocate their own (ferrymq_kafka_fetch_read_buffer_misses_total). 0: none',
     parse: integer(0, 4096),
+  },
+  {
+    key: 'kafka.fetch_read_ahead_ms',
+    default: 1000,
+    doc: "Once a Fetch answer for a partition is made, read the next range into a spare read buffer (only while more than half of fetch_read_buffers_max are free) for the same connection's next fetch of it; unused for this long, it goes back (ferrymq_kafka_fetch_read_ahead_hits_total / _unused_total). 0: no read-ahead",
+    parse: integer(0, 60_000),
   },
   {
     key: 'kafka.default_partition_count',

@@ -8,7 +8,6 @@
 import type { Config } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { PartitionDirectory } from '../meta/controller-directory.ts';
-import type { ReadBuffers } from '../storage/read-buffers.ts';
 import type { Storage } from '../storage/storage.ts';
 import { handleAlterConfigs, handleIncrementalAlterConfigs } from './apis/alter-configs.ts';
 import { handleApiVersions, unsupportedApiVersions } from './apis/api-versions.ts';
@@ -21,6 +20,7 @@ import { handleDescribeCluster } from './apis/describe-cluster.ts';
 import { handleDescribeConfigs } from './apis/describe-configs.ts';
 import { handleDescribeGroups } from './apis/describe-groups.ts';
 import { handleFetch } from './apis/fetch.ts';
+import type { FetchReads } from './apis/fetch-reads.ts';
 import { handleFindCoordinator } from './apis/find-coordinator.ts';
 import { handleHeartbeat } from './apis/heartbeat.ts';
 import { handleInitProducerId } from './apis/init-producer-id.ts';
@@ -64,8 +64,8 @@ export interface KafkaContext {
   signal: AbortSignal;
   /** The controller's partition leaders, with the meta role on this node (meta/controller-directory.ts). */
   partitions?: PartitionDirectory;
-  /** Fetch's reusable read buffers (storage/read-buffers.ts), shared by the listener's connections. */
-  readBuffers?: ReadBuffers;
+  /** Fetch's reusable read buffers and read-ahead settings (apis/fetch-reads.ts), shared by the listener's connections. */
+  fetchReads?: FetchReads;
   /**
    * Run `fn` once the socket has taken every answer this connection has
    * written or is making (the caller's own included), or once it is closed:

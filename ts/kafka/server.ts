@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { PartitionDirectory } from '../meta/controller-directory.ts';
 import type { MetaService } from '../meta/service.ts';
 import type { Storage } from '../storage/storage.ts';
-import { fetchReadBuffers } from './apis/fetch.ts';
+import { fetchReads } from './apis/fetch-reads.ts';
 import { dispatch, type KafkaContext } from './dispatch.ts';
 import { GroupCoordinator } from './groups/coordinator.ts';
 import { Producers } from './producers/producers.ts';
@@ -196,14 +196,14 @@ export class KafkaServer {
     if (skipped > 0) logger.warn({ skipped }, 'unreadable committed offsets skipped');
     // With the meta service here, a clustered node answers for the partitions the controller gave it.
     const partitions = meta ? new PartitionDirectory(meta, logger) : undefined;
-    const readBuffers = fetchReadBuffers(config, registry);
+    const reads = fetchReads(config, registry);
     const base = {
       config,
       storage,
       topics,
       groups,
       producers,
-      readBuffers,
+      fetchReads: reads,
       ...(partitions ? { partitions } : {}),
     };
     const net = createServer();

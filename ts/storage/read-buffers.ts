@@ -57,6 +57,16 @@ export class ReadBuffers {
     return b;
   }
 
+  /**
+   * A buffer for work that may wait (Fetch read-ahead), only while more
+   * than half the pool is free, so it never takes the last buffers from a
+   * read that a client waits for; not counted as a miss when refused.
+   */
+  takeSpare(maxBytes: number): Buffer | undefined {
+    if (maxBytes > this.bytes || this.#out.size >= this.#max / 2) return undefined;
+    return this.take(maxBytes);
+  }
+
   /** Return a buffer from `take`; nothing may read or write it afterwards. A second return is ignored. */
   give(b: Buffer): void {
     if (!this.#out.delete(b)) return;

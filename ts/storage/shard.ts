@@ -176,6 +176,7 @@ export class Shard {
   #batchesFlushScheduled = false;
   #waiters = new Set<Waiter>();
   #deleted = false;
+  #truncations = 0;
 
   constructor(native: NativeStore, id: number, engine: Engine, limits: ShardLimits, metrics?: ShardMetrics) {
     this.#native = native;
@@ -508,10 +509,24 @@ export class Shard {
     }
   }
 
+  /**
+   * Goes up when a truncation starts and again when it ends: bytes read
+   * while it stayed the same are still the log's at their offsets (nothing
+   * else rewrites an offset), which read-ahead relies on.
+   */
+  get truncations(): number {
+    return this.#truncations;
+  }
+
   async truncate(toOffset: number): Promise<number> {
-    return this.#native.truncate(this.id, toOffset).catch((e: unknown) => {
+    this.#truncations++;
+    try {
+      return await this.#native.truncate(this.id, toOffset);
+    } catch (e) {
       throw fromNative(e);
-    });
+    } finally {
+      this.#truncations++;
+    }
   }
 
   async deleteBefore(offset: number): Promise<number> {

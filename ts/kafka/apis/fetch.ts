@@ -9,20 +9,20 @@
  * read_uncommitted does. As in Kafka, read_committed gets an empty list of
  * aborted transactions and read_uncommitted none (null).
  *
- * Reads go into buffers lent by ctx.readBuffers (read-buffers.ts) when the
+ * Reads go into buffers lent by ctx.fetchReads (fetch-reads.ts) when the
  * connection can say when an answer has left (ctx.afterWritten): the answer
- * points into them, and they go back once the socket has taken it.
+ * points into them, and they go back once the socket has taken it. Once a
+ * partition's answer is made, its next range is read ahead (fetch-reads.ts)
+ * for the client's next fetch.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Config } from '../../config/schema.ts';
 import { FerryError } from '../../errors.ts';
-import { ReadBuffers } from '../../storage/read-buffers.ts';
 import type { Shard } from '../../storage/shard.ts';
 import type { KafkaContext } from '../dispatch.ts';
 import { KafkaError, kafkaErrorFor } from '../error-codes.ts';
 import { Fetch } from '../protocol/generated/index.ts';
 import type { KafkaReader } from '../protocol/reader.ts';
 import { KafkaWriter } from '../protocol/writer.ts';
+import { offsetAfter, ReadAhead } from './fetch-reads.ts';
 import { LeaderError } from './leader-errors.ts';
 
 const READ_COMMITTED = 1;
@@ -37,37 +37,24 @@ interface Wanted {
   records: Buffer | null;
   /** The lent buffer `records` is a view of, if any. */
   lease: Buffer | undefined;
+  /** The byte limit of the read that gave `records`. */
+  readMax: number;
 }
 
-/** The listener's pool of fetch read buffers, with its metrics (read when scraped: nothing per fetch). */
-export function fetchReadBuffers(config: Config, registry?: Registry): ReadBuffers {
-  const registers = registry ? [registry] : [];
-  const misses = new Counter({
-    name: 'ferrymq_kafka_fetch_read_buffer_misses_total',
-    help: 'Fetch reads that allocated their own buffer: all kafka.fetch_read_buffers_max lent out, or a read larger than kafka.fetch_read_buffer_bytes',
-    registers,
-  });
-  const pool = new ReadBuffers(
-    { bytes: config.kafka.fetch_read_buffer_bytes, max: config.kafka.fetch_read_buffers_max },
-    { miss: () => misses.inc() },
-  );
-  new Gauge({
-    name: 'ferrymq_kafka_fetch_read_buffers_lent',
-    help: 'Fetch read buffers lent out: read into, or in an answer the socket has not taken yet',
-    registers,
-    collect() {
-      this.set(pool.lent);
-    },
-  });
-  new Gauge({
-    name: 'ferrymq_kafka_fetch_read_buffers_made',
-    help: 'Fetch read buffers allocated (kept for reuse; at most kafka.fetch_read_buffers_max)',
-    registers,
-    collect() {
-      this.set(pool.made);
-    },
-  });
-  return pool;
+/** Each connection's read-ahead, made on its first fetch, closed with it. */
+const aheads = new WeakMap<AbortSignal, ReadAhead>();
+
+function readAheadOf(ctx: KafkaContext): ReadAhead | undefined {
+  const reads = ctx.fetchReads;
+  if (!reads || reads.aheadMs <= 0 || !ctx.afterWritten || ctx.signal.aborted) return undefined;
+  let a = aheads.get(ctx.signal);
+  if (!a) {
+    const made = new ReadAhead(reads.buffers, reads.aheadMs, reads.aheadMetrics);
+    aheads.set(ctx.signal, made);
+    ctx.signal.addEventListener('abort', () => made.close(), { once: true });
+    a = made;
+  }
+  return a;
 }
 
 function errorCodeOf(err: unknown): number {
@@ -83,23 +70,51 @@ async function readOnce(ctx: KafkaContext, w: Wanted, budget: number): Promise<n
   }
   if (w.fetchOffset === o.latest) return 0;
   const maxBytes = Math.max(1, Math.min(w.maxBytes, budget));
-  const into = ctx.afterWritten ? ctx.readBuffers?.take(maxBytes) : undefined;
+  const pool = ctx.fetchReads?.buffers;
+  const ahead = await readAheadOf(ctx)?.take(w.shard, w.fetchOffset, maxBytes);
+  if (ahead) {
+    keep(ctx, w, ahead.bytes, ahead.lease, maxBytes);
+    return ahead.bytes.length;
+  }
+  const into = ctx.afterWritten ? pool?.take(maxBytes) : undefined;
   let kept = false;
   try {
     const res = await w.shard.read(w.fetchOffset, into ? { maxBytes, into } : { maxBytes });
     if (res.bytes.length > 0) {
-      // A second pass (after a long poll) replaces the first pass's bytes.
-      if (w.lease) ctx.readBuffers?.give(w.lease);
       kept = into !== undefined && res.bytes.buffer === into.buffer;
-      w.lease = kept ? into : undefined;
-      w.records = res.bytes;
+      keep(ctx, w, res.bytes, kept ? into : undefined, maxBytes);
     }
     return res.bytes.length;
   } catch (err) {
     w.errorCode = errorCodeOf(err);
     return 0;
   } finally {
-    if (into && !kept) ctx.readBuffers?.give(into);
+    if (into && !kept) pool?.give(into);
+  }
+}
+
+/** Take `bytes` as the partition's records; a second pass (after a long poll) replaces the first's. */
+function keep(ctx: KafkaContext, w: Wanted, bytes: Buffer, lease: Buffer | undefined, readMax: number): void {
+  if (w.lease) ctx.fetchReads?.buffers.give(w.lease);
+  w.records = bytes;
+  w.lease = lease;
+  w.readMax = readMax;
+}
+
+/** Read ahead, for each partition answered with data, the range its next fetch will ask for. */
+function readAhead(ctx: KafkaContext, wanted: Wanted[]): void {
+  const ahead = readAheadOf(ctx);
+  if (!ahead) return;
+  for (const w of wanted) {
+    if (!w.shard || !w.records || w.errorCode !== KafkaError.NONE) continue;
+    const next = offsetAfter(w.records);
+    if (next === undefined) continue;
+    try {
+      if (next >= w.shard.offsets().latest) continue;
+    } catch {
+      continue;
+    }
+    ahead.start(w.shard, next, w.readMax);
   }
 }
 
@@ -165,15 +180,18 @@ export async function handleFetch(
             : KafkaError.UNKNOWN_TOPIC_OR_PARTITION,
         records: null,
         lease: undefined,
+        readMax: 0,
       });
     }
   }
   try {
-    return await answer(ctx, version, req, wanted);
+    const parts = await answer(ctx, version, req, wanted);
+    readAhead(ctx, wanted);
+    return parts;
   } finally {
     // Lent buffers go back once the socket has the answer (or the connection is gone).
     const leases = wanted.flatMap((w) => (w.lease ? [w.lease] : []));
-    const pool = ctx.readBuffers;
+    const pool = ctx.fetchReads?.buffers;
     if (pool && leases.length > 0)
       ctx.afterWritten?.(() => {
         for (const b of leases) pool.give(b);

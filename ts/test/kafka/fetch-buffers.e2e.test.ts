@@ -23,7 +23,7 @@ import { RawKafka } from '../helpers/raw-kafka.ts';
 import { until } from '../helpers/until.ts';
 
 const BUFFER_BYTES = 64 * 1024;
-const BUFFERS = 2;
+const BUFFERS = 4;
 const FETCH_VERSION = 11;
 
 function fetchBody(topic: string, offset: number, partitionMaxBytes: number): Buffer {
@@ -122,7 +122,7 @@ describe('kafka fetch read buffers', () => {
     await p.disconnect();
   }
 
-  it('serves exactly the stored records to concurrent consumers sharing two buffers', async () => {
+  it('serves exactly the stored records to concurrent consumers sharing four buffers', async () => {
     const topics = ['rb-a', 'rb-b', 'rb-c'];
     const n = 400;
     for (const t of topics)
@@ -138,7 +138,7 @@ describe('kafka fetch read buffers', () => {
         expect(recs.map((r) => r.offset)).toEqual(Array.from({ length: n }, (_, j) => j));
         for (const r of recs) expect(r.value?.equals(recordValue(t, r.offset))).toBe(true);
       });
-      // Six consumers at once on two buffers, never more made.
+      // Six consumers at once on four buffers, never more made.
       const made = await metric('ferrymq_kafka_fetch_read_buffers_made');
       expect(made).toBeGreaterThanOrEqual(1);
       expect(made).toBeLessThanOrEqual(BUFFERS);
@@ -146,6 +146,30 @@ describe('kafka fetch read buffers', () => {
     } finally {
       for (const c of conns) c.close();
     }
+  });
+
+  it('answers a sequential consumer from its read-ahead, with exactly the stored records', async () => {
+    const t = 'rb-ahead';
+    const n = 600;
+    await produce(
+      t,
+      Array.from({ length: n }, (_, i) => recordValue(t, i)),
+    );
+    const hitsBefore = await metric('ferrymq_kafka_fetch_read_ahead_hits_total');
+    const raw = await RawKafka.open(addr);
+    try {
+      const recs = await fetchAll(raw, t, 0, n);
+      expect(recs.map((r) => r.offset)).toEqual(Array.from({ length: n }, (_, j) => j));
+      for (const r of recs) expect(r.value?.equals(recordValue(t, r.offset))).toBe(true);
+      // ~420 KiB in 64 KiB answers: every fetch after the first could come from a read-ahead.
+      expect(await metric('ferrymq_kafka_fetch_read_ahead_hits_total')).toBeGreaterThan(hitsBefore + 2);
+      // Fetching another offset than the one read ahead reads the log, and is still exact.
+      const p = await fetchOnce(raw, t, 5);
+      expect(decodeBatches(p.records ?? Buffer.alloc(0), 5)[0]?.value?.equals(recordValue(t, 5))).toBe(true);
+    } finally {
+      raw.close();
+    }
+    await lentBecomes(0);
   });
 
   it('returns a batch longer than a buffer whole, and reads larger than a buffer', async () => {
