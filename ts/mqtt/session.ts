@@ -10,6 +10,7 @@
  * dropped (QoS 0 first) and counted in `ferrymq_mqtt_dropped_messages_total`.
  */
 import type { QoS } from 'mqtt-packet';
+import { InflightWindow } from './inflight.ts';
 import { isExpired, type Message } from './message.ts';
 
 export interface Subscription {
@@ -81,12 +82,11 @@ export class Session {
   // The collections are allocated on first use: an idle connection's
   // session holds none (memory per connection).
   #subscriptions: Map<string, Subscription> | undefined;
-  #inflight: Map<number, Delivery> | undefined;
+  #inflight: InflightWindow<Delivery> | undefined;
   #incomingQoS2: Set<number> | undefined;
   /** NO_DELIVERIES until the first message is queued. */
   #queue: Delivery[] = NO_DELIVERIES;
   #queueBytes = 0;
-  #nextPacketId = 1;
   link: SessionLink | undefined;
   expiryTimer: NodeJS.Timeout | undefined;
   /** Set while the session has an expiry and the node has a KV store. */
@@ -115,8 +115,8 @@ export class Session {
   }
 
   /** QoS 1/2 deliveries sent to the client and not yet completed, by packet id. */
-  get inflight(): Map<number, Delivery> {
-    this.#inflight ??= new Map();
+  get inflight(): InflightWindow<Delivery> {
+    this.#inflight ??= new InflightWindow();
     return this.#inflight;
   }
 
@@ -128,16 +128,6 @@ export class Session {
 
   get queued(): number {
     return this.#queue.length;
-  }
-
-  #allocatePacketId(): number | undefined {
-    // 65535 ids; skip those still in flight [MQTT-2.2.1-3].
-    for (let i = 0; i < 65535; i++) {
-      const id = this.#nextPacketId;
-      this.#nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.#inflight?.has(id)) return id;
-    }
-    return undefined;
   }
 
   /**
@@ -169,7 +159,6 @@ export class Session {
     if (packetId > 0 && state !== STATE_QUEUED) {
       d.pubrel = state === STATE_PUBREL;
       this.inflight.set(packetId, d);
-      this.#nextPacketId = packetId === 65535 ? 1 : packetId + 1;
     } else {
       if (this.#queue === NO_DELIVERIES) this.#queue = [];
       this.#queue.push(d);
@@ -213,10 +202,11 @@ export class Session {
     }
     // [MQTT-3.3.4-9]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
     if ((this.#inflight?.size ?? 0) >= link.receiveMaximum) return false;
-    const id = this.#allocatePacketId();
+    const inflight = this.inflight;
+    const id = inflight.nextId();
     if (id === undefined) return false;
     d.pubrel = false;
-    this.inflight.set(id, d);
+    inflight.set(id, d);
     if (d.seq !== undefined) void this.persistence?.saveMessage(this.clientId, d.seq, d, id, STATE_PUBLISH);
     link.sendPublish(d, id, false);
     return true;
@@ -242,7 +232,7 @@ export class Session {
   resume(nowMs?: number): void {
     const link = this.link;
     if (!link) return;
-    for (const [id, d] of this.#inflight ?? []) {
+    for (const [id, d] of this.#inflight?.entries() ?? []) {
       if (d.pubrel) link.sendPubrel(id);
       else link.sendPublish(d, id, true);
     }
@@ -278,7 +268,7 @@ export class Session {
    */
   takeShared(): Delivery[] {
     const out: Delivery[] = [];
-    for (const [id, d] of this.#inflight ?? []) {
+    for (const [id, d] of this.#inflight?.entries() ?? []) {
       if (!d.pubrel && d.shared) {
         this.inflight.delete(id);
         this.#forget(d);
