@@ -54,6 +54,8 @@ export interface AppendOffsets {
   baseOffset: number;
   lastOffset: number;
   appendTimeMs: number;
+  /** The log start offset as the native call that appended these left it (Kafka's logStartOffset answer). */
+  earliestOffset: number;
 }
 
 export interface ReadOptions {
@@ -122,10 +124,17 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** What a native append call answers that the callers' offsets are made from. */
+interface NativeAppended {
+  baseOffset: number;
+  appendTimeMs: number;
+  earliestOffset: number;
+}
+
 /** One native call in flight; settled calls wait for the ones before them. */
 interface Call {
   group: Pending[];
-  outcome?: { ok: true; baseOffset: number; appendTimeMs: number } | { ok: false; error: FerryError };
+  outcome?: ({ ok: true } & NativeAppended) | { ok: false; error: FerryError };
 }
 
 interface Waiter {
@@ -347,6 +356,7 @@ export class Shard {
             baseOffset: offset,
             lastOffset: offset + p.count - 1,
             appendTimeMs: outcome.appendTimeMs,
+            earliestOffset: outcome.earliestOffset,
           });
           offset += p.count;
         }
@@ -371,11 +381,11 @@ export class Shard {
     this.#flush();
   }
 
-  async #appendNative(group: Pending[]): Promise<{ baseOffset: number; appendTimeMs: number }> {
+  async #appendNative(group: Pending[]): Promise<NativeAppended> {
     const bytes = group.reduce((n, p) => n + p.bytes, 0);
     const records = group.reduce((n, p) => n + p.count, 0);
     this.#metrics?.appendCalls(this.engine, 1);
-    let r: { baseOffset: number; appendTimeMs: number };
+    let r: NativeAppended;
     if ((group[0] as Pending).kind === 'records') {
       // Synchronous only with nothing else in flight: the native call waits
       // for earlier tickets, and must never do that on the JS thread.

@@ -88,12 +88,18 @@ async function append(
   try {
     const shard = ctx.storage.shard(shardId);
     let baseOffset: number;
+    // The log start offset comes with the append's answer, as Kafka's does;
+    // only a retried batch (nothing appended) asks the shard.
+    let earliest: number;
     if (scanned.idempotent) {
       const out = await ctx.producers.idempotence.append(shard, p.records, scanned.spans);
       if (!out.ok) return failed(p.index, out.errorCode, out.message);
       baseOffset = out.baseOffset;
+      earliest = out.earliestOffset ?? shard.offsets().earliest;
     } else {
-      baseOffset = (await shard.appendBatches(p.records, scanned.count)).baseOffset;
+      const appended = await shard.appendBatches(p.records, scanned.count);
+      baseOffset = appended.baseOffset;
+      earliest = appended.earliestOffset;
     }
     return {
       ...Produce.defaultPartitionProduceResponse(),
@@ -101,7 +107,7 @@ async function append(
       baseOffset: BigInt(baseOffset),
       // CreateTime topics answer -1 (the producer's timestamps are kept).
       logAppendTimeMs: -1n,
-      logStartOffset: BigInt(shard.offsets().earliest),
+      logStartOffset: BigInt(earliest),
     };
   } catch (err) {
     const code = err instanceof FerryError ? err.code : undefined;

@@ -64,8 +64,18 @@ describe('idempotent append', () => {
     const s = await storageAt(await tempDir('ferrymq-idem-'));
     const shard = await s.createShard(1, { engine: 'memory' });
     const { i, counts } = idempotence();
-    expect(await send(i, shard, b(0, ['a', 'b']))).toEqual({ ok: true, baseOffset: 0, duplicate: false });
-    expect(await send(i, shard, b(2, ['c']))).toEqual({ ok: true, baseOffset: 2, duplicate: false });
+    expect(await send(i, shard, b(0, ['a', 'b']))).toEqual({
+      ok: true,
+      baseOffset: 0,
+      duplicate: false,
+      earliestOffset: 0,
+    });
+    expect(await send(i, shard, b(2, ['c']))).toEqual({
+      ok: true,
+      baseOffset: 2,
+      duplicate: false,
+      earliestOffset: 0,
+    });
     expect(await send(i, shard, b(0, ['a', 'b']))).toEqual({ ok: true, baseOffset: 0, duplicate: true });
     expect(await send(i, shard, b(2, ['c']))).toEqual({ ok: true, baseOffset: 2, duplicate: true });
     expect(shard.offsets().latest).toBe(3);

@@ -34,7 +34,13 @@ import { applyBatch, type BatchMeta, checkBatch, type ProducerView } from './seq
 import type { ProducerEntry, ProducerEpochs, ProducerStateTable } from './state.ts';
 
 export type ProduceOutcome =
-  | { ok: true; baseOffset: number; duplicate: boolean }
+  | {
+      ok: true;
+      baseOffset: number;
+      duplicate: boolean;
+      /** The log start offset the append left (a duplicate appends nothing: the caller reads it). */
+      earliestOffset?: number;
+    }
   | { ok: false; errorCode: number; message: string };
 
 export interface IdempotenceMetrics {
@@ -271,7 +277,7 @@ export class Idempotence {
       p.meta.baseOffset = byField.get(p.fields) ?? -1;
       p.settle(0);
     }
-    return { ok: true, baseOffset: res.baseOffset, duplicate: false };
+    return { ok: true, baseOffset: res.baseOffset, duplicate: false, earliestOffset: res.earliestOffset };
   }
 
   #rollback(p: Planned): void {
