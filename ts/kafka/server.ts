@@ -53,13 +53,15 @@ class Connection {
       clientHost: `/${socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''}`,
       signal: this.#abort.signal,
       // After the tail (which holds the caller's answer once its handler was
-      // called): an empty write's callback runs once the socket took all before it.
+      // called). Nothing left in the socket's buffer: the kernel has it all
+      // (the usual case, no syscall); else an empty write's callback runs
+      // once the socket took all before it. A closed socket writes no more.
       afterWritten: (fn) => {
         void Promise.resolve()
           .then(() => this.#tail)
           .then(() => {
-            if (this.#socket.writable) this.#socket.write(NOTHING, () => fn());
-            else fn();
+            if (!this.#socket.writable || this.#socket.writableLength === 0) fn();
+            else this.#socket.write(NOTHING, () => fn());
           });
       },
     };
