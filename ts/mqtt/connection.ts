@@ -197,7 +197,10 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   #frames: FrameReader | undefined;
   /** Reading is paused because the socket's write buffer is full (backpressure). */
   paused = false;
-  #corked = false;
+  /** What this event wrote, sent when it ends (flushWrites): one Buffer, or several in order. */
+  #out: Buffer | Buffer[] | undefined;
+  /** Bytes in #out: outbound_bytes_max counts them with the socket's own buffer. */
+  #outBytes = 0;
 
   constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps) {
     this.socket = socket;
@@ -207,6 +210,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.#rare = undefined;
     if (remote !== undefined) this.#more().remote = remote;
     this.#frames = undefined;
+    this.#out = undefined;
     this.state = AWAITING_CONNECT;
     this.lastPacketTick = keepaliveWheel.now();
     this.keepaliveTicks = keepaliveWheel.ticks(deps.config.connect_timeout_ms);
@@ -418,24 +422,24 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     return this.writeBuffer(buf);
   }
 
+  /**
+   * Queue a packet for the end of the event (flushWrites); false if the
+   * socket is backed up (reading is then paused).
+   */
   writeBuffer(buf: Buffer): boolean {
     if (this.state.kind === 'closed' || this.socket.destroyed) return false;
     this.deps.metrics.bytesOut(buf.length);
-    if (!this.#corked) {
-      // Everything written to this socket while handling one event (a chunk
-      // read from some client, a timer) leaves in one writev instead of one
-      // write(2) per packet.
-      this.#corked = true;
-      this.socket.cork();
-      scheduleUncork(this);
+    const out = this.#out;
+    if (out === undefined) {
+      this.#out = buf;
+      scheduleFlush(this);
+    } else if (Array.isArray(out)) {
+      out.push(buf);
+    } else {
+      this.#out = [out, buf];
     }
-    const ok = this.socket.write(buf);
-    if (!ok && !this.paused) {
-      // Backpressure: stop reading from a client that does not read what we send.
-      this.paused = true;
-      this.socket.pause();
-    }
-    return ok;
+    this.#outBytes += buf.length;
+    return !this.paused;
   }
 
   /** A PUBACK / PUBREC that waits for nothing: written now, or after the earlier ones still waiting. */
@@ -461,17 +465,40 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     });
   }
 
-  /** The end of the event's writes (scheduleUncork). */
-  uncork(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.socket.uncork();
+  /**
+   * Send what this event wrote: everything written to this socket while
+   * handling one event (a chunk read from some client, a timer) leaves in
+   * one write(2), or one writev(2) for several packets. The common case at
+   * a low rate, one packet per event, is a plain write: no cork, and no
+   * trip through the stream's corked buffer (Writable clearBuffer).
+   */
+  flush(): void {
+    const out = this.#out;
+    if (out === undefined) return;
+    this.#out = undefined;
+    this.#outBytes = 0;
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    let ok: boolean;
+    if (Array.isArray(out)) {
+      socket.cork();
+      ok = true;
+      for (const b of out) ok = socket.write(b);
+      socket.uncork();
+    } else {
+      ok = socket.write(out);
+    }
+    if (!ok && !this.paused) {
+      // Backpressure: stop reading from a client that does not read what we send.
+      this.paused = true;
+      socket.pause();
+    }
   }
 
   /** SessionLink: send one application message. */
   sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
     const m = d.message;
-    if (d.qos === 0 && this.socket.writableLength > this.deps.config.outbound_bytes_max) {
+    if (d.qos === 0 && this.socket.writableLength + this.#outBytes > this.deps.config.outbound_bytes_max) {
       this.deps.metrics.dropped('outbound-full');
       return false;
     }
@@ -576,6 +603,8 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.authWaiter = undefined;
     this.#frames?.reset();
     this.#frames = undefined;
+    // The packets of this event (a CONNACK or DISCONNECT with the reason) go before the FIN.
+    this.flush();
     this.socket.end();
     // Do not wait forever for a peer that does not read its FIN.
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -591,24 +620,35 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 }
 
 /**
- * Connections written to while handling the current event, uncorked
- * together right after it (process.nextTick): one writev per socket per
- * event, and one scheduled callback per event rather than per connection.
- * Flushing at the end of the event rather than of the whole event-loop turn
- * (setImmediate) measured higher throughput, since a message no longer
- * waits for the other sockets of the same poll phase: quick bench on a
- * quiet machine, fan-in QoS 0 756k → 865k deliveries/s, p2p QoS 0 660k →
- * 888k; latency at 5,000/s was within the run-to-run noise either way.
+ * Connections written to while handling the current event, flushed
+ * together right after it (process.nextTick): one write or writev per
+ * socket per event, and one scheduled callback per event rather than per
+ * connection. process.nextTick runs when the callback that read the socket
+ * returns (Node drains the tick queue there, before the next socket's
+ * callback), so no reply waits for another loop phase. Flushing at the end
+ * of the event rather than of the whole event-loop turn (setImmediate)
+ * measured higher throughput, since a message no longer waits for the other
+ * sockets of the same poll phase: quick bench on a quiet machine, fan-in
+ * QoS 0 756k → 865k deliveries/s, p2p QoS 0 660k → 888k; latency at
+ * 5,000/s was within the run-to-run noise either way.
  */
-let toUncork: Connection[] = [];
+let toFlush: Connection[] = [];
 
-function flushCorked(): void {
-  const list = toUncork;
-  toUncork = [];
-  for (const c of list) c.uncork();
+function flushWrites(): void {
+  const list = toFlush;
+  toFlush = [];
+  for (const c of list) {
+    try {
+      c.flush();
+    } catch (err) {
+      // A failed write is this connection's end, never the process's (nothing else would catch it here).
+      c.deps.logger.error({ err, client_id: c.clientId }, 'socket write failed');
+      c.close('write-failed');
+    }
+  }
 }
 
-function scheduleUncork(c: Connection): void {
-  if (toUncork.length === 0) process.nextTick(flushCorked);
-  toUncork.push(c);
+function scheduleFlush(c: Connection): void {
+  if (toFlush.length === 0) process.nextTick(flushWrites);
+  toFlush.push(c);
 }
