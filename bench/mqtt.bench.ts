@@ -888,5 +888,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  if (PROBE) rmSync(PROBE_FILE, { force: true });
+}
 process.exit(0);
