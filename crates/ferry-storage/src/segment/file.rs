@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::index::{self, SegmentIndex};
-use super::scan::{followed_by_valid_batch, scan};
+use super::scan::{followed_by_valid_batch, scan, Snapshot};
 use super::{io_err, segment_stem};
 use crate::error::{Result, StorageError};
 
@@ -57,6 +57,23 @@ fn open_rw(path: &Path, create: bool) -> Result<File> {
 }
 
 impl Segment {
+    /// What a reader needs to scan this segment from `start` once the log's
+    /// lock is released: the file stays open through its `Arc`.
+    pub(super) fn snapshot_from(&self, start: u32) -> Snapshot {
+        Snapshot {
+            path: self.path.clone(),
+            file: self.file.clone(),
+            size: self.size,
+            start,
+        }
+    }
+
+    /// `snapshot_from` the indexed position at or before `offset`.
+    pub(super) fn snapshot_at_offset(&self, offset: u64) -> Snapshot {
+        let rel = u32::try_from(offset - self.base).unwrap_or(u32::MAX);
+        self.snapshot_from(self.index.floor_position(rel))
+    }
+
     fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf, PathBuf) {
         let stem = segment_stem(base);
         (

@@ -99,7 +99,7 @@ use crate::log::{
 };
 use crate::order::{Turn, Unordered};
 use file::Segment;
-use scan::{locate, Snapshot};
+use scan::locate;
 
 /// File name stem of a segment: base offset in 20 digits.
 pub fn segment_stem(base: u64) -> String {
@@ -292,12 +292,7 @@ impl ShardLog for SegmentLog {
             else {
                 return Ok(None);
             };
-            let snap = Snapshot {
-                path: seg.path.clone(),
-                file: seg.file.clone(),
-                size: seg.size,
-                start: seg.index.time_floor_position(timestamp_ms),
-            };
+            let snap = seg.snapshot_from(seg.index.time_floor_position(timestamp_ms));
             (snap, inner.earliest)
         };
         let Some(b) = locate(&snap, snap.start, |b| b.max_timestamp >= timestamp_ms)? else {
@@ -339,13 +334,7 @@ impl ShardLog for SegmentLog {
         let Some(seg) = inner.segments.last_mut() else {
             return Err(StorageError::Closed);
         };
-        let rel = u32::try_from(to_offset - seg.base).unwrap_or(u32::MAX);
-        let snap = Snapshot {
-            path: seg.path.clone(),
-            file: seg.file.clone(),
-            size: seg.size,
-            start: seg.index.floor_position(rel),
-        };
+        let snap = seg.snapshot_at_offset(to_offset);
         let cut = match locate(&snap, snap.start, |b| b.next_offset() > to_offset)? {
             Some(b) => b.pos as u32,
             None => seg.size,

@@ -65,14 +65,7 @@ impl SegmentLog {
                 .segments
                 .partition_point(|s| s.base <= from_offset)
                 .saturating_sub(1);
-            let seg = &inner.segments[i];
-            let rel = u32::try_from(from_offset - seg.base).unwrap_or(u32::MAX);
-            let snap = Snapshot {
-                path: seg.path.clone(),
-                file: seg.file.clone(),
-                size: seg.size,
-                start: seg.index.floor_position(rel),
-            };
+            let snap = inner.segments[i].snapshot_at_offset(from_offset);
             (snap, inner.next, inner.earliest)
         };
         let Some(first) = locate(&snap, snap.start, |b| b.next_offset() > from_offset)? else {
