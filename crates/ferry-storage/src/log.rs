@@ -514,4 +514,28 @@ pub(crate) mod test_util {
         encode_batch(&recs, &mut out).unwrap();
         out
     }
+
+    /// Takes `k` tickets in order, then runs `f(i, ticket)` for each on its
+    /// own thread, started last ticket first (so late tickets are ready
+    /// first); the results come back in ticket order.
+    pub fn in_reverse_threads<T: Send + 'static>(
+        k: usize,
+        f: impl Fn(usize, crate::order::Ticket) -> T + Clone + Send + 'static,
+    ) -> Vec<T> {
+        let order = crate::order::AppendOrder::new();
+        let tickets: Vec<_> = (0..k).map(|_| order.ticket()).collect();
+        let mut hs: Vec<_> = tickets
+            .into_iter()
+            .enumerate()
+            .rev()
+            .map(|(i, t)| {
+                let f = f.clone();
+                std::thread::spawn(move || f(i, t))
+            })
+            .collect();
+        hs.reverse();
+        let out = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(order.outstanding(), 0, "every ticket released or abandoned");
+        out
+    }
 }

@@ -376,7 +376,8 @@ proptest! {
 /// append returns only once synced, and all are there after a reopen.
 #[test]
 fn ticketed_appends_keep_submission_order_and_are_durable() {
-    use crate::order::{AppendOrder, Turn};
+    use crate::log::test_util::in_reverse_threads;
+    use crate::order::Turn;
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let c = ShardConfig {
@@ -384,33 +385,24 @@ fn ticketed_appends_keep_submission_order_and_are_durable() {
         ..cfg()
     };
     let log = Arc::new(SegmentLog::open(dir.path(), c).unwrap());
-    let order = AppendOrder::new();
     const K: usize = 24;
-    let tickets: Vec<_> = (0..K).map(|_| order.ticket()).collect();
-    let hs: Vec<_> = tickets
-        .into_iter()
-        .enumerate()
-        .rev()
-        .map(|(i, mut t)| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut b = batch(i % 3 + 1, 1_000, "t");
-                if i == 7 {
-                    // Corrupt the CRC: refused in validation, before the turn.
-                    let last = b.len() - 1;
-                    b[last] ^= 0xff;
-                }
-                let r = log.append_in_turn(&mut b, 0, &mut t);
-                t.release();
-                let r = r.ok()?;
-                assert!(log.sync.synced() > r.last_offset, "acked before synced");
-                Some((i, r.base_offset, r.last_offset))
-            })
-        })
-        .collect();
-    let mut done: Vec<(usize, u64, u64)> =
-        hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
-    done.sort_unstable();
+    let l = log.clone();
+    let done: Vec<(usize, u64, u64)> = in_reverse_threads(K, move |i, mut t| {
+        let mut b = batch(i % 3 + 1, 1_000, "t");
+        if i == 7 {
+            // Corrupt the CRC: refused in validation, before the turn.
+            let last = b.len() - 1;
+            b[last] ^= 0xff;
+        }
+        let r = l.append_in_turn(&mut b, 0, &mut t);
+        t.release();
+        let r = r.ok()?;
+        assert!(l.sync.synced() > r.last_offset, "acked before synced");
+        Some((i, r.base_offset, r.last_offset))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     assert_eq!(done.len(), K - 1, "only the corrupt append fails");
     let mut next = 0;
     for &(i, base, last) in &done {
@@ -418,7 +410,6 @@ fn ticketed_appends_keep_submission_order_and_are_durable() {
         assert_eq!(last - base + 1, (i % 3 + 1) as u64);
         next = last + 1;
     }
-    assert_eq!(order.outstanding(), 0);
     drop(log);
     let log = SegmentLog::open(dir.path(), c).unwrap();
     let expect: Vec<(u64, u64)> = done.iter().map(|&(_, b, l)| (b, l)).collect();
