@@ -24,6 +24,18 @@ export declare class NativeStore {
   createShard(id: number, config: JsShardConfig): Promise<void>
   deleteShard(id: number): Promise<void>
   shards(): Array<JsShardInfo>
+  /** Drop offsets >= `toOffset` (whole batches); resolves to the new next offset. */
+  truncate(id: number, toOffset: number): Promise<number>
+  /** Move the log start up to `offset`; resolves to the new earliest offset. */
+  deleteBefore(id: number, offset: number): Promise<number>
+  sync(id: number): Promise<void>
+  /** Apply every shard's retention limits now. */
+  applyRetention(nowMs: number): Promise<void>
+  /** Earliest and next offset: in-memory, no I/O. */
+  offsets(id: number): JsOffsets
+  stats(id: number): JsLogStats
+  /** Sync every shard and the KV, then refuse further calls. */
+  close(): Promise<void>
   /**
    * Append back-to-back magic-2 batches. `batches` is validated, then
    * patched in place with the assigned base offsets; the promise resolves
@@ -75,6 +87,16 @@ export declare class NativeStore {
    * called before it, so the adapter calls it only with none in flight.
    */
   appendPackedSync(id: number, packed: Uint8Array, leaderEpoch: number): JsAppendResult
+  kvGet(ns: string, key: Buffer): Promise<Buffer | null>
+  kvPut(ns: string, key: Buffer, value: Buffer, sync: boolean): Promise<void>
+  kvDelete(ns: string, key: Buffer, sync: boolean): Promise<void>
+  /** Apply all `ops` atomically. */
+  kvWrite(ops: Array<JsKvOp>, sync: boolean): Promise<void>
+  /**
+   * Up to `limit` entries of `ns` whose key starts with `prefix`, in key
+   * order, after `startAfter` when given.
+   */
+  kvScan(ns: string, prefix: Buffer, startAfter: Buffer | undefined | null, limit: number): Promise<JsKvEntry[]>
   /** Synchronous `read`, for memory-engine shards only (see `appendPackedSync`). */
   readSync(id: number, fromOffset: number, maxBytes: number): JsReadResult
   /**
@@ -91,28 +113,6 @@ export declare class NativeStore {
    */
   readInto(id: number, fromOffset: number, maxBytes: number, into: Buffer): Promise<JsReadInto>
   offsetForTimestamp(id: number, timestampMs: number): Promise<JsTimestampOffset | null>
-  /** Drop offsets >= `toOffset` (whole batches); resolves to the new next offset. */
-  truncate(id: number, toOffset: number): Promise<number>
-  /** Move the log start up to `offset`; resolves to the new earliest offset. */
-  deleteBefore(id: number, offset: number): Promise<number>
-  sync(id: number): Promise<void>
-  /** Apply every shard's retention limits now. */
-  applyRetention(nowMs: number): Promise<void>
-  /** Earliest and next offset: in-memory, no I/O. */
-  offsets(id: number): JsOffsets
-  stats(id: number): JsLogStats
-  kvGet(ns: string, key: Buffer): Promise<Buffer | null>
-  kvPut(ns: string, key: Buffer, value: Buffer, sync: boolean): Promise<void>
-  kvDelete(ns: string, key: Buffer, sync: boolean): Promise<void>
-  /** Apply all `ops` atomically. */
-  kvWrite(ops: Array<JsKvOp>, sync: boolean): Promise<void>
-  /**
-   * Up to `limit` entries of `ns` whose key starts with `prefix`, in key
-   * order, after `startAfter` when given.
-   */
-  kvScan(ns: string, prefix: Buffer, startAfter: Buffer | undefined | null, limit: number): Promise<JsKvEntry[]>
-  /** Sync every shard and the KV, then refuse further calls. */
-  close(): Promise<void>
 }
 
 /** CRC-32C of a buffer. */

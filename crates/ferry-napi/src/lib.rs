@@ -13,6 +13,10 @@ mod frame;
 mod job;
 mod lock;
 mod store;
+mod store_append;
+mod store_kv;
+mod store_read;
+mod store_types;
 
 use napi_derive::napi;
 
