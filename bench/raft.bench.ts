@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { resolveConfig } from '../ts/config/load.ts';
 import { createLogger } from '../ts/log.ts';
@@ -13,8 +13,10 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const RUN_MS = Number(process.env.BENCH_RUN_MS ?? (QUICK ? 1500 : 5000));
 const WARM_MS = Number(process.env.BENCH_WARM_MS ?? (QUICK ? 300 : 1000));
-const SIZES = (process.env.BENCH_RAFT_SIZES ?? '1,3').split(',').map(Number);
-const CONCURRENCY = (process.env.BENCH_RAFT_CONCURRENCY ?? '1,16,256').split(',').map(Number);
+/** Comma lists; an empty BENCH_RAFT_CONCURRENCY leaves only the high-concurrency row (one-row A/Bs). */
+const list = (v: string): number[] => v.split(',').filter(Boolean).map(Number);
+const SIZES = list(process.env.BENCH_RAFT_SIZES ?? '1,3');
+const CONCURRENCY = list(process.env.BENCH_RAFT_CONCURRENCY ?? '1,16,256');
 /** `--no-direct`: only the admin-API rows (real processes), e.g. for a quick A/B. */
 const DIRECT = !args.has('--no-direct');
 /**
@@ -33,6 +35,17 @@ const NODE_ENV: Record<string, string> = Object.fromEntries(
     .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
 );
 
+/**
+ * BENCH_RAFT_TRACE_DIR: for finding where a tail comes from. Each node's
+ * stdout (its log and whatever V8 flags such as --trace-gc print) and stderr
+ * go to `<dir>/<size>n-node<i>[-leader].log`, every measured window's
+ * latencies (start ms since the window opened, duration) to
+ * `<dir>/<size>n-<proposers>p-lat.csv`, each node's GC and event-loop figures
+ * over the window (its /metrics) are printed, and nodes are stopped with
+ * SIGINT instead of SIGKILL so that a --cpu-prof is written.
+ */
+const TRACE_DIR = process.env.BENCH_RAFT_TRACE_DIR;
+
 /** CPU time (user + system, ms) a process has used, from /proc (Linux; 0 elsewhere). */
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return 0;
@@ -42,6 +55,49 @@ function cpuMs(pid: number | undefined): number {
   } catch {
     return 0;
   }
+}
+
+/** The figures of a node's /metrics a tail is read from: GC time and count by kind, event-loop delay. */
+async function probe(p: BrokerProcess): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const text = await fetch(`${p.adminUrl()}/metrics`)
+    .then((r) => r.text())
+    .catch(() => ''); // A node that died shows as "GC none" and NaN delays; its log says why.
+  for (const line of text.split('\n')) {
+    const gc = /^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="(\w+)"[^}]*\} (\S+)$/.exec(line);
+    if (gc) out.set(`gc_${gc[1]}_${gc[2]}`, Number(gc[3]));
+    const lag = /^nodejs_eventloop_lag_(max|p99|p50)_seconds\{[^}]*\} (\S+)$/.exec(line);
+    if (lag) out.set(`lag_${lag[1]}`, Number(lag[2]));
+  }
+  return out;
+}
+
+/** One line per node: GC ms/count by kind over the window (from two probes), event-loop delay at its end. */
+function probeLine(name: string, before: Map<string, number>, after: Map<string, number>): string {
+  const parts: string[] = [];
+  for (const kind of ['minor', 'major', 'incremental', 'weakcb']) {
+    const sum = (after.get(`gc_sum_${kind}`) ?? 0) - (before.get(`gc_sum_${kind}`) ?? 0);
+    const count = (after.get(`gc_count_${kind}`) ?? 0) - (before.get(`gc_count_${kind}`) ?? 0);
+    if (count > 0) parts.push(`${kind} ${count}× ${(sum * 1000).toFixed(0)} ms`);
+  }
+  // prom-client samples every 20 ms (ts/metrics.ts), and the figures include that interval.
+  const lag = (k: string) => ((after.get(`lag_${k}`) ?? Number.NaN) * 1000).toFixed(1);
+  return `  ${name}: GC ${parts.join(', ') || 'none'}; event-loop delay (20 ms sampling included) p50 ${lag('p50')} p99 ${lag('p99')} max ${lag('max')} ms`;
+}
+
+/** Writes each node's captured stdout and stderr to TRACE_DIR. */
+function saveLogs(procs: BrokerProcess[], leader: string): void {
+  if (!TRACE_DIR) return;
+  procs.forEach((p, i) => {
+    const role = p.adminUrl() === leader ? '-leader' : '';
+    const lines = p.logs.map((l) =>
+      Object.keys(l).length === 2 && l.level === 30 ? l.msg : JSON.stringify(l),
+    );
+    writeFileSync(
+      `${TRACE_DIR}/${procs.length}n-node${i + 1}${role}.log`,
+      `${lines.join('\n')}\n--- stderr ---\n${p.stderr()}`,
+    );
+  });
 }
 
 async function startCluster(n: number): Promise<BrokerProcess[]> {
@@ -139,16 +195,23 @@ function statusSummary(m: Map<number, number>): string {
   return [...m].map(([s, n]) => `${s}×${n}`).join(', ');
 }
 
-async function measure(base: URL, nodes: number, proposers: number, pids: number[]): Promise<Row> {
+async function measure(base: URL, nodes: number, proposers: number, procs: BrokerProcess[]): Promise<Row> {
+  const pids = procs.map((p) => p.proc.pid ?? 0);
   const agent = new Agent({ keepAlive: true, maxSockets: proposers });
   const lat: number[] = [];
+  /** Start of each measured call, ms since the window opened (TRACE_DIR only). */
+  const starts: number[] = [];
+  /** Warm-up calls answered inside the window: [start (negative), latency] (TRACE_DIR only). */
+  const rampCalls: [number, number][] = [];
+  let t0 = 0;
   let errors = 0;
   const failed = new Map<number, number>();
   const keys = keysPerProposer(proposers);
   let phase: 'warm' | 'measure' | 'stop' = 'warm';
   const loop = async (p: number) => {
     for (let i = 0; phase !== 'stop'; i++) {
-      const t0 = performance.now();
+      const start = performance.now();
+      const measured = phase === 'measure';
       let status = 0;
       try {
         status = await call(
@@ -162,8 +225,18 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
         status = 0;
       }
       if (phase !== 'measure') continue;
-      if (status === 200) lat.push(performance.now() - t0);
-      else {
+      if (!measured) {
+        // A call of the warm-up: the first one of each connection includes its
+        // TCP set-up, which with 2,000 connects at once waits for SYN
+        // retransmits (1 s, 3 s) once the listener's accept queue overflowed.
+        // It is the ramp, not the steady state the row measures.
+        if (TRACE_DIR && status === 200) rampCalls.push([start - t0, performance.now() - start]);
+        continue;
+      }
+      if (status === 200) {
+        lat.push(performance.now() - start);
+        if (TRACE_DIR) starts.push(start - t0);
+      } else {
         errors++;
         failed.set(status, (failed.get(status) ?? 0) + 1);
       }
@@ -171,8 +244,9 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
   };
   const loops = Array.from({ length: proposers }, (_, p) => loop(p));
   await new Promise((r) => setTimeout(r, WARM_MS));
+  const before = TRACE_DIR ? await Promise.all(procs.map(probe)) : [];
   phase = 'measure';
-  const t0 = performance.now();
+  t0 = performance.now();
   const cpu0 = pids.map(cpuMs);
   const gen0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, RUN_MS));
@@ -180,9 +254,29 @@ async function measure(base: URL, nodes: number, proposers: number, pids: number
   const elapsed = performance.now() - t0;
   const cpu = pids.reduce((sum, pid, i) => sum + cpuMs(pid) - (cpu0[i] ?? 0), 0);
   const gen = process.cpuUsage(gen0);
+  const after = TRACE_DIR ? await Promise.all(procs.map(probe)) : [];
   phase = 'stop';
   await Promise.all(loops);
   agent.destroy();
+  if (TRACE_DIR) {
+    procs.forEach((p, i) => {
+      const leader = p.adminUrl() === base.toString().replace(/\/$/, '') ? ' (leader)' : '';
+      console.log(probeLine(`node ${i + 1}${leader}`, before[i] ?? new Map(), after[i] ?? new Map()));
+    });
+    const ramp = rampCalls.map(([, l]) => l).sort((a, b) => a - b);
+    console.log(
+      `  warm-up calls answered in the window (not counted): ${ramp.length}, latency min ${(ramp[0] ?? 0).toFixed(0)} max ${(ramp.at(-1) ?? 0).toFixed(0)} ms`,
+    );
+    writeFileSync(
+      `${TRACE_DIR}/${nodes}n-${proposers}p-lat.csv`,
+      `start_ms,latency_ms\n${[
+        ...rampCalls,
+        ...starts.slice(0, n).map((s, i): [number, number] => [s, lat[i] as number]),
+      ]
+        .map(([s, l]) => `${s.toFixed(1)},${l.toFixed(2)}`)
+        .join('\n')}\n`,
+    );
+  }
   const sorted = lat.slice(0, n).sort((a, b) => a - b);
   return {
     nodes,
@@ -205,6 +299,7 @@ async function measureDirect(leader: MetaService, nodes: number, proposers: numb
   const loop = async (p: number) => {
     for (let i = 0; phase !== 'stop'; i++) {
       const t0 = performance.now();
+      const measured = phase === 'measure';
       let ok = false;
       try {
         ok = (
@@ -217,7 +312,7 @@ async function measureDirect(leader: MetaService, nodes: number, proposers: numb
       } catch {
         ok = false;
       }
-      if (phase !== 'measure') continue;
+      if (phase !== 'measure' || !measured) continue;
       if (ok) lat.push(performance.now() - t0);
       else errors++;
     }
@@ -308,19 +403,31 @@ async function main(): Promise<void> {
   const machine = machineInfo(await tempDir('ferrymq-raftbench-'), repoRoot);
   for (const size of SIZES) {
     const procs = await startCluster(size);
+    let leader = '';
     try {
       const base = await leaderAdmin(procs);
-      const pids = procs.map((p) => p.proc.pid ?? 0);
+      leader = base.toString().replace(/\/$/, '');
       for (const c of [...CONCURRENCY, ...(HIGH_CONCURRENCY > 0 ? [HIGH_CONCURRENCY] : [])]) {
-        const row = await measure(base, size, c, pids);
+        const row = await measure(base, size, c, procs);
         rows.push(row);
         console.log(
           `${size} node(s), ${c} proposers: ${Math.round(row.writesPerS)} writes/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${row.errors} errors${row.errorStatuses ? ` (${row.errorStatuses})` : ''}, nodes ${row.cpuUsPerWrite.toFixed(0)} µs CPU/write, generator ${row.genCpuUsPerWrite.toFixed(0)}`,
         );
       }
     } finally {
-      for (const p of procs) p.signal('SIGKILL');
-      await Promise.all(procs.map((p) => p.exited));
+      if (TRACE_DIR) {
+        // A graceful stop, so that a --cpu-prof among the node flags is written.
+        for (const p of procs) p.signal('SIGINT');
+        const killer = setTimeout(() => {
+          for (const p of procs) p.signal('SIGKILL');
+        }, 15_000);
+        await Promise.all(procs.map((p) => p.exited));
+        clearTimeout(killer);
+        saveLogs(procs, leader);
+      } else {
+        for (const p of procs) p.signal('SIGKILL');
+        await Promise.all(procs.map((p) => p.exited));
+      }
     }
   }
   const direct: Row[] = [];
