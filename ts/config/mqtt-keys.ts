@@ -1,4 +1,4 @@
-import { integer, type KeySpec, list, nonEmptyString } from './value-parsers.ts';
+import { bool, integer, type KeySpec, list, nonEmptyString } from './value-parsers.ts';
 
 /** `[mqtt]`: protocol limits; each is enforced with the spec's reaction and counted. */
 export interface MqttConfig {
@@ -15,6 +15,7 @@ export interface MqttConfig {
   subscriptions_per_client_max: number;
   retained_max: number;
   topic_cache_bytes_max: number;
+  tcp_shared_read_buffer: boolean;
   forbidden_filters: string[];
   sys_interval_ms: number;
   auth_module: string;
@@ -98,6 +99,12 @@ export const MQTT_KEYS: readonly KeySpec<unknown>[] = [
     default: 4 * 1024 * 1024,
     doc: 'Estimated bytes of the topic → matching subscriptions cache (oldest topics dropped beyond it; any subscription change invalidates it); 0 disables it',
     parse: integer(0, 1024 * 1024 * 1024),
+  },
+  {
+    key: 'mqtt.tcp_shared_read_buffer',
+    default: true,
+    doc: 'Plain TCP client sockets read into one 64 KiB buffer shared by the process instead of a new buffer per read (less CPU per message); false restores per-read buffers',
+    parse: bool,
   },
   {
     key: 'mqtt.forbidden_filters',

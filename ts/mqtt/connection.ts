@@ -26,6 +26,7 @@ import { type KeepaliveClient, KeepaliveWheel } from './keepalive.ts';
 import { remainingExpiryS } from './message.ts';
 import { Reason } from './reason-codes.ts';
 import type { Delivery, Session, SessionLink } from './session.ts';
+import { isSharedReadBuffer, readIntoShared } from './shared-reads.ts';
 import type { Will } from './will.ts';
 
 export interface ConnectionMetrics {
@@ -124,6 +125,15 @@ function onSocketData(this: LinkedSocket, chunk: Buffer): void {
   this[kConn]?.receive(chunk);
 }
 
+/** shared-reads.ts's callback: `buf[0, n)` is valid only until this returns. */
+function onSharedRead(this: Socket, n: number, buf: Buffer): boolean {
+  (this as LinkedSocket)[kConn]?.receive(buf.subarray(0, n));
+  return true;
+}
+
+/** Set once a plain TCP socket could not read into the shared buffer (logged once per process). */
+let sharedReadsUnavailable = false;
+
 function onSocketError(this: LinkedSocket): void {
   this[kConn]?.close('socket-error');
 }
@@ -202,7 +212,11 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   /** Bytes in #out: outbound_bytes_max counts them with the socket's own buffer. */
   #outBytes = 0;
 
-  constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps) {
+  /**
+   * `sharedReads`: a plain TCP socket that should read into the process's
+   * shared read buffer (shared-reads.ts; `mqtt.tcp_shared_read_buffer`).
+   */
+  constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps, sharedReads = false) {
     this.socket = socket;
     this.deps = deps;
     this.#session = undefined;
@@ -217,6 +231,10 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     keepaliveWheel.add(this);
     (socket as LinkedSocket)[kConn] = this;
     socket.on('data', onSocketData);
+    if (sharedReads && !readIntoShared(socket as Socket, onSharedRead) && !sharedReadsUnavailable) {
+      sharedReadsUnavailable = true;
+      deps.logger.warn('this Node.js cannot read sockets into a shared buffer: reads allocate a buffer each');
+    }
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     socket.on('drain', onSocketDrain);
@@ -312,6 +330,17 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.#framed = true;
     let packet: Packet | Error;
     const type = first >> 4;
+    if ((type === PUBLISH || !isHotType(type)) && isSharedReadBuffer(buf)) {
+      // The next read overwrites the shared buffer, and a decoded PUBLISH or
+      // CONNECT keeps views of its frame (payload, will, properties): decode
+      // an own copy. Acknowledgements decode to numbers and need none.
+      const own = Buffer.allocUnsafe(end - at);
+      buf.copy(own, 0, at, end);
+      buf = own;
+      bodyAt -= at;
+      end -= at;
+      at = 0;
+    }
     if (isHotType(type)) {
       if (type === PUBLISH) this.#topics ??= { bytes: undefined, topic: '' };
       packet = decodeHot(first, buf, bodyAt, end, this.protocolVersion, this.#topics);

@@ -288,7 +288,7 @@ export class MqttServer {
    * or TLS socket is asked when a log line or the auth hook needs it, so an
    * idle connection keeps no address string.
    */
-  #accept(listener: Listener, stream: Duplex, remote: string | undefined): void {
+  #accept(listener: Listener, stream: Duplex, remote: string | undefined, sharedReads = false): void {
     if (this.#closing || listener.connections.size >= this.#config.mqtt.connections_max) {
       this.#metrics.refused.inc({ listener: listener.name });
       // A reset racing the destroy must not escape as an unhandled 'error'.
@@ -298,7 +298,7 @@ export class MqttServer {
     }
     listener.deps ??= this.#deps(listener);
     // The Connection's own 'error' listener (added synchronously here) is the only one.
-    const conn = new Connection(stream, remote, listener.deps);
+    const conn = new Connection(stream, remote, listener.deps, sharedReads);
     listener.connections.add(conn);
   }
 
@@ -331,9 +331,11 @@ export class MqttServer {
     make: (onConn: (s: Socket) => void) => NetServer,
   ): Promise<string> {
     const listener: Listener = { name, server: undefined as unknown as NetServer, connections: new Set() };
+    // Only the plain TCP listener's sockets can read into the shared buffer (shared-reads.ts).
+    const sharedReads = name === 'mqtt' && this.#config.mqtt.tcp_shared_read_buffer;
     listener.server = make((s) => {
       s.setNoDelay(true);
-      this.#accept(listener, s, undefined);
+      this.#accept(listener, s, undefined, sharedReads);
     });
     // TLS handshake errors are per-connection; log at debug and move on.
     listener.server.on('tlsClientError', (err: Error) =>

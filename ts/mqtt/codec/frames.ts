@@ -22,7 +22,7 @@ export class FrameReader {
    * A frame split across chunks: the bytes so far. While its fixed header
    * is incomplete (#size 0) this holds only those few bytes; once the size
    * is known, a frame of up to WHOLE_ALLOC_MAX bytes is allocated whole and
-   * filled up to #filled, a larger one is kept as the views of its chunks
+   * filled up to #filled, a larger one is kept as copies of its chunks
    * (#parts), so a client that announces a large packet and sends little
    * makes us hold only what it sent.
    */
@@ -54,7 +54,8 @@ export class FrameReader {
     const parts = this.#parts;
     if (parts) {
       const take = Math.min(this.#size - this.#filled, chunk.length);
-      parts.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      // A copy: the chunk may be the shared read buffer, which the next read overwrites.
+      parts.push(Buffer.from(chunk.subarray(0, take)));
       this.#filled += take;
       if (this.#filled < this.#size) return;
       this.#parts = undefined;
@@ -115,7 +116,7 @@ export class FrameReader {
         this.#filled = n - at;
         this.#bodyAt = i - at;
         if (this.#size > WHOLE_ALLOC_MAX) {
-          this.#parts = [buf.subarray(at)];
+          this.#parts = [Buffer.from(buf.subarray(at))];
           return;
         }
         const whole = Buffer.allocUnsafe(this.#size);
