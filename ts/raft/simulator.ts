@@ -18,103 +18,32 @@
  * (a crash may hit here, after they left), `persisted()`, the other
  * messages, then apply. The Checker sees each append, apply and leader as
  * it happens; the KV history is checked for linearizability at the end.
+ *
+ * Parts: sim-options.ts (options, defaults, fault profiles by seed),
+ * sim-network.ts (messages in flight, partitions), sim-node.ts (per-node and
+ * per-op state, snapshot encoding).
  */
 import { Checker, checkLinearizable, fingerprint, InvariantViolation, type KvOp } from './checker.ts';
 import { SeededRandom } from './clock.ts';
 import { applyPersist } from './log-store.ts';
 import { MemoryLogStore } from './memory-log-store.ts';
 import { RaftNode } from './node.ts';
-import type { Index, Message, NodeId } from './types.ts';
+import { SimNetwork } from './sim-network.ts';
+import {
+  type ClientOp,
+  type Command,
+  decodeCommand,
+  encodeCommand,
+  encodeState,
+  mix,
+  restoreState,
+  type SimNode,
+} from './sim-node.ts';
+import { resolveOptions, type SimOptions, type SimResult } from './sim-options.ts';
+import type { Message, NodeId } from './types.ts';
 
-export interface SimOptions {
-  seed: number;
-  steps: number;
-  nodes?: number;
-  /** Voters at start; the others can be added by membership changes. */
-  initialVoters?: number;
-  keys?: number;
-  clients?: number;
-  dropRate?: number;
-  duplicateRate?: number;
-  delayTicksMax?: number;
-  partitionRate?: number;
-  crashRate?: number;
-  /** Chance that a newly elected leader crashes 1-4 steps later. */
-  leaderCrashRate?: number;
-  restartRate?: number;
-  membershipRate?: number;
-  transferRate?: number;
-  snapshotEveryEntries?: number;
-  electionTicks?: number;
-  heartbeatTicks?: number;
-  entriesPerAppendMax?: number;
-  inflightAppendsMax?: number;
-  /** Steps of a calm tail (all healed and up, no drops, short delays) in which ops must complete. */
-  settleSteps?: number;
-}
+export { profile, type SimOptions, type SimResult } from './sim-options.ts';
 
-export interface SimResult {
-  seed: number;
-  steps: number;
-  ok: boolean;
-  error?: string;
-  trace: string[];
-  stats: {
-    leaders: number;
-    crashes: number;
-    messagesDelivered: number;
-    opsCompleted: number;
-    opsInvoked: number;
-    snapshotsInstalled: number;
-    configChanges: number;
-    maxCommit: Index;
-    linearizabilityStates: number;
-  };
-}
-
-interface Command {
-  op: number;
-  key: string;
-  value: string;
-}
-
-interface SimNode {
-  id: NodeId;
-  store: MemoryLogStore;
-  raft: RaftNode | null;
-  incarnation: number;
-  kv: Map<string, string>;
-  /** Rolling hash of every entry applied so far (travels inside snapshots). */
-  digest: number;
-  /** Client op ids this node proposed, completed when applied here. */
-  proposed: Map<number, ClientOp>;
-  /** Reads confirmed by read-index, waiting for apply. */
-  reads: { op: ClientOp; index: Index }[];
-  crashMidReady: 'none' | 'lose' | 'keep';
-  /** A new leader may be doomed to crash a few steps later (Figure 8 shapes). */
-  crashAtStep: number;
-  /** The configured initial members (like `[cluster] members`); [] for a node that joins later. */
-  bootstrapVoters: readonly NodeId[];
-}
-
-interface ClientOp {
-  id: number;
-  client: number;
-  kind: 'put' | 'get';
-  key: string;
-  value: string | null;
-  call: number;
-  invokedStep: number;
-  done: boolean;
-}
-
-interface InFlight {
-  at: number;
-  m: Message;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const TRACE_MAX = 300;
 const OP_TIMEOUT_STEPS = 40;
 
@@ -124,9 +53,7 @@ export class Simulator {
   readonly checker = new Checker();
   readonly nodes = new Map<NodeId, SimNode>();
   readonly history: KvOp[] = [];
-  #net: InFlight[] = [];
-  /** Blocked directed links "from>to". */
-  #blocked = new Set<string>();
+  readonly #network: SimNetwork;
   #now = 0;
   #logicalTime = 0;
   #nextOp = 1;
@@ -148,32 +75,10 @@ export class Simulator {
   };
 
   constructor(input: SimOptions) {
-    const options = { ...profile(input.seed), ...input };
-    const nodes = options.nodes ?? 5;
-    this.o = {
-      seed: options.seed,
-      steps: options.steps,
-      nodes,
-      initialVoters: options.initialVoters ?? Math.min(nodes, 3),
-      keys: options.keys ?? 3,
-      clients: options.clients ?? 3,
-      dropRate: options.dropRate ?? 0.05,
-      duplicateRate: options.duplicateRate ?? 0.03,
-      delayTicksMax: options.delayTicksMax ?? 3,
-      partitionRate: options.partitionRate ?? 0.02,
-      crashRate: options.crashRate ?? 0.015,
-      leaderCrashRate: options.leaderCrashRate ?? 0,
-      restartRate: options.restartRate ?? 0.1,
-      membershipRate: options.membershipRate ?? 0.01,
-      transferRate: options.transferRate ?? 0.005,
-      snapshotEveryEntries: options.snapshotEveryEntries ?? 12,
-      electionTicks: options.electionTicks ?? 10,
-      heartbeatTicks: options.heartbeatTicks ?? 2,
-      settleSteps: options.settleSteps ?? 300,
-      entriesPerAppendMax: options.entriesPerAppendMax ?? 8,
-      inflightAppendsMax: options.inflightAppendsMax ?? 4,
-    };
-    this.rng = new SeededRandom(options.seed);
+    this.o = resolveOptions(input);
+    const nodes = this.o.nodes;
+    this.rng = new SeededRandom(this.o.seed);
+    this.#network = new SimNetwork(this.rng, this.o);
     const voters: NodeId[] = [];
     for (let id = 1; id <= this.o.initialVoters; id++) voters.push(id);
     for (let id = 1; id <= nodes; id++) {
@@ -216,23 +121,12 @@ export class Simulator {
       entriesPerAppendMax: this.o.entriesPerAppendMax,
       inflightAppendsMax: this.o.inflightAppendsMax,
     });
-    this.#restore(n, snapshot?.data);
+    restoreState(n, snapshot?.data);
     n.proposed = new Map();
     n.reads = [];
     n.crashMidReady = 'none';
     n.crashAtStep = Number.POSITIVE_INFINITY;
     return n.raft;
-  }
-
-  #restore(n: SimNode, data: Uint8Array | undefined): void {
-    if (!data || data.length === 0) {
-      n.kv = new Map();
-      n.digest = 0;
-      return;
-    }
-    const state = JSON.parse(decoder.decode(data)) as { kv: [string, string][]; digest: number };
-    n.kv = new Map(state.kv);
-    n.digest = state.digest;
   }
 
   #crash(n: SimNode, loseUnsynced: boolean): void {
@@ -273,7 +167,7 @@ export class Simulator {
       }
       for (const m of rd.messages) if (!(early && m.type === 'append-entries')) this.#send(m);
       if (rd.snapshot) {
-        this.#restore(n, rd.snapshot.data);
+        restoreState(n, rd.snapshot.data);
         this.checker.onRestore(n.id, rd.snapshot.meta.index, n.digest);
         this.stats.snapshotsInstalled++;
       }
@@ -284,7 +178,7 @@ export class Simulator {
         this.checker.onApply(n.id, e, n.digest, leaders);
         if (e.index > this.stats.maxCommit) this.stats.maxCommit = e.index;
         if (e.type !== 'command') continue;
-        const cmd = JSON.parse(decoder.decode(e.data)) as Command;
+        const cmd = decodeCommand(e.data);
         n.kv.set(cmd.key, cmd.value);
         const op = n.proposed.get(cmd.op);
         if (op) {
@@ -319,14 +213,8 @@ export class Simulator {
       this.#roles.set(n.id, raft.role);
     }
   }
-
   #send(m: Message): void {
-    if (!this.#calm && this.rng.chance(this.o.dropRate)) return;
-    const copies = !this.#calm && this.rng.chance(this.o.duplicateRate) ? 2 : 1;
-    for (let i = 0; i < copies; i++) {
-      const delay = this.#calm ? this.rng.int(2) : this.rng.int(this.o.delayTicksMax + 1);
-      this.#net.push({ at: this.#now + 1 + delay, m });
-    }
+    this.#network.send(m, this.#now, this.#calm);
   }
 
   #complete(op: ClientOp, value: string | null): void {
@@ -347,27 +235,7 @@ export class Simulator {
   #faults(): void {
     const r = this.rng;
     const ids = [...this.nodes.keys()];
-    if (r.chance(this.o.partitionRate)) {
-      this.#blocked.clear();
-      const kind = r.int(4);
-      if (kind === 0) {
-        this.trace('heal all links');
-      } else if (kind === 1) {
-        const a = r.pick(ids);
-        for (const b of ids) if (b !== a) this.#blocked.add(`${a}>${b}`).add(`${b}>${a}`);
-        this.trace(`isolate node ${a}`);
-      } else if (kind === 2) {
-        const a = r.pick(ids);
-        const inbound = r.chance(0.5);
-        for (const b of ids) if (b !== a) this.#blocked.add(inbound ? `${b}>${a}` : `${a}>${b}`);
-        this.trace(`one-way partition: node ${a} ${inbound ? 'cannot receive' : 'cannot send'}`);
-      } else {
-        const side = new Set(ids.filter(() => r.chance(0.5)));
-        for (const a of ids)
-          for (const b of ids) if (side.has(a) !== side.has(b)) this.#blocked.add(`${a}>${b}`);
-        this.trace(`split {${[...side].join(',')}} | {${ids.filter((i) => !side.has(i)).join(',')}}`);
-      }
-    }
+    if (r.chance(this.o.partitionRate)) this.trace(this.#network.partition(ids));
     for (const n of this.nodes.values()) {
       if (n.raft) {
         if (n.crashAtStep <= this.#now) {
@@ -448,7 +316,7 @@ export class Simulator {
       if (raft) {
         if (kind === 'put') {
           const cmd: Command = { op: id, key, value: op.value as string };
-          const res = raft.propose(encoder.encode(JSON.stringify(cmd)));
+          const res = raft.propose(encodeCommand(cmd));
           accepted = res.ok;
           if (res.ok) n.proposed.set(id, op);
           else if (res.leader) target = res.leader;
@@ -470,18 +338,8 @@ export class Simulator {
   }
 
   #deliver(): void {
-    const due: InFlight[] = [];
-    const later: InFlight[] = [];
-    for (const f of this.#net) (f.at <= this.#now ? due : later).push(f);
-    this.#net = later;
-    for (let i = due.length - 1; i > 0; i--) {
-      const j = this.rng.int(i + 1);
-      const t = due[i] as InFlight;
-      due[i] = due[j] as InFlight;
-      due[j] = t;
-    }
-    for (const { m } of due) {
-      if (this.#blocked.has(`${m.from}>${m.to}`)) continue;
+    for (const { m } of this.#network.takeDue(this.#now)) {
+      if (this.#network.isBlocked(m)) continue;
       const n = this.nodes.get(m.to);
       if (!n?.raft) continue;
       this.stats.messagesDelivered++;
@@ -509,7 +367,7 @@ export class Simulator {
   /** Heals everything, restarts every node and requires a write to commit within settleSteps. */
   #settle(): void {
     this.#calm = true;
-    this.#blocked.clear();
+    this.#network.healAll();
     this.trace('settle: heal all, restart all, no drops');
     for (const n of this.nodes.values()) {
       n.crashMidReady = 'none';
@@ -563,45 +421,6 @@ export class Simulator {
     if (error !== undefined) result.error = error;
     return result;
   }
-}
-
-/**
- * Fault profiles, chosen by seed so that a range of seeds covers them all;
- * explicit options override. 0: five nodes, three voters, mild faults.
- * 1: three voters, frequent crashes, long delays (split votes, lost votes).
- * 2: five voters, one entry per append, long delays, crashes (Figure 8 shapes).
- * 3: heavy partitions and drops.
- */
-export function profile(seed: number): Partial<SimOptions> {
-  switch (seed % 4) {
-    case 1:
-      return { nodes: 3, initialVoters: 3, crashRate: 0.04, restartRate: 0.3, delayTicksMax: 5 };
-    case 2:
-      return {
-        nodes: 5,
-        initialVoters: 5,
-        leaderCrashRate: 0.5,
-        entriesPerAppendMax: 1,
-        delayTicksMax: 6,
-        crashRate: 0.03,
-        restartRate: 0.2,
-      };
-    case 3:
-      return { partitionRate: 0.06, dropRate: 0.15, duplicateRate: 0.05 };
-    default:
-      return {};
-  }
-}
-
-function encodeState(n: SimNode): Uint8Array {
-  return encoder.encode(JSON.stringify({ kv: [...n.kv], digest: n.digest }));
-}
-
-/** FNV-1a over the entry's fingerprint, chained. */
-function mix(h: number, s: string): number {
-  let x = (h ^ 0x811c9dc5) >>> 0;
-  for (let i = 0; i < s.length; i++) x = Math.imul(x ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return x;
 }
 
 export function simulate(options: SimOptions): SimResult {
