@@ -19,23 +19,22 @@
  *
  * Watchers see the changes their own node applies (`watch`), so a broker
  * keeps a local cache current without a round trip per message.
+ *
+ * Parts: leader-requests.ts (run on the leader or forward, the receiving
+ * side of a forward, leader transfer), cluster-status.ts (the admin API's
+ * status), meta-metrics.ts (the gauges).
  */
 
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { MetaConfig } from '../config/schema.ts';
 import { FerryError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import type { Kv } from '../storage/kv.ts';
+import { type ClusterStatus, clusterStatus } from './cluster-status.ts';
 import { Controller } from './controller.ts';
 import { type GroupKind, type GroupSpec, groupForKey, groupSpecs, METADATA_GROUP } from './groups.ts';
-import {
-  ForwardError,
-  type ForwardKind,
-  type ForwardRequest,
-  GrpcTransport,
-  type PeerStatus,
-} from './grpc-transport.ts';
+import { GrpcTransport } from './grpc-transport.ts';
 import {
   decodeJson,
   encodeJson,
@@ -47,11 +46,14 @@ import {
   type Watch,
 } from './kv-state-machine.ts';
 import { RaftKvWriter } from './kv-writer.ts';
+import { LeaderRequests } from './leader-requests.ts';
+import { registerMetaMetrics } from './meta-metrics.ts';
 import { NativeLogStore } from './native-log-store.ts';
 import { loadPeerTls } from './peer-tls.ts';
-import { type GroupStatus, NotLeaderError, RaftGroup } from './raft-group.ts';
+import { type GroupStatus, RaftGroup } from './raft-group.ts';
 import { KvSnapshotStaging } from './snapshot-staging.ts';
 
+export type { ClusterStatus, NodeHealth } from './cluster-status.ts';
 export { METADATA_GROUP };
 
 export const NODES_PREFIX = 'nodes/';
@@ -71,37 +73,6 @@ export interface MetaServiceOptions {
   registry?: Registry;
 }
 
-export interface NodeHealth {
-  id: NodeId;
-  address: string;
-  self: boolean;
-  /** 'up': answered a Raft call within 3 election timeouts; 'down': not; 'unknown': never called. */
-  health: 'up' | 'down' | 'unknown';
-  last_contact_ms_ago: number | null;
-  last_error: string | null;
-  queued_messages: number;
-  dropped_messages: number;
-}
-
-export interface ClusterStatus {
-  node_id: NodeId;
-  members: { id: NodeId; address: string; voter_in: string[] }[];
-  groups: {
-    name: string;
-    id: number;
-    role: string;
-    leader: NodeId;
-    term: number;
-    commit_index: number;
-    applied_index: number;
-    last_index: number;
-    snapshot_index: number;
-    snapshots_installed: number;
-    voters: readonly NodeId[];
-  }[];
-  nodes: NodeHealth[];
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 export class MetaService {
@@ -113,6 +84,7 @@ export class MetaService {
   readonly #machines: KvStateMachine[] = [];
   readonly #specs: GroupSpec[];
   readonly #transport: GrpcTransport;
+  readonly #requests: LeaderRequests;
   readonly #controller: NodeJS.Timeout;
   /** Partition placement and failover; acts only while this node leads `metadata` (controller.ts). */
   readonly #partitionController: Controller;
@@ -125,6 +97,13 @@ export class MetaService {
     this.#initial = new Map(opts.members.map((m) => [m.id, m.address]));
     this.#transport = transport;
     this.#specs = specs;
+    this.#requests = new LeaderRequests({
+      nodeId: this.nodeId,
+      config: this.#config,
+      transport,
+      groups: this.#groups,
+      isClosed: () => this.#closed,
+    });
     this.#controller = setInterval(() => this.#registerInitialMembers(), 1000);
     this.#controller.unref();
     this.#partitionController = new Controller({
@@ -206,7 +185,7 @@ export class MetaService {
         termOf: (group) => (service ? (service.#groups[group]?.status().term ?? 0) : 0),
         forward: (req) =>
           service
-            ? service.#serveForward(req)
+            ? service.#requests.serveForward(req)
             : Promise.reject(new FerryError('FERRY_ERR_CLOSED', 'meta service starting')),
       },
     );
@@ -249,47 +228,7 @@ export class MetaService {
       this.#groups[spec.id] = group;
       this.#machines[spec.id] = sm;
     }
-    if (o.registry) {
-      const pending = new Gauge({
-        name: 'ferrymq_meta_pending_requests',
-        help: 'Proposals and reads waiting per Raft group (bounded by meta.pending_max)',
-        labelNames: ['group'],
-        registers: [o.registry],
-        collect: () => {
-          for (const g of this.#groups) pending.set({ group: g.name }, g.pending);
-        },
-      });
-      const keys = new Gauge({
-        name: 'ferrymq_meta_kv_keys',
-        help: 'Keys in each Raft group state machine on this node (the metadata KV is bounded by meta.kv_keys_max)',
-        labelNames: ['group'],
-        registers: [o.registry],
-        collect: () => {
-          for (const [i, sm] of this.#machines.entries())
-            keys.set({ group: this.#specs[i]?.name ?? String(i) }, sm.size);
-        },
-      });
-      const overflows = new Gauge({
-        name: 'ferrymq_meta_watch_overflows',
-        help: 'Watchers ended since start because they fell meta.watch_queue_max changes behind',
-        labelNames: ['group'],
-        registers: [o.registry],
-        collect: () => {
-          for (const [i, sm] of this.#machines.entries()) {
-            overflows.set({ group: this.#specs[i]?.name ?? String(i) }, sm.watchOverflows);
-          }
-        },
-      });
-      const commit = new Gauge({
-        name: 'ferrymq_meta_commit_index',
-        help: 'Commit index per Raft group as seen by this node',
-        labelNames: ['group'],
-        registers: [o.registry],
-        collect: () => {
-          for (const g of this.#groups) commit.set({ group: g.name }, g.status().commitIndex);
-        },
-      });
-    }
+    if (o.registry) registerMetaMetrics(o.registry, this.#groups, this.#machines, this.#specs);
   }
 
   get config(): MetaConfig {
@@ -326,12 +265,6 @@ export class MetaService {
     return this.#initial.get(id);
   }
 
-  #group(id: number): RaftGroup {
-    const g = this.#groups[id];
-    if (!g) throw new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${id}`);
-    return g;
-  }
-
   /** Every member known here except this node. */
   peerIds(): NodeId[] {
     return this.status()
@@ -348,102 +281,11 @@ export class MetaService {
     this.#groups[group]?.step(m);
   }
 
-  // ---- requests, on the leader or forwarded to it ----
-
-  /**
-   * Runs `local` on this node if it leads `group`, else forwards to the
-   * leader; retries while no leader is known, up to the request timeout.
-   */
-  async #onLeader(
-    group: number,
-    kind: ForwardKind,
-    payload: Uint8Array,
-    node: NodeId,
-    local: (g: RaftGroup) => Promise<Uint8Array>,
-  ): Promise<Uint8Array> {
-    const g = this.#group(group);
-    const deadline = performance.now() + this.#config.request_timeout_ms;
-    let last: FerryError | undefined;
-    for (;;) {
-      let leader: NodeId;
-      try {
-        return await local(g);
-      } catch (err) {
-        if (!(err instanceof NotLeaderError)) throw err;
-        leader = err.leader;
-        last = err;
-      }
-      if (leader !== 0 && leader !== this.nodeId) {
-        try {
-          return await this.#transport.forward(leader, { group, kind, payload, node });
-        } catch (err) {
-          // Only "not the leader (any more)" is worth another round; the rest is the answer.
-          if (!(err instanceof ForwardError) || err.code !== 'FERRY_ERR_NOT_LEADER') throw err;
-          last = err;
-        }
-      }
-      if (this.#closed || performance.now() >= deadline) {
-        throw last ?? new NotLeaderError(g.name, 0);
-      }
-      await sleep(this.#config.tick_ms * 2);
-    }
-  }
-
-  /** The receiving side of Forward: local only, never forwarded again. */
-  #serveForward(req: ForwardRequest): Promise<Uint8Array> {
-    const g = this.#groups[req.group];
-    if (!g) return Promise.reject(new FerryError('FERRY_ERR_INVALID_ARGUMENT', `no raft group ${req.group}`));
-    switch (req.kind) {
-      case 'PROPOSE':
-        return g.propose(req.payload);
-      case 'READ':
-        return g.read(req.payload);
-      case 'ADD_VOTER':
-        return g.changeMembers({ add: req.node }).then(() => new Uint8Array(0));
-      case 'REMOVE_VOTER':
-        return g.changeMembers({ remove: req.node }).then(() => new Uint8Array(0));
-      case 'TRANSFER_LEADER':
-        return this.#transferHere(g, req.node);
-    }
-  }
-
-  /**
-   * Leader transfer (the core's TimeoutNow path), run on the group's leader:
-   * resolves once `target` leads, fails with FERRY_ERR_CLUSTER_CHANGE when
-   * the target is not a voter or the transfer is abandoned (the core gives
-   * up after an election timeout), FERRY_ERR_RAFT_TIMEOUT past the request
-   * timeout.
-   */
-  async #transferHere(g: RaftGroup, target: NodeId): Promise<Uint8Array> {
-    if (!g.isLeader) throw new NotLeaderError(g.name, g.leader);
-    if (target === this.nodeId) return new Uint8Array(0);
-    if (!g.status().voters.includes(target)) {
-      throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `node ${target} is not a voter of ${g.name}`);
-    }
-    if (!g.transferLeadership(target)) {
-      throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `${g.name}: transfer to node ${target} refused`);
-    }
-    const deadline = performance.now() + this.#config.request_timeout_ms;
-    const abandonMs = 2 * this.#config.election_tick_count * this.#config.tick_ms;
-    const started = performance.now();
-    for (;;) {
-      await sleep(this.#config.tick_ms);
-      if (g.leader === target) return new Uint8Array(0);
-      if (g.isLeader && performance.now() - started > abandonMs) {
-        throw new FerryError('FERRY_ERR_CLUSTER_CHANGE', `${g.name}: transfer to node ${target} abandoned`);
-      }
-      if (performance.now() >= deadline) {
-        throw new FerryError('FERRY_ERR_RAFT_TIMEOUT', `${g.name}: node ${target} not leading in time`);
-      }
-    }
-  }
+  // ---- requests, on the leader or forwarded to it (leader-requests.ts) ----
 
   /** Moves a group's leadership to `target` (forwarded to the current leader). */
-  async transferLeader(group: number, target: NodeId): Promise<void> {
-    const g = this.#group(group);
-    await this.#onLeader(group, 'TRANSFER_LEADER', new Uint8Array(0), target, () =>
-      this.#transferHere(g, target),
-    );
+  transferLeader(group: number, target: NodeId): Promise<void> {
+    return this.#requests.transferLeader(group, target);
   }
 
   groupId(name: string): number | undefined {
@@ -452,14 +294,16 @@ export class MetaService {
 
   propose(group: number, command: KvCommand): Promise<KvResult> {
     const payload = encodeJson(command);
-    return this.#onLeader(group, 'PROPOSE', payload, 0, (g) => g.propose(payload)).then((b) =>
-      decodeJson<KvResult>(b),
-    );
+    return this.#requests
+      .onLeader(group, 'PROPOSE', payload, 0, (g) => g.propose(payload))
+      .then((b) => decodeJson<KvResult>(b));
   }
 
   read<T>(group: number, query: KvQuery): Promise<T> {
     const payload = encodeJson(query);
-    return this.#onLeader(group, 'READ', payload, 0, (g) => g.read(payload)).then((b) => decodeJson<T>(b));
+    return this.#requests
+      .onLeader(group, 'READ', payload, 0, (g) => g.read(payload))
+      .then((b) => decodeJson<T>(b));
   }
 
   get(group: number, key: string): Promise<KvItem | null> {
@@ -534,7 +378,7 @@ export class MetaService {
     const change = kind === 'ADD_VOTER' ? { add: node } : { remove: node };
     for (;;) {
       try {
-        await this.#onLeader(group, kind, new Uint8Array(0), node, (g) =>
+        await this.#requests.onLeader(group, kind, new Uint8Array(0), node, (g) =>
           g.changeMembers(change).then(() => new Uint8Array(0)),
         );
         return;
@@ -581,54 +425,15 @@ export class MetaService {
       if (Number.isInteger(id)) ids.add(id);
     }
     for (const g of groups) for (const v of g.voters) ids.add(v);
-    const peers = new Map<NodeId, PeerStatus>(this.#transport.peers().map((p) => [p.id, p]));
-    const stale = 3 * this.#config.election_tick_count * this.#config.tick_ms;
-    const now = performance.now();
-    const sorted = [...ids].sort((a, b) => a - b);
-    return {
-      node_id: this.nodeId,
-      members: sorted.map((id) => ({
-        id,
-        address: id === this.nodeId ? (this.addressOf(id) ?? this.boundAddress) : (this.addressOf(id) ?? ''),
-        voter_in: groups.filter((g) => g.voters.includes(id)).map((g) => g.name),
-      })),
-      groups: groups.map((g) => ({
-        name: g.name,
-        id: g.group,
-        role: g.role,
-        leader: g.leader,
-        term: g.term,
-        commit_index: g.commitIndex,
-        applied_index: g.appliedIndex,
-        last_index: g.lastIndex,
-        snapshot_index: g.snapshotIndex,
-        snapshots_installed: g.snapshotsInstalled,
-        voters: g.voters,
-      })),
-      nodes: sorted.map((id): NodeHealth => {
-        const p = peers.get(id);
-        const self = id === this.nodeId;
-        const ago = p?.lastOkMs == null ? null : Math.round(now - p.lastOkMs);
-        return {
-          id,
-          address: self ? this.boundAddress : (this.addressOf(id) ?? ''),
-          self,
-          health: self
-            ? 'up'
-            : ago === null
-              ? p?.lastError
-                ? 'down'
-                : 'unknown'
-              : ago <= stale
-                ? 'up'
-                : 'down',
-          last_contact_ms_ago: self ? 0 : ago,
-          last_error: p?.lastError ?? null,
-          queued_messages: p?.queued ?? 0,
-          dropped_messages: p?.dropped ?? 0,
-        };
-      }),
-    };
+    return clusterStatus({
+      nodeId: this.nodeId,
+      groups,
+      ids,
+      peers: this.#transport.peers(),
+      staleMs: 3 * this.#config.election_tick_count * this.#config.tick_ms,
+      boundAddress: this.boundAddress,
+      addressOf: (id) => this.addressOf(id),
+    });
   }
 
   async close(): Promise<void> {
