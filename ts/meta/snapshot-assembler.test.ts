@@ -230,6 +230,33 @@ describe.each(await stagings())('snapshot assembler (%s staging)', (_name, makeS
   });
 });
 
+describe('close while a chunk is staged', () => {
+  it('refuses that chunk with a SnapshotChunkError, not a TypeError', async () => {
+    let release = (): void => {};
+    const staged = new Promise<void>((r) => {
+      release = r;
+    });
+    const staging = new MemorySnapshotStaging();
+    const slow: SnapshotStaging = {
+      put: async (g, o, d) => {
+        await staged;
+        await staging.put(g, o, d);
+      },
+      read: (g, n) => staging.read(g, n),
+      discard: (g) => staging.discard(g),
+      clear: () => staging.clear(),
+    };
+    const { a, refused } = assembler(slow);
+    const c = chunks({ term: 1, index: 10, data: randomBytes(2000) }, 1000);
+    const pending = a.accept(c[0] as SnapshotChunk);
+    await new Promise((r) => setImmediate(r));
+    a.close();
+    release();
+    expect((await refusal(pending)).reason).toBe('out_of_order');
+    expect(await refused('out_of_order')).toBe(1);
+  });
+});
+
 describe('KV staging', () => {
   it('clear() empties the namespace (a restart forgets partial transfers)', async () => {
     const s = await Storage.open(await tempDir('ferrymq-staging-'), storageConfig);

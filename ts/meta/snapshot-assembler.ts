@@ -193,8 +193,13 @@ export class SnapshotAssembler {
       t.lastOffset = c.offset;
       t.timer.refresh();
     }
+    const cur = this.#transfers.get(c.group);
+    if (!cur) {
+      // close() (or the expiry) dropped the transfer while this chunk was being staged.
+      this.#refused?.inc({ reason: 'out_of_order' });
+      throw new SnapshotChunkError('out_of_order', 'the transfer was dropped while this chunk was staged', 0);
+    }
     this.#received?.inc();
-    const cur = this.#transfers.get(c.group) as Transfer;
     if (!c.done) return { nextOffset: cur.received };
     return { nextOffset: cur.received, install: await this.#finish(c, cur) };
   }
