@@ -45,6 +45,8 @@ const NODE_ENV: Record<string, string> = Object.fromEntries(
  * SIGINT instead of SIGKILL so that a --cpu-prof is written.
  */
 const TRACE_DIR = process.env.BENCH_RAFT_TRACE_DIR;
+/** Another build's bin/ferrymq.js for the nodes (an A/B of two builds without touching this dist/). */
+const NODE_BIN = process.env.BENCH_RAFT_BIN;
 
 /** CPU time (user + system, ms) a process has used, from /proc (Linux; 0 elsewhere). */
 function cpuMs(pid: number | undefined): number {
@@ -106,6 +108,7 @@ async function startCluster(n: number): Promise<BrokerProcess[]> {
   const procs = await Promise.all(
     ports.map(async (port, i) =>
       spawnBroker({
+        ...(NODE_BIN ? { command: { file: process.execPath, args: [NODE_BIN] } } : {}),
         dataDir: await tempDir('ferrymq-raftbench-'),
         env: {
           FERRYMQ_NODE_ID: String(i + 1),
