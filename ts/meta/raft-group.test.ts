@@ -106,6 +106,31 @@ describe('RaftGroup', () => {
     expect(leader.group.status().snapshotIndex).toBeGreaterThan(0);
   });
 
+  it('a leader compacts only once its followers hold the snapshot index, or after another snapshotEntries', async () => {
+    const net = new Net();
+    const ms = [1, 2, 3].map((id) => start(net, id, [1, 2, 3]));
+    const leader = await leaderOf(ms);
+    const [away, other] = ms.filter((m) => m !== leader) as [Member, Member];
+    net.down.add(away.id);
+    // Past one snapshotEntries (20): the image is taken, but `away` lacks those entries.
+    for (let i = 0; i < 25; i++) await leader.group.propose(put(`a${i}`, String(i)));
+    expect(leader.group.status().snapshotIndex).toBe(0);
+    net.down.delete(away.id);
+    await until(() => away.group.status().appliedIndex >= leader.group.status().appliedIndex);
+    await leader.group.propose(put('after', 'x'));
+    // Caught up by appends, not by a snapshot; then the leader compacted.
+    expect(away.group.status().snapshotsInstalled).toBe(0);
+    expect(leader.group.status().snapshotIndex).toBeGreaterThanOrEqual(20);
+    // A follower that stays away holds the log back for one more snapshotEntries only.
+    net.down.add(other.id);
+    const held = leader.group.status().snapshotIndex;
+    for (let i = 0; i < 45; i++) await leader.group.propose(put(`b${i}`, String(i)));
+    expect(leader.group.status().snapshotIndex).toBeGreaterThan(held);
+    net.down.delete(other.id);
+    await until(() => other.group.status().snapshotsInstalled === 1);
+    await until(() => other.sm.get('b44')?.value === '44');
+  });
+
   it('conditional puts: only one of two racing creates wins', async () => {
     const net = new Net();
     const m = start(net, 1, [1]);

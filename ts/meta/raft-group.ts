@@ -167,6 +167,8 @@ export class RaftGroup {
   #state: 'running' | 'failed' | 'stopped' = 'running';
   #wasLeader = false;
   #snapshotsInstalled = 0;
+  /** The state machine's image at `index`, waiting for the followers before the log is compacted to it. */
+  #heldSnapshot: { index: Index; data: Uint8Array } | undefined;
 
   constructor(opts: RaftGroupOptions) {
     this.#opts = opts;
@@ -482,16 +484,44 @@ export class RaftGroup {
         this.#applied = rd.snapshot.meta.index;
         this.#snapshotIndex = rd.snapshot.meta.index;
         this.#snapshotsInstalled++;
+        this.#heldSnapshot = undefined;
       }
       for (const e of rd.committed) this.#apply(e);
       for (const rs of rd.readStates) this.#readsToServe.push({ id: rs.ctx as number, index: rs.index });
       this.#serveReads();
       this.#afterRoleChange();
-      if (this.#applied - this.#snapshotIndex >= this.#opts.snapshotEntries) {
-        this.#node.compact(this.#applied, this.#sm.snapshot());
-        this.#snapshotIndex = this.#applied;
-      }
+      this.#maybeCompact();
     }
+  }
+
+  /**
+   * Every `snapshotEntries` applied entries the state machine's image is
+   * taken, but a leader compacts its log up to it only once every follower
+   * holds that index (or after `snapshotEntries` more, so a follower that is
+   * down bounds the log at twice that). Compacting at once dropped entries
+   * that a follower merely a few hundred entries behind (the usual state of
+   * the slower follower under load) still needed: its next append found no
+   * entry and it was sent the whole snapshot (megabytes, chunked, restored
+   * on its event loop) instead, again at every compaction.
+   */
+  #maybeCompact(): void {
+    const every = this.#opts.snapshotEntries;
+    if (!this.#heldSnapshot && this.#applied - this.#snapshotIndex >= every) {
+      this.#heldSnapshot = { index: this.#applied, data: this.#sm.snapshot() };
+    }
+    const held = this.#heldSnapshot;
+    if (!held || (this.#applied - held.index < every && !this.#followersHave(held.index))) return;
+    this.#node.compact(held.index, held.data);
+    this.#snapshotIndex = held.index;
+    this.#heldSnapshot = undefined;
+  }
+
+  /** True unless this node leads and a follower's log does not reach `index` yet. */
+  #followersHave(index: Index): boolean {
+    const role = this.#node.roleState;
+    if (role.kind !== 'leader') return true;
+    for (const pr of role.progress.values()) if (pr.match < index) return false;
+    return true;
   }
 
   #apply(e: LogEntry): void {
