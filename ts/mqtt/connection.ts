@@ -12,7 +12,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import mqtt, { type Packet } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 import type { MqttConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { MqttAuthHook } from './auth.ts';
@@ -20,6 +20,7 @@ import type { Broker } from './broker.ts';
 import { decodeHot, isHotType, MqttDecodeError, PUBLISH, type TopicCache } from './codec/decode.ts';
 import { type AckCmd, encodeAck, encodePublish, PINGRESP, type PublishProperties } from './codec/encode.ts';
 import { FrameReader, type FrameSink } from './codec/frames.ts';
+import { encodeSlow } from './codec/slow-encoder.ts';
 import { parseFrame } from './codec/slow-parser.ts';
 import { handlePacket } from './handlers/index.ts';
 import { type KeepaliveClient, KeepaliveWheel } from './keepalive.ts';
@@ -446,7 +447,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
       // Every 3.1/3.1.1 CONNACK is one of twelve 4-byte packets (§3.2): no encoder run per connection.
       buf = (CONNACK_V3[packet.returnCode ?? 0] as Buffer[])[packet.sessionPresent ? 1 : 0] as Buffer;
     } else {
-      buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+      buf = encodeSlow(packet, this.protocolVersion);
     }
     return this.writeBuffer(buf);
   }

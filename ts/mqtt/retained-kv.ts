@@ -8,6 +8,7 @@
 import mqtt, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from '../log.ts';
 import type { Kv } from '../storage/kv.ts';
+import { encodeSlow } from './codec/slow-encoder.ts';
 import type { Message } from './message.ts';
 import type { RetainedPersistence, RetainedStore } from './retained.ts';
 
@@ -26,7 +27,7 @@ export function encodeRetained(m: Message): Buffer {
   };
   // The encoding needs a packet id for QoS > 0; it carries no meaning here.
   if (m.qos > 0) packet.messageId = 1;
-  const body = mqtt.generate(packet, { protocolVersion: 5 });
+  const body = encodeSlow(packet, 5);
   const out = Buffer.allocUnsafe(8 + body.length);
   out.writeDoubleBE(m.expiresAtMs ?? Number.NaN, 0);
   body.copy(out, 8);
