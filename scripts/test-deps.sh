@@ -6,7 +6,8 @@
 # and Apache Kafka's jars (scripts/kafka-jars.sh); and a Python venv
 # at ~/.cache/ferrymq/venv with paho-mqtt, confluent-kafka, kafka-python and
 # kafka-python's codec libraries (lz4, python-snappy over cramjam,
-# zstandard), all pinned. Idempotent; prints nothing when all is present;
+# zstandard), all pinned; and ss (iproute2) to read listeners' accept
+# queues (ts/test/listen-backlog.e2e.test.ts). Idempotent; prints nothing when all is present;
 # exits non-zero with a message on failure.
 set -euo pipefail
 
@@ -29,7 +30,7 @@ fail() {
 }
 
 need=()
-for pkg in mosquitto mosquitto-clients openssl python3-venv kcat; do
+for pkg in mosquitto mosquitto-clients openssl python3-venv kcat iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # Any JDK 17+ will do; a JDK, not a JRE: the Java client driver runs as a
@@ -46,7 +47,7 @@ if ((${#need[@]})); then
     || { cat "$log" >&2; fail "apt-get install ${need[*]} failed"; }
 fi
 # Debian starts a system mosquitto on 1883 after install; the suite never uses it.
-for bin in mosquitto mosquitto_pub mosquitto_sub openssl kcat java javac; do
+for bin in mosquitto mosquitto_pub mosquitto_sub openssl kcat java javac ss; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || fail "$bin not found after install"
 done
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { ShardMetrics } from './storage/shard.ts';
 
@@ -103,9 +104,46 @@ function storageMetrics(registry: Registry): ShardMetrics {
   };
 }
 
+/** The kernel's TcpExt ListenOverflows counter (Linux), or undefined where there is none. */
+export function listenOverflows(netstat = '/proc/net/netstat'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(netstat, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const i = names.indexOf('ListenOverflows');
+  const v = i > 0 ? Number(values[i]) : Number.NaN;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * Connects dropped because a listener's accept queue was full
+ * (`listen_backlog_max`): host-wide, since this node started, read at scrape.
+ */
+function listenOverflowMetric(registry: Registry): void {
+  let last = listenOverflows();
+  if (last === undefined) return;
+  new Counter({
+    name: 'ferrymq_tcp_listen_overflows_total',
+    help: 'Connects the kernel dropped because an accept queue was full (all listeners of the host, since this node started; see listen_backlog_max)',
+    registers: [registry],
+    collect() {
+      const now = listenOverflows();
+      if (now === undefined || last === undefined) return;
+      if (now > last) this.inc(now - last);
+      last = now;
+    },
+  });
+}
+
 export function createMetrics(labels: { node_id: number }): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node_id: String(labels.node_id) });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  listenOverflowMetric(registry);
   return { registry, storage: storageMetrics(registry) };
 }

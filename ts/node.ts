@@ -67,7 +67,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     admin = buildAdminApp({ logger, node: info, metrics, cluster: () => meta });
     const { host, port } = config.listeners.admin;
     try {
-      await admin.listen({ host, port });
+      await admin.listen({ host, port, backlog: config.listen_backlog_max });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new FerryError(

@@ -60,7 +60,7 @@ export const META_KEYS: readonly KeySpec<unknown>[] = [
   {
     key: 'meta.snapshot_entry_count',
     default: 10_000,
-    doc: 'A group snapshots its state machine and drops its log after this many applied entries',
+    doc: 'A group snapshots its state machine every this many applied entries; a leader drops its log up to the snapshot once every follower has those entries (at the latest after twice this many, so a follower that is down is sent the snapshot)',
     parse: integer(10, 100_000_000),
   },
   {

@@ -87,6 +87,12 @@ export const NODE_KEYS: readonly KeySpec<unknown>[] = [
     doc: 'Bound on a graceful shutdown (drain, flush) before the process exits anyway',
     parse: integer(0, 600_000),
   },
+  {
+    key: 'listen_backlog_max',
+    default: 4096,
+    doc: 'Accept queue length of the MQTT (TCP, TLS, WS, WSS), Kafka and admin listeners (the kernel caps it at net.core.somaxconn); connects beyond it wait for SYN retransmits of 1 s, then 3 s (ferrymq_tcp_listen_overflows_total)',
+    parse: integer(1, 65_535),
+  },
   listener('mqtt', 1883, 'MQTT over TCP'),
   listener('mqtt_tls', 8883, 'MQTT over TLS'),
   listener('mqtt_ws', 8083, 'MQTT over WebSocket'),

@@ -54,6 +54,7 @@ export interface Config {
   roles: Role[];
   data_dir: string;
   shutdown_timeout_ms: number;
+  listen_backlog_max: number;
   listeners: {
     mqtt: ListenAddress;
     mqtt_tls: ListenAddress;

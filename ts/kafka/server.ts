@@ -232,7 +232,7 @@ export class KafkaServer {
     const addr = config.listeners.kafka;
     await new Promise<void>((resolve, reject) => {
       net.once('error', reject);
-      net.listen(addr.port, addr.host, () => {
+      net.listen(addr.port, addr.host, config.listen_backlog_max, () => {
         net.off('error', reject);
         resolve();
       });

@@ -305,7 +305,7 @@ export class MqttServer {
   async #bind(server: NetServer | HttpServer, name: ListenerName, addr: ListenAddress): Promise<string> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(addr.port, addr.host, () => {
+      server.listen(addr.port, addr.host, this.#config.listen_backlog_max, () => {
         server.off('error', reject);
         resolve();
       });
