@@ -17,7 +17,7 @@ export interface FrameSink {
 }
 
 export class FrameReader {
-  readonly #maxBytes: number;
+  readonly maxBytes: number;
   /**
    * A frame split across chunks: the bytes so far. While its fixed header
    * is incomplete (#size 0) this holds only those few bytes; once the size
@@ -33,7 +33,7 @@ export class FrameReader {
   #bodyAt = 0;
 
   constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes;
+    this.maxBytes = maxBytes;
   }
 
   /** Bytes of an unfinished frame held (for tests and accounting). */
@@ -107,7 +107,7 @@ export class FrameReader {
         return;
       }
       const end = i + length;
-      if (end - at > this.#maxBytes) {
+      if (end - at > this.maxBytes) {
         sink.frameError('too-large');
         return;
       }
