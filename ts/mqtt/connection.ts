@@ -126,9 +126,21 @@ function onSocketData(this: LinkedSocket, chunk: Buffer): void {
   this[kConn]?.receive(chunk);
 }
 
+/**
+ * A read at least this long is copied out of the shared read buffer whole,
+ * and its frames are decoded as views of the copy; a shorter one is decoded
+ * in place and only its PUBLISH and CONNECT-like frames are copied (frame()).
+ * At a low rate a read carries one packet: no per-read allocation at all.
+ * Under load a read carries hundreds: one copy of the chunk costs less than
+ * a copy per frame (p2p QoS 0 throughput was 19% lower with per-frame copies).
+ */
+const COPY_WHOLE_READ_BYTES = 1024;
+
 /** shared-reads.ts's callback: `buf[0, n)` is valid only until this returns. */
 function onSharedRead(this: Socket, n: number, buf: Buffer): boolean {
-  (this as LinkedSocket)[kConn]?.receive(buf.subarray(0, n));
+  const conn = (this as LinkedSocket)[kConn];
+  if (conn !== undefined)
+    conn.receive(n >= COPY_WHOLE_READ_BYTES ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n));
   return true;
 }
 
