@@ -27,8 +27,13 @@ export class ReadBuffers {
   readonly #max: number;
   readonly #free: Buffer[] = [];
   readonly #metrics: ReadBufferMetrics | undefined;
-  /** Lent out now: a buffer given back twice would otherwise be lent to two readers at once. */
-  readonly #out = new Set<Buffer>();
+  /**
+   * Lent out now: a buffer given back twice would otherwise be lent to two
+   * readers at once. An array (at most `max`, a short scan), not a Set: the
+   * pool lives as long as its listener, in the old generation, where a Set's
+   * add and delete on every fetch reallocated its hash table as garbage.
+   */
+  readonly #out: Buffer[] = [];
   #made = 0;
 
   constructor(limits: { bytes: number; max: number }, metrics?: ReadBufferMetrics) {
@@ -53,7 +58,7 @@ export class ReadBuffers {
       this.#metrics?.miss();
       return undefined;
     }
-    this.#out.add(b);
+    this.#out.push(b);
     return b;
   }
 
@@ -63,19 +68,23 @@ export class ReadBuffers {
    * read that a client waits for; not counted as a miss when refused.
    */
   takeSpare(maxBytes: number): Buffer | undefined {
-    if (maxBytes > this.bytes || this.#out.size >= this.#max / 2) return undefined;
+    if (maxBytes > this.bytes || this.#out.length >= this.#max / 2) return undefined;
     return this.take(maxBytes);
   }
 
   /** Return a buffer from `take`; nothing may read or write it afterwards. A second return is ignored. */
   give(b: Buffer): void {
-    if (!this.#out.delete(b)) return;
+    const i = this.#out.indexOf(b);
+    if (i < 0) return;
+    // Order does not matter: the last one fills the hole.
+    const last = this.#out.pop() as Buffer;
+    if (i < this.#out.length) this.#out[i] = last;
     this.#free.push(b);
   }
 
   /** Buffers lent out now. */
   get lent(): number {
-    return this.#out.size;
+    return this.#out.length;
   }
 
   /** Buffers made so far (at most `max`). */
