@@ -318,6 +318,32 @@ describe('long-poll reads', () => {
     await Promise.all(parked);
   });
 
+  it('waitFor: at once when the offset is held, else on the append that brings it, a timeout or an abort', async () => {
+    const storage = await openStorage();
+    const shard = await storage.createShard(1, { engine: 'segment' });
+    await shard.append([rec('a')]);
+    const t0 = performance.now();
+    await shard.waitFor(0, 60_000);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    // Three parked at offsets 1, 2 and 1: the append of offset 1 wakes only those at 1.
+    const woken: number[] = [];
+    const ac = new AbortController();
+    const parked = [1, 2, 1].map((o, i) => shard.waitFor(o, 60_000, ac.signal).then(() => woken.push(i)));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(shard.stats().readWaiters).toBe(3);
+    await shard.append([rec('b')]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(woken.sort()).toEqual([0, 2]);
+    expect(shard.stats().readWaiters).toBe(1);
+    ac.abort();
+    await Promise.all(parked);
+    expect(woken.sort()).toEqual([0, 1, 2]);
+    expect(shard.stats().readWaiters).toBe(0);
+    const t1 = performance.now();
+    await shard.waitFor(5, 30);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(25);
+  });
+
   it('end when the shard is deleted', async () => {
     const storage = await openStorage();
     const shard = await storage.createShard(1, { engine: 'segment' });

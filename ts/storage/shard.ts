@@ -183,7 +183,13 @@ export class Shard {
   #calls: Call[] = [];
   #flushScheduled = false;
   #batchesFlushScheduled = false;
-  #waiters = new Set<Waiter>();
+  /**
+   * Parked long-polls. An array, not a Set: a shard lives long (old
+   * generation) and a Set's add and delete per poll reallocated its hash
+   * table there, garbage only a mark-compact collects. Bounded by
+   * storage.read_waiters_max, so the scan in #unpark is short.
+   */
+  #waiters: Waiter[] = [];
   #deleted = false;
   #truncations = 0;
 
@@ -444,14 +450,19 @@ export class Shard {
   }
 
   #wakeReaders(): void {
-    if (this.#waiters.size === 0) return;
+    if (this.#waiters.length === 0) return;
     let next = Number.POSITIVE_INFINITY;
     try {
       next = this.#native.offsets(this.id).next;
     } catch {
       // Shard or store gone: wake everyone; their re-read reports it.
     }
-    for (const w of this.#waiters) if (w.fromOffset < next) w.wake();
+    // Backwards: a woken waiter leaves the array, moving only those already seen.
+    const ws = this.#waiters;
+    for (let i = ws.length - 1; i >= 0; i--) {
+      const w = ws[i] as Waiter;
+      if (w.fromOffset < next) w.wake();
+    }
   }
 
   /** Read whole batches from the one containing `fromOffset`; long-polls at the log end. */
@@ -459,28 +470,50 @@ export class Shard {
     const first = await this.#readNow(fromOffset, opts.maxBytes, opts.into);
     const waitMs = opts.maxWaitMs ?? 0;
     if (first.bytes.length > 0 || waitMs <= 0 || opts.signal?.aborted) return first;
-    if (this.#waiters.size >= this.#limits.readWaitersMax) {
+    await this.#park(fromOffset, waitMs, opts.signal);
+    if (this.#deleted)
+      return { bytes: Buffer.alloc(0), nextOffset: first.nextOffset, earliestOffset: first.earliestOffset };
+    return this.#readNow(fromOffset, opts.maxBytes, opts.into);
+  }
+
+  /**
+   * Wait, without reading, until the log holds `fromOffset` (at once if it
+   * does), `waitMs` passes, `signal` aborts or the shard is deleted. For a
+   * Fetch that only needs to know when to read again: a read here would
+   * fetch (and CRC-check) a batch only to drop it.
+   */
+  async waitFor(fromOffset: number, waitMs: number, signal?: AbortSignal): Promise<void> {
+    if (waitMs <= 0 || signal?.aborted || this.#deleted) return;
+    try {
+      if (fromOffset < this.#native.offsets(this.id).next) return;
+    } catch (err) {
+      throw fromNative(err);
+    }
+    await this.#park(fromOffset, waitMs, signal);
+  }
+
+  #park(fromOffset: number, waitMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#waiters.length >= this.#limits.readWaitersMax) {
       this.#metrics?.readErrors(this.engine, 'FERRY_ERR_OVERLOADED');
       throw new FerryError(
         'FERRY_ERR_OVERLOADED',
-        `shard ${this.id}: ${this.#waiters.size} reads already waiting (read_waiters_max)`,
+        `shard ${this.id}: ${this.#waiters.length} reads already waiting (read_waiters_max)`,
       );
     }
-    await new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', done);
-        this.#waiters.delete(waiter);
+        signal?.removeEventListener('abort', done);
+        const ws = this.#waiters;
+        const i = ws.indexOf(waiter);
+        if (i >= 0) ws.splice(i, 1);
         resolve();
       };
       const waiter: Waiter = { fromOffset, wake: done };
       const timer = setTimeout(done, waitMs);
-      opts.signal?.addEventListener('abort', done, { once: true });
-      this.#waiters.add(waiter);
+      signal?.addEventListener('abort', done, { once: true });
+      this.#waiters.push(waiter);
     });
-    if (this.#deleted)
-      return { bytes: Buffer.alloc(0), nextOffset: first.nextOffset, earliestOffset: first.earliestOffset };
-    return this.#readNow(fromOffset, opts.maxBytes, opts.into);
   }
 
   async #readNow(fromOffset: number, maxBytes: number, into?: Buffer): Promise<ReadResult> {
@@ -560,7 +593,7 @@ export class Shard {
     readWaiters: number;
   } {
     try {
-      return { ...this.#native.stats(this.id), readWaiters: this.#waiters.size };
+      return { ...this.#native.stats(this.id), readWaiters: this.#waiters.length };
     } catch (err) {
       throw fromNative(err);
     }
@@ -569,6 +602,7 @@ export class Shard {
   /** Called by Storage when the shard is deleted: parked reads return empty. */
   markDeleted(): void {
     this.#deleted = true;
-    for (const w of this.#waiters) w.wake();
+    // A copy: each wake takes its waiter out of the array.
+    for (const w of [...this.#waiters]) w.wake();
   }
 }

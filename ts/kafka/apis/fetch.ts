@@ -129,24 +129,31 @@ async function readAll(ctx: KafkaContext, wanted: Wanted[], maxBytes: number): P
   return total;
 }
 
+/**
+ * The reason the other partitions' waits end with: abort() without one
+ * builds a DOMException (with a stack) on every long-poll, and nothing
+ * reads it.
+ */
+const WAIT_OVER = Symbol('fetch wait over');
+
 /** Wait until any healthy partition has data past its fetch offset, `waitMs` passes, or `signal` aborts. */
 async function waitForData(wanted: Wanted[], waitMs: number, signal: AbortSignal): Promise<void> {
   const live = wanted.filter((w) => w.shard && w.errorCode === KafkaError.NONE);
   if (live.length === 0 || signal.aborted) return;
   const stop = new AbortController();
-  const onAbort = (): void => stop.abort();
+  const onAbort = (): void => stop.abort(WAIT_OVER);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     await Promise.race(
       live.map((w) =>
-        (w.shard as Shard).read(w.fetchOffset, { maxBytes: 1, maxWaitMs: waitMs, signal: stop.signal }).then(
+        (w.shard as Shard).waitFor(w.fetchOffset, waitMs, stop.signal).then(
           () => {},
           () => {},
         ),
       ),
     );
   } finally {
-    stop.abort();
+    stop.abort(WAIT_OVER);
     signal.removeEventListener('abort', onAbort);
   }
 }
