@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KafkaWriter } from './writer.ts';
+import { isSameValue, KafkaWriter } from './writer.ts';
 
 describe('KafkaWriter.finishParts', () => {
   it('keeps big byte fields as the caller’s Buffers, in order, and the parts join to finish()', () => {
@@ -31,5 +31,23 @@ describe('KafkaWriter.finishParts', () => {
     const parts = w.finishParts();
     expect(parts).toHaveLength(1);
     expect(parts[0]?.length).toBe(8 + 1 + 5);
+  });
+});
+
+describe('isSameValue', () => {
+  it('compares decoded values deeply, ignoring fields that are undefined', () => {
+    expect(isSameValue({ leaderId: -1, leaderEpoch: -1 }, { leaderId: -1, leaderEpoch: -1 })).toBe(true);
+    expect(isSameValue({ leaderId: -1, leaderEpoch: -1 }, { leaderId: 2, leaderEpoch: -1 })).toBe(false);
+    expect(isSameValue({ a: 1, b: undefined }, { a: 1 })).toBe(true);
+    expect(isSameValue({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+    expect(isSameValue({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(
+      isSameValue({ e: -1n, xs: [1, { y: Buffer.from('z') }] }, { e: -1n, xs: [1, { y: Buffer.from('z') }] }),
+    ).toBe(true);
+    expect(isSameValue({ xs: [1, 2] }, { xs: [1] })).toBe(false);
+    expect(isSameValue({ xs: [1, 2] }, { xs: [1, 3] })).toBe(false);
+    expect(isSameValue([1], { 0: 1 })).toBe(false);
+    expect(isSameValue(null, {})).toBe(false);
+    expect(isSameValue(Buffer.from('a'), Buffer.from('b'))).toBe(false);
   });
 });

@@ -220,12 +220,22 @@ export function isSameValue(a: unknown, b: unknown): boolean {
     return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => isSameValue(x, b[i]));
+    for (let i = 0; i < a.length; i++) if (!isSameValue(a[i], b[i])) return false;
+    return true;
   }
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => isSameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  // Loops, not Object.keys(...).filter(...): every Produce and Fetch answer
+  // runs this per partition (a field against its default), and the key
+  // arrays were garbage of each answer.
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k in ra) {
+    if (!Object.hasOwn(ra, k) || ra[k] === undefined) continue;
+    defined++;
+    if (!isSameValue(ra[k], rb[k])) return false;
+  }
+  for (const k in rb) if (Object.hasOwn(rb, k) && rb[k] !== undefined) defined--;
+  return defined === 0;
 }
 
 /** A field that this version cannot carry was set to something other than its default. */
