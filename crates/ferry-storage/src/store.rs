@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rocksdb::{IteratorMode, DB};
 
 use crate::config::{Durability, EngineKind, ShardConfig};
@@ -48,6 +48,27 @@ use crate::segment::{segment_stem, SegmentLog};
 
 /// How often the background flusher looks for Interval shards that are due.
 const FLUSH_TICK: Duration = Duration::from_millis(5);
+
+/// While no shard is under [`Durability::Interval`] the flusher sleeps
+/// until one is created (or the store closes) instead of waking every
+/// [`FLUSH_TICK`]: 200 wake-ups a second of an idle broker on a small
+/// machine are 200 chances to preempt the threads that serve clients.
+/// This bound is only a safety net.
+const FLUSH_IDLE: Duration = Duration::from_secs(1);
+
+/// Wakes a parked flusher: a new Interval shard, or close.
+#[derive(Default)]
+struct FlushWake {
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl FlushWake {
+    fn notify(&self) {
+        let _g = self.lock.lock();
+        self.cv.notify_all();
+    }
+}
 
 #[derive(Clone)]
 struct Entry {
@@ -77,6 +98,7 @@ pub struct Store {
     admin: Mutex<()>,
     stop: Arc<AtomicBool>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    flush_wake: Arc<FlushWake>,
     closed: AtomicBool,
 }
 
@@ -116,11 +138,12 @@ impl Store {
         }
         let shards: ShardMap = Arc::new(RwLock::new(map));
         let stop = Arc::new(AtomicBool::new(false));
+        let flush_wake = Arc::new(FlushWake::default());
         let flusher = {
-            let (shards, stop) = (shards.clone(), stop.clone());
+            let (shards, stop, wake) = (shards.clone(), stop.clone(), flush_wake.clone());
             std::thread::Builder::new()
                 .name("ferry-flush".into())
-                .spawn(move || flush_loop(&shards, &stop))
+                .spawn(move || flush_loop(&stop, &wake, || sync_interval_shards(&shards)))
                 .map_err(|e| StorageError::io("spawn flusher", &dir, e))?
         };
         Ok(Store {
@@ -131,6 +154,7 @@ impl Store {
             admin: Mutex::new(()),
             stop,
             flusher: Mutex::new(Some(flusher)),
+            flush_wake,
             closed: AtomicBool::new(false),
         })
     }
@@ -182,6 +206,9 @@ impl Store {
                 order: AppendOrder::new(),
             },
         );
+        if matches!(config.durability, Durability::Interval { .. }) {
+            self.flush_wake.notify();
+        }
         Ok(log)
     }
 
@@ -260,6 +287,7 @@ impl Store {
             return Ok(());
         }
         self.stop.store(true, Ordering::Release);
+        self.flush_wake.notify();
         if let Some(h) = self.flusher.lock().take() {
             let _ = h.join();
         }
@@ -312,19 +340,35 @@ fn purge_data(dir: &Path, db: &DB, id: u64) -> Result<()> {
     purge(db, id, true)
 }
 
-fn flush_loop(shards: &ShardMap, stop: &AtomicBool) {
+/// Sync the Interval shards that are due; how many Interval shards there are.
+fn sync_interval_shards(shards: &ShardMap) -> usize {
+    let due: Vec<Arc<dyn ShardLog>> = shards
+        .read()
+        .values()
+        .filter(|e| matches!(e.config.durability, Durability::Interval { .. }))
+        .map(|e| e.log.clone())
+        .collect();
+    for log in &due {
+        // An error poisons that shard (see segment docs); the next
+        // append on it reports it. Nothing to do here.
+        let _ = log.sync_if_due();
+    }
+    due.len()
+}
+
+/// Every [`FLUSH_TICK`], `sync_due()` (which returns how many Interval
+/// shards exist); parked on `wake` while there are none.
+fn flush_loop(stop: &AtomicBool, wake: &FlushWake, mut sync_due: impl FnMut() -> usize) {
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(FLUSH_TICK);
-        let due: Vec<Arc<dyn ShardLog>> = shards
-            .read()
-            .values()
-            .filter(|e| matches!(e.config.durability, Durability::Interval { .. }))
-            .map(|e| e.log.clone())
-            .collect();
-        for log in due {
-            // An error poisons that shard (see segment docs); the next
-            // append on it reports it. Nothing to do here.
-            let _ = log.sync_if_due();
+        if sync_due() > 0 {
+            continue;
+        }
+        let mut g = wake.lock.lock();
+        // Checked again under the lock: a shard created (or a close) since
+        // then notified before this wait could miss it.
+        if !stop.load(Ordering::Acquire) && sync_due() == 0 {
+            wake.cv.wait_for(&mut g, FLUSH_IDLE);
         }
     }
 }
@@ -333,6 +377,55 @@ fn flush_loop(shards: &ShardMap, stop: &AtomicBool) {
 mod tests {
     use super::*;
     use crate::log::test_util::batch;
+
+    /// The flusher polls only while an Interval shard exists: parked
+    /// otherwise, woken by a new one, and a close ends it at once.
+    #[test]
+    fn flusher_parks_without_interval_shards() {
+        use std::sync::atomic::AtomicUsize;
+        use std::time::Instant;
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(FlushWake::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let interval_shards = Arc::new(AtomicUsize::new(0));
+        let h = {
+            let (stop, wake, calls, n) = (
+                stop.clone(),
+                wake.clone(),
+                calls.clone(),
+                interval_shards.clone(),
+            );
+            std::thread::spawn(move || {
+                flush_loop(&stop, &wake, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    n.load(Ordering::SeqCst)
+                })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        // Polling every 5 ms would have made ~40 calls by now.
+        let idle = calls.load(Ordering::SeqCst);
+        assert!(idle <= 4, "{idle} calls while no Interval shard exists");
+        interval_shards.store(1, Ordering::SeqCst);
+        wake.notify();
+        std::thread::sleep(Duration::from_millis(200));
+        let busy = calls.load(Ordering::SeqCst) - idle;
+        assert!(
+            busy >= 10,
+            "only {busy} calls in 200 ms with an Interval shard"
+        );
+        interval_shards.store(0, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        stop.store(true, Ordering::Release);
+        wake.notify();
+        h.join().unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "close waited {:?}",
+            t.elapsed()
+        );
+    }
 
     #[test]
     fn create_reopen_delete() {
