@@ -15,10 +15,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort, waitForPort } from '../../ts/test/helpers/ports.ts';
 
 export type BrokerName = 'FerryMQ' | 'Mosquitto' | 'Aedes';
 
@@ -96,35 +96,7 @@ export function procRssKiB(pid: number): number {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, alive: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive()) throw new Error('exited while starting');
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = tcpConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
-}
+export { freePort };
 
 /** Spawn `file args` under a raised fd limit; the child keeps the shell's pid (exec). */
 function spawnLimited(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): ChildProcess {

@@ -6,33 +6,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { type BrokerProcess, spawnBroker, tempDir } from './broker.ts';
 import type { HostPort, Target, TargetOptions } from './mqtt-target.ts';
-import { freePort } from './ports.ts';
+import { freePort, waitForPort } from './ports.ts';
 import type { TestPki } from './tls.ts';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitForPort(port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive()) throw new Error('broker exited while starting');
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = tcpConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
-}
 
 const mosquittoChildren = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -110,7 +89,7 @@ export async function startMosquitto(opts: TargetOptions, pki: TestPki): Promise
       log += `spawn error: ${e.message}\n`;
     });
     try {
-      for (const port of [tcp, ws, tls, wss]) await waitForPort(port, 10_000, () => alive);
+      for (const port of [tcp, ws, tls, wss]) await waitForPort(port, () => alive);
     } catch (e) {
       throw new Error(`mosquitto did not start: ${(e as Error).message}\n${log}`);
     }

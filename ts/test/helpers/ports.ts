@@ -6,7 +6,7 @@
  * that race has not been seen, and port 0 is used wherever the address can
  * be read back instead.
  */
-import { createServer } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -19,4 +19,23 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** Resolves once 127.0.0.1:`port` accepts a connection; rejects if `alive()` turns false or after `timeoutMs`. */
+export async function waitForPort(port: number, alive: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error('exited while starting');
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
 }
