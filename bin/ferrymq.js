@@ -19,7 +19,8 @@ if (major < 22 || (major === 22 && minor < 12)) {
  * (node's command line or NODE_OPTIONS) wins over ours; FERRYMQ_NODE_FLAGS
  * replaces the list ('' to start without a re-exec).
  */
-const DEFAULT_NODE_FLAGS = '--max-semi-space-size=8';
+const DEFAULT_NODE_FLAGS =
+  '--max-semi-space-size=8 --incremental-marking-soft-trigger=85 --incremental-marking-hard-trigger=95';
 
 function flagName(arg) {
   return arg.split('=')[0].replaceAll('_', '-');
