@@ -146,6 +146,42 @@ describe('kafka consumer groups (raw codec)', () => {
     return res.topics[0]?.partitions[0]?.committedOffset;
   }
 
+  /** Commit `offset` for partition 0 (OffsetCommit v8); the partition's error code. */
+  async function commitOne(
+    raw: RawKafka,
+    groupId: string,
+    topic: string,
+    offset: bigint,
+    member?: { generationId: number; memberId: string },
+  ): Promise<number | undefined> {
+    const res = OffsetCommit.decodeOffsetCommitResponse(
+      8,
+      await raw.request(
+        ApiKey.OffsetCommit,
+        8,
+        OffsetCommit.encodeOffsetCommitRequest(8, {
+          ...OffsetCommit.defaultOffsetCommitRequest(),
+          groupId,
+          ...(member ? { generationIdOrMemberEpoch: member.generationId, memberId: member.memberId } : {}),
+          topics: [
+            {
+              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
+              name: topic,
+              partitions: [
+                {
+                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
+                  partitionIndex: 0,
+                  committedOffset: offset,
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    return res.topics[0]?.partitions[0]?.errorCode;
+  }
+
   it('FindCoordinator: this node for groups (single and batched); transactions are refused', async () => {
     const raw = await conn();
     const v3 = FindCoordinator.decodeFindCoordinatorResponse(
@@ -296,33 +332,7 @@ describe('kafka consumer groups (raw codec)', () => {
     const j = await joinTwoStep(raw, g);
     await sync(raw, g, j.memberId, j.generationId, [{ memberId: j.memberId, assignment: Buffer.alloc(0) }]);
     const topic = await createTopic(1);
-    const committed = OffsetCommit.decodeOffsetCommitResponse(
-      8,
-      await raw.request(
-        ApiKey.OffsetCommit,
-        8,
-        OffsetCommit.encodeOffsetCommitRequest(8, {
-          ...OffsetCommit.defaultOffsetCommitRequest(),
-          groupId: g,
-          generationIdOrMemberEpoch: j.generationId,
-          memberId: j.memberId,
-          topics: [
-            {
-              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
-              name: topic,
-              partitions: [
-                {
-                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
-                  partitionIndex: 0,
-                  committedOffset: 4n,
-                },
-              ],
-            },
-          ],
-        }),
-      ),
-    );
-    expect(committed.topics[0]?.partitions[0]?.errorCode).toBe(0);
+    expect(await commitOne(raw, g, topic, 4n, j)).toBe(0);
     expect(await fetchOne(raw, g, topic)).toBe(4n);
     const del = async (names: string[]): Promise<number[]> =>
       DeleteGroups.decodeDeleteGroupsResponse(
@@ -482,31 +492,7 @@ describe('kafka consumer groups (raw codec)', () => {
     const raw = await conn();
     const topic = await createTopic(1);
     const g = `del-${randomUUID()}`;
-    const commit = OffsetCommit.decodeOffsetCommitResponse(
-      8,
-      await raw.request(
-        ApiKey.OffsetCommit,
-        8,
-        OffsetCommit.encodeOffsetCommitRequest(8, {
-          ...OffsetCommit.defaultOffsetCommitRequest(),
-          groupId: g,
-          topics: [
-            {
-              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
-              name: topic,
-              partitions: [
-                {
-                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
-                  partitionIndex: 0,
-                  committedOffset: 12n,
-                },
-              ],
-            },
-          ],
-        }),
-      ),
-    );
-    expect(commit.topics[0]?.partitions[0]?.errorCode).toBe(0);
+    expect(await commitOne(raw, g, topic, 12n)).toBe(0);
     expect(await fetchOne(raw, g, topic)).toBe(12n);
     const admin = new Kafka({ brokers: [addr], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
