@@ -36,7 +36,45 @@ export async function createTopic(addr: string, topic: string, partitions: numbe
   }
 }
 
-/** OffsetCommit v8 for a group without membership (generation -1); resolves with the per-partition error codes. */
+/**
+ * OffsetCommit v8 of `offsets` (partition i gets offsets[i]) on an open
+ * connection, as a member (`member`) or without membership (generation -1);
+ * the per-partition error codes.
+ */
+export async function commitOffsetsOn(
+  raw: RawKafka,
+  groupId: string,
+  topic: string,
+  offsets: readonly bigint[],
+  member?: { generationId: number; memberId: string },
+): Promise<number[]> {
+  const res = OffsetCommit.decodeOffsetCommitResponse(
+    8,
+    await raw.request(
+      ApiKey.OffsetCommit,
+      8,
+      OffsetCommit.encodeOffsetCommitRequest(8, {
+        ...OffsetCommit.defaultOffsetCommitRequest(),
+        groupId,
+        ...(member ? { generationIdOrMemberEpoch: member.generationId, memberId: member.memberId } : {}),
+        topics: [
+          {
+            ...OffsetCommit.defaultOffsetCommitRequestTopic(),
+            name: topic,
+            partitions: offsets.map((committedOffset, partitionIndex) => ({
+              ...OffsetCommit.defaultOffsetCommitRequestPartition(),
+              partitionIndex,
+              committedOffset,
+            })),
+          },
+        ],
+      }),
+    ),
+  );
+  return res.topics[0]?.partitions.map((p) => p.errorCode) ?? [];
+}
+
+/** commitOffsetsOn over a connection of its own, for a group without membership. */
 export async function commitOffsets(
   addr: string,
   groupId: string,
@@ -45,35 +83,42 @@ export async function commitOffsets(
 ): Promise<number[]> {
   const raw = await RawKafka.open(addr);
   try {
-    const res = OffsetCommit.decodeOffsetCommitResponse(
-      8,
-      await raw.request(
-        ApiKey.OffsetCommit,
-        8,
-        OffsetCommit.encodeOffsetCommitRequest(8, {
-          ...OffsetCommit.defaultOffsetCommitRequest(),
-          groupId,
-          topics: [
-            {
-              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
-              name: topic,
-              partitions: offsets.map((committedOffset, partitionIndex) => ({
-                ...OffsetCommit.defaultOffsetCommitRequestPartition(),
-                partitionIndex,
-                committedOffset,
-              })),
-            },
-          ],
-        }),
-      ),
-    );
-    return res.topics[0]?.partitions.map((p) => p.errorCode) ?? [];
+    return await commitOffsetsOn(raw, groupId, topic, offsets);
   } finally {
     raw.close();
   }
 }
 
-/** OffsetFetch v7 of partitions 0..n-1; -1n where nothing is committed. */
+/** OffsetFetch v7 of partitions 0..n-1 on an open connection; -1n where nothing is committed. */
+export async function fetchOffsetsOn(
+  raw: RawKafka,
+  groupId: string,
+  topic: string,
+  n: number,
+): Promise<bigint[]> {
+  const res = OffsetFetch.decodeOffsetFetchResponse(
+    7,
+    await raw.request(
+      ApiKey.OffsetFetch,
+      7,
+      OffsetFetch.encodeOffsetFetchRequest(7, {
+        ...OffsetFetch.defaultOffsetFetchRequest(),
+        groupId,
+        topics: [
+          {
+            ...OffsetFetch.defaultOffsetFetchRequestTopic(),
+            name: topic,
+            partitionIndexes: Array.from({ length: n }, (_, i) => i),
+          },
+        ],
+      }),
+    ),
+  );
+  if (res.errorCode !== 0) throw new Error(`OffsetFetch: error ${res.errorCode}`);
+  return res.topics[0]?.partitions.map((p) => p.committedOffset) ?? [];
+}
+
+/** fetchOffsetsOn over a connection of its own. */
 export async function fetchOffsets(
   addr: string,
   groupId: string,
@@ -82,26 +127,7 @@ export async function fetchOffsets(
 ): Promise<bigint[]> {
   const raw = await RawKafka.open(addr);
   try {
-    const res = OffsetFetch.decodeOffsetFetchResponse(
-      7,
-      await raw.request(
-        ApiKey.OffsetFetch,
-        7,
-        OffsetFetch.encodeOffsetFetchRequest(7, {
-          ...OffsetFetch.defaultOffsetFetchRequest(),
-          groupId,
-          topics: [
-            {
-              ...OffsetFetch.defaultOffsetFetchRequestTopic(),
-              name: topic,
-              partitionIndexes: Array.from({ length: n }, (_, i) => i),
-            },
-          ],
-        }),
-      ),
-    );
-    if (res.errorCode !== 0) throw new Error(`OffsetFetch: error ${res.errorCode}`);
-    return res.topics[0]?.partitions.map((p) => p.committedOffset) ?? [];
+    return await fetchOffsetsOn(raw, groupId, topic, n);
   } finally {
     raw.close();
   }

@@ -21,6 +21,7 @@ import {
   SyncGroup,
 } from '../../kafka/protocol/generated/index.ts';
 import type { BrokerProcess } from '../helpers/broker.ts';
+import { commitOffsetsOn, fetchOffsetsOn } from '../helpers/data-groups.ts';
 import { E, start, stop } from '../helpers/kafka-groups.ts';
 import { RawKafka } from '../helpers/raw-kafka.ts';
 
@@ -131,55 +132,7 @@ describe('kafka consumer groups (raw codec)', () => {
 
   /** The committed offset of partition 0 (OffsetFetch v7, one group). */
   async function fetchOne(raw: RawKafka, groupId: string, topic: string): Promise<bigint | undefined> {
-    const res = OffsetFetch.decodeOffsetFetchResponse(
-      7,
-      await raw.request(
-        ApiKey.OffsetFetch,
-        7,
-        OffsetFetch.encodeOffsetFetchRequest(7, {
-          ...OffsetFetch.defaultOffsetFetchRequest(),
-          groupId,
-          topics: [{ ...OffsetFetch.defaultOffsetFetchRequestTopic(), name: topic, partitionIndexes: [0] }],
-        }),
-      ),
-    );
-    return res.topics[0]?.partitions[0]?.committedOffset;
-  }
-
-  /** Commit `offset` for partition 0 (OffsetCommit v8); the partition's error code. */
-  async function commitOne(
-    raw: RawKafka,
-    groupId: string,
-    topic: string,
-    offset: bigint,
-    member?: { generationId: number; memberId: string },
-  ): Promise<number | undefined> {
-    const res = OffsetCommit.decodeOffsetCommitResponse(
-      8,
-      await raw.request(
-        ApiKey.OffsetCommit,
-        8,
-        OffsetCommit.encodeOffsetCommitRequest(8, {
-          ...OffsetCommit.defaultOffsetCommitRequest(),
-          groupId,
-          ...(member ? { generationIdOrMemberEpoch: member.generationId, memberId: member.memberId } : {}),
-          topics: [
-            {
-              ...OffsetCommit.defaultOffsetCommitRequestTopic(),
-              name: topic,
-              partitions: [
-                {
-                  ...OffsetCommit.defaultOffsetCommitRequestPartition(),
-                  partitionIndex: 0,
-                  committedOffset: offset,
-                },
-              ],
-            },
-          ],
-        }),
-      ),
-    );
-    return res.topics[0]?.partitions[0]?.errorCode;
+    return (await fetchOffsetsOn(raw, groupId, topic, 1))[0];
   }
 
   it('FindCoordinator: this node for groups (single and batched); transactions are refused', async () => {
@@ -332,7 +285,7 @@ describe('kafka consumer groups (raw codec)', () => {
     const j = await joinTwoStep(raw, g);
     await sync(raw, g, j.memberId, j.generationId, [{ memberId: j.memberId, assignment: Buffer.alloc(0) }]);
     const topic = await createTopic(1);
-    expect(await commitOne(raw, g, topic, 4n, j)).toBe(0);
+    expect(await commitOffsetsOn(raw, g, topic, [4n], j)).toEqual([0]);
     expect(await fetchOne(raw, g, topic)).toBe(4n);
     const del = async (names: string[]): Promise<number[]> =>
       DeleteGroups.decodeDeleteGroupsResponse(
@@ -492,7 +445,7 @@ describe('kafka consumer groups (raw codec)', () => {
     const raw = await conn();
     const topic = await createTopic(1);
     const g = `del-${randomUUID()}`;
-    expect(await commitOne(raw, g, topic, 12n)).toBe(0);
+    expect(await commitOffsetsOn(raw, g, topic, [12n])).toEqual([0]);
     expect(await fetchOne(raw, g, topic)).toBe(12n);
     const admin = new Kafka({ brokers: [addr], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
