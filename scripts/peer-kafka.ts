@@ -18,10 +18,10 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../ts/test/helpers/ports.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -78,18 +78,6 @@ export function kafkaLibs(): string {
 export function kafkaVersion(libs: string): string {
   const out = execFileSync('ls', [libs], { encoding: 'utf8' });
   return /^kafka-clients-(.+)\.jar$/m.exec(out)?.[1] ?? '?';
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A Kafka cluster id: 16 random bytes, base64url without padding (what Uuid.toString gives). */

@@ -17,10 +17,11 @@
 // ~/.cache/ferrymq/peers/<name>.json; one instance per name.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../ts/test/helpers/ports.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 /** Where the state files live (read on each use, so a caller may set FERRYMQ_PEERS_DIR first). */
@@ -62,17 +63,6 @@ export function mosquittoBin(): string | undefined {
   return ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) =>
     existsSync(p),
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 async function portOpen(port: number): Promise<boolean> {
