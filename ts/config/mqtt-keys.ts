@@ -16,6 +16,7 @@ export interface MqttConfig {
   retained_max: number;
   topic_cache_bytes_max: number;
   tcp_shared_read_buffer: boolean;
+  tcp_direct_writes: boolean;
   forbidden_filters: string[];
   sys_interval_ms: number;
   auth_module: string;
@@ -104,6 +105,12 @@ export const MQTT_KEYS: readonly KeySpec<unknown>[] = [
     key: 'mqtt.tcp_shared_read_buffer',
     default: true,
     doc: 'Plain TCP client sockets read into one 64 KiB buffer shared by the process instead of a new buffer per read (less CPU per message); false restores per-read buffers',
+    parse: bool,
+  },
+  {
+    key: 'mqtt.tcp_direct_writes',
+    default: true,
+    doc: "Writes to plain TCP client sockets go straight to the socket's handle instead of through Node's stream (less CPU per message); false restores stream writes",
     parse: bool,
   },
   {

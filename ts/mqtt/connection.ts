@@ -22,6 +22,7 @@ import { type AckCmd, encodeAck, encodePublish, PINGRESP, type PublishProperties
 import { FrameReader, type FrameSink } from './codec/frames.ts';
 import { encodeSlow } from './codec/slow-encoder.ts';
 import { parseFrame } from './codec/slow-parser.ts';
+import { type DirectWriter, directWriter } from './direct-writes.ts';
 import { handlePacket } from './handlers/index.ts';
 import { type KeepaliveClient, KeepaliveWheel } from './keepalive.ts';
 import { remainingExpiryS } from './message.ts';
@@ -163,6 +164,22 @@ function onSocketDrain(this: LinkedSocket): void {
   }
 }
 
+/** direct-writes.ts's drain: libuv's queue of a direct-written socket is empty again. */
+function onDirectDrained(socket: Socket): void {
+  onSocketDrain.call(socket as LinkedSocket);
+}
+
+/** What an accepted plain TCP socket may do beyond the stream interface (Connection's constructor). */
+export interface TcpFastPaths {
+  sharedReads: boolean;
+  directWrites: boolean;
+}
+
+const NO_FAST_PATHS: TcpFastPaths = { sharedReads: false, directWrites: false };
+
+/** Set once a plain TCP socket could not be written directly (logged once per process). */
+let directWritesUnavailable = false;
+
 /** Keep-alive and CONNECT deadlines of every connection of the process, checked every 100 ms. */
 const keepaliveWheel = new KeepaliveWheel(100);
 
@@ -232,12 +249,21 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   #out: Buffer | Buffer[] | undefined;
   /** Bytes in #out: outbound_bytes_max counts them with the socket's own buffer. */
   #outBytes = 0;
+  /** Writes straight to the socket's handle (direct-writes.ts), or undefined: through the stream. */
+  #direct: DirectWriter | undefined;
 
   /**
-   * `sharedReads`: a plain TCP socket that should read into the process's
-   * shared read buffer (shared-reads.ts; `mqtt.tcp_shared_read_buffer`).
+   * `tcp`: what a plain TCP socket may do beyond the stream interface: read
+   * into the process's shared read buffer (shared-reads.ts,
+   * `mqtt.tcp_shared_read_buffer`) and write straight to its handle
+   * (direct-writes.ts, `mqtt.tcp_direct_writes`).
    */
-  constructor(socket: Duplex, remote: string | undefined, deps: ConnectionDeps, sharedReads = false) {
+  constructor(
+    socket: Duplex,
+    remote: string | undefined,
+    deps: ConnectionDeps,
+    tcp: TcpFastPaths = NO_FAST_PATHS,
+  ) {
     this.socket = socket;
     this.deps = deps;
     this.#session = undefined;
@@ -252,9 +278,14 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     keepaliveWheel.add(this);
     (socket as LinkedSocket)[kConn] = this;
     socket.on('data', onSocketData);
-    if (sharedReads && !readIntoShared(socket as Socket, onSharedRead) && !sharedReadsUnavailable) {
+    if (tcp.sharedReads && !readIntoShared(socket as Socket, onSharedRead) && !sharedReadsUnavailable) {
       sharedReadsUnavailable = true;
       deps.logger.warn('this Node.js cannot read sockets into a shared buffer: reads allocate a buffer each');
+    }
+    this.#direct = tcp.directWrites ? directWriter(socket as Socket, onDirectDrained) : undefined;
+    if (tcp.directWrites && this.#direct === undefined && !directWritesUnavailable) {
+      directWritesUnavailable = true;
+      deps.logger.warn('this Node.js cannot write sockets directly: writes go through the stream');
     }
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
@@ -530,7 +561,9 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
     let ok: boolean;
-    if (Array.isArray(out)) {
+    if (this.#direct !== undefined) {
+      ok = this.#direct.write(out);
+    } else if (Array.isArray(out)) {
       socket.cork();
       ok = true;
       for (const b of out) ok = socket.write(b);
@@ -545,10 +578,15 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     }
   }
 
+  /** Bytes handed to the socket and not yet taken by the kernel. */
+  #queuedBytes(): number {
+    return this.#direct !== undefined ? this.#direct.queuedBytes : this.socket.writableLength;
+  }
+
   /** SessionLink: send one application message. */
   sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
     const m = d.message;
-    if (d.qos === 0 && this.socket.writableLength + this.#outBytes > this.deps.config.outbound_bytes_max) {
+    if (d.qos === 0 && this.#queuedBytes() + this.#outBytes > this.deps.config.outbound_bytes_max) {
       this.deps.metrics.dropped('outbound-full');
       return false;
     }

@@ -20,7 +20,7 @@ import type { Kv } from '../storage/kv.ts';
 import { packageVersion } from '../version.ts';
 import { loadAuthHook, type MqttAuthHook } from './auth.ts';
 import { Broker } from './broker.ts';
-import { Connection, type ConnectionDeps } from './connection.ts';
+import { Connection, type ConnectionDeps, type TcpFastPaths } from './connection.ts';
 import { Reason } from './reason-codes.ts';
 import { RetainedStore } from './retained.ts';
 import { loadRetained, retainedPersistence } from './retained-kv.ts';
@@ -288,7 +288,7 @@ export class MqttServer {
    * or TLS socket is asked when a log line or the auth hook needs it, so an
    * idle connection keeps no address string.
    */
-  #accept(listener: Listener, stream: Duplex, remote: string | undefined, sharedReads = false): void {
+  #accept(listener: Listener, stream: Duplex, remote: string | undefined, tcp?: TcpFastPaths): void {
     if (this.#closing || listener.connections.size >= this.#config.mqtt.connections_max) {
       this.#metrics.refused.inc({ listener: listener.name });
       // A reset racing the destroy must not escape as an unhandled 'error'.
@@ -298,7 +298,7 @@ export class MqttServer {
     }
     listener.deps ??= this.#deps(listener);
     // The Connection's own 'error' listener (added synchronously here) is the only one.
-    const conn = new Connection(stream, remote, listener.deps, sharedReads);
+    const conn = new Connection(stream, remote, listener.deps, tcp);
     listener.connections.add(conn);
   }
 
@@ -331,11 +331,17 @@ export class MqttServer {
     make: (onConn: (s: Socket) => void) => NetServer,
   ): Promise<string> {
     const listener: Listener = { name, server: undefined as unknown as NetServer, connections: new Set() };
-    // Only the plain TCP listener's sockets can read into the shared buffer (shared-reads.ts).
-    const sharedReads = name === 'mqtt' && this.#config.mqtt.tcp_shared_read_buffer;
+    // Only the plain TCP listener's sockets can read into the shared buffer and be written directly.
+    const tcp: TcpFastPaths | undefined =
+      name === 'mqtt'
+        ? {
+            sharedReads: this.#config.mqtt.tcp_shared_read_buffer,
+            directWrites: this.#config.mqtt.tcp_direct_writes,
+          }
+        : undefined;
     listener.server = make((s) => {
       s.setNoDelay(true);
-      this.#accept(listener, s, undefined, sharedReads);
+      this.#accept(listener, s, undefined, tcp);
     });
     // TLS handshake errors are per-connection; log at debug and move on.
     listener.server.on('tlsClientError', (err: Error) =>
