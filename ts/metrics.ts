@@ -140,10 +140,11 @@ function listenOverflowMetric(registry: Registry): void {
   });
 }
 
-export function createMetrics(labels: { node_id: number }): Metrics {
+/** `eventLoopSampleMs`: the event-loop delay histogram's sampling period (config `event_loop_sample_ms`). */
+export function createMetrics(labels: { node_id: number }, eventLoopSampleMs = 100): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node_id: String(labels.node_id) });
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: eventLoopSampleMs });
   listenOverflowMetric(registry);
   return { registry, storage: storageMetrics(registry) };
 }

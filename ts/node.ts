@@ -54,7 +54,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     uptimeMs: () => performance.now() - startedAt,
     listeners: () => ({ ...bound }),
   };
-  const metrics = createMetrics({ node_id: config.node_id });
+  const metrics = createMetrics({ node_id: config.node_id }, config.event_loop_sample_ms);
   let admin: FastifyInstance | undefined;
   let storage: Storage | undefined;
   let mqtt: MqttServer | undefined;

@@ -93,6 +93,12 @@ export const NODE_KEYS: readonly KeySpec<unknown>[] = [
     doc: 'Accept queue length of the MQTT (TCP, TLS, WS, WSS), Kafka and admin listeners (the kernel caps it at net.core.somaxconn); connects beyond it wait for SYN retransmits of 1 s, then 3 s (ferrymq_tcp_listen_overflows_total)',
     parse: integer(1, 65_535),
   },
+  {
+    key: 'event_loop_sample_ms',
+    default: 100,
+    doc: 'How often the event-loop delay behind nodejs_eventloop_lag_* is sampled; each sample wakes an idle process (20 ms made 50 of its ~70 wake-ups a second)',
+    parse: integer(10, 60_000),
+  },
   listener('mqtt', 1883, 'MQTT over TCP'),
   listener('mqtt_tls', 8883, 'MQTT over TLS'),
   listener('mqtt_ws', 8083, 'MQTT over WebSocket'),

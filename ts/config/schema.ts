@@ -55,6 +55,7 @@ export interface Config {
   data_dir: string;
   shutdown_timeout_ms: number;
   listen_backlog_max: number;
+  event_loop_sample_ms: number;
   listeners: {
     mqtt: ListenAddress;
     mqtt_tls: ListenAddress;
