@@ -8,11 +8,16 @@
 //! position it covers and wake everyone. The watermark is an offset, so it
 //! is exact per shard.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
+use crate::flush_wake::FlushWake;
+
+/// How soon the flusher looks again at a shard whose sync is running elsewhere.
+const IN_FLIGHT_RECHECK: Duration = Duration::from_millis(1);
 
 struct State {
     synced: u64,
@@ -23,6 +28,8 @@ struct State {
 pub(crate) struct GroupCommit {
     state: Mutex<State>,
     cv: Condvar,
+    /// The store's flusher, told when unsynced data falls due (interval policy).
+    flusher: OnceLock<Arc<FlushWake>>,
 }
 
 impl GroupCommit {
@@ -34,7 +41,81 @@ impl GroupCommit {
                 last_sync: Instant::now(),
             }),
             cv: Condvar::new(),
+            flusher: OnceLock::new(),
         }
+    }
+
+    /// The flusher that syncs what appends under the interval policy leave unsynced.
+    pub fn attach_flusher(&self, wake: Arc<FlushWake>) {
+        let _ = self.flusher.set(wake);
+    }
+
+    /// Interval policy, after an append that made offsets `< next` exist:
+    /// sync (`do_sync`, as for [`Self::sync_to`]) if `interval` has passed
+    /// since the last sync, else tell the flusher when it falls due.
+    pub fn sync_if_due(
+        &self,
+        interval: Duration,
+        next: u64,
+        do_sync: impl Fn() -> Result<u64>,
+    ) -> Result<()> {
+        let due = {
+            let s = self.state.lock();
+            if s.synced >= next {
+                return Ok(());
+            }
+            if s.in_flight {
+                // That sync may or may not cover this append; at the latest one interval after it ends.
+                Some(Instant::now() + interval)
+            } else if s.last_sync.elapsed() >= interval {
+                None
+            } else {
+                Some(s.last_sync + interval)
+            }
+        };
+        match due {
+            None => self.sync_to(next, do_sync),
+            Some(at) => {
+                if let Some(w) = self.flusher.get() {
+                    w.due_by(at);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The flusher's look at this log (interval policy): sync offsets
+    /// `< next()` if they have been unsynced past `interval`; when to look
+    /// again, or None while everything is synced. A failed sync poisons
+    /// the log (its next append reports it), so it is not retried before
+    /// another interval.
+    pub fn flush_due(
+        &self,
+        interval: Duration,
+        next: impl Fn() -> u64,
+        do_sync: impl Fn() -> Result<u64>,
+    ) -> Option<Instant> {
+        let target = next();
+        {
+            let s = self.state.lock();
+            if s.in_flight {
+                return Some(Instant::now() + IN_FLIGHT_RECHECK);
+            }
+            if s.synced >= target {
+                return None;
+            }
+            let due = s.last_sync + interval;
+            if due > Instant::now() {
+                return Some(due);
+            }
+        }
+        if self.sync_to(target, do_sync).is_err() {
+            return Some(Instant::now() + interval);
+        }
+        // Appends made while it ran are due one interval after it.
+        let target = next();
+        let s = self.state.lock();
+        (s.synced < target).then(|| s.last_sync + interval)
     }
 
     /// Return once a sync covering offsets `< target` has completed.
@@ -74,12 +155,6 @@ impl GroupCommit {
     pub fn lower_to(&self, offset: u64) {
         let mut s = self.state.lock();
         s.synced = s.synced.min(offset);
-    }
-
-    /// No sync in flight and the last one is at least `interval` old.
-    pub fn due(&self, interval: Duration) -> bool {
-        let s = self.state.lock();
-        !s.in_flight && s.last_sync.elapsed() >= interval
     }
 }
 

@@ -45,6 +45,7 @@
 
 pub mod config;
 pub mod error;
+pub mod flush_wake;
 mod group;
 pub mod kv;
 pub mod log;

@@ -65,6 +65,9 @@ pub struct LogStats {
     pub segments: u32,
     pub earliest_offset: u64,
     pub next_offset: u64,
+    /// Offsets below it are fsynced (the memory engine, which keeps
+    /// nothing on disk: `next_offset`).
+    pub synced_offset: u64,
 }
 
 /// Batches this process has just encoded from packed records
@@ -286,10 +289,21 @@ pub trait ShardLog: Send + Sync {
     fn sync(&self) -> Result<()>;
 
     /// Interval policy: sync if the interval has elapsed since the last
-    /// sync and something is unsynced. Cheap no-op otherwise.
+    /// sync and something is unsynced; otherwise tell the attached flusher
+    /// when it falls due. Cheap no-op otherwise.
     fn sync_if_due(&self) -> Result<()> {
         Ok(())
     }
+
+    /// The store's flusher (interval policy): sync what has been unsynced
+    /// past the interval; when to look again, None while nothing is
+    /// unsynced (or the log is not under the interval policy).
+    fn flush_due(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// The flusher that [`ShardLog::sync_if_due`] tells when data falls due.
+    fn attach_flusher(&self, _wake: std::sync::Arc<crate::flush_wake::FlushWake>) {}
 
     fn stats(&self) -> LogStats;
 

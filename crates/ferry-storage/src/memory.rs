@@ -276,6 +276,7 @@ impl ShardLog for MemoryLog {
             segments: 1,
             earliest_offset: ring.earliest,
             next_offset: ring.next,
+            synced_offset: ring.next,
         }
     }
 

@@ -31,13 +31,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rocksdb::{ReadOptions, WriteBatch, DB};
 
 use crate::config::{Durability, ShardConfig};
 use crate::error::{Result, StorageError};
+use crate::flush_wake::FlushWake;
 use crate::group::GroupCommit;
 use crate::kv::{cf, write_opts, CF_RLOG, CF_RLOG_META};
 use crate::log::{
@@ -454,16 +455,30 @@ impl ShardLog for RocksLog {
         let Durability::Interval { ms } = self.config.durability else {
             return Ok(());
         };
-        if self.sync.due(Duration::from_millis(u64::from(ms))) {
-            let next = self.state.lock().next;
-            if self.sync.synced() < next {
-                return self.sync.sync_to(next, || self.sync_wal());
-            }
-        }
-        Ok(())
+        let next = self.state.lock().next;
+        self.sync
+            .sync_if_due(Duration::from_millis(u64::from(ms)), next, || {
+                self.sync_wal()
+            })
+    }
+
+    fn flush_due(&self) -> Option<Instant> {
+        let Durability::Interval { ms } = self.config.durability else {
+            return None;
+        };
+        self.sync.flush_due(
+            Duration::from_millis(u64::from(ms)),
+            || self.state.lock().next,
+            || self.sync_wal(),
+        )
+    }
+
+    fn attach_flusher(&self, wake: Arc<FlushWake>) {
+        self.sync.attach_flusher(wake);
     }
 
     fn stats(&self) -> LogStats {
+        let synced_offset = self.sync.synced();
         let s = self.state.lock();
         LogStats {
             bytes: s.bytes,
@@ -471,6 +486,7 @@ impl ShardLog for RocksLog {
             segments: 1,
             earliest_offset: s.earliest,
             next_offset: s.next,
+            synced_offset,
         }
     }
 
@@ -523,7 +539,14 @@ mod tests {
         let stats = a.stats();
         drop(a);
         let a = RocksLog::open(db.clone(), 1, cfg()).unwrap();
-        assert_eq!(a.stats(), stats);
+        // Reopened, what is on disk counts as synced.
+        assert_eq!(
+            a.stats(),
+            LogStats {
+                synced_offset: 100,
+                ..stats
+            }
+        );
         assert_eq!(a.truncate(41).unwrap(), 40);
         assert_eq!(a.stats().batches, 20);
         assert_eq!(a.delete_before(11).unwrap(), 11);

@@ -32,13 +32,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 use rocksdb::{IteratorMode, DB};
 
 use crate::config::{Durability, EngineKind, ShardConfig};
 use crate::error::{Result, StorageError};
+use crate::flush_wake::FlushWake;
 use crate::kv::{cf, open_db, write_opts, Kv, CF_SHARDS};
 use crate::log::ShardLog;
 use crate::memory::MemoryLog;
@@ -46,29 +47,9 @@ use crate::order::{AppendOrder, Ticket};
 use crate::rocks_log::{purge, RocksLog};
 use crate::segment::{segment_stem, SegmentLog};
 
-/// How often the background flusher looks for Interval shards that are due.
-const FLUSH_TICK: Duration = Duration::from_millis(5);
-
-/// While no shard is under [`Durability::Interval`] the flusher sleeps
-/// until one is created (or the store closes) instead of waking every
-/// [`FLUSH_TICK`]: 200 wake-ups a second of an idle broker on a small
-/// machine are 200 chances to preempt the threads that serve clients.
-/// This bound is only a safety net.
+/// The longest the flusher sleeps: it is woken when unsynced data falls
+/// due earlier (flush_wake.rs), so this bound is only a safety net.
 const FLUSH_IDLE: Duration = Duration::from_secs(1);
-
-/// Wakes a parked flusher: a new Interval shard, or close.
-#[derive(Default)]
-struct FlushWake {
-    lock: Mutex<()>,
-    cv: Condvar,
-}
-
-impl FlushWake {
-    fn notify(&self) {
-        let _g = self.lock.lock();
-        self.cv.notify_all();
-    }
-}
 
 #[derive(Clone)]
 struct Entry {
@@ -109,6 +90,7 @@ impl Store {
         fs::create_dir_all(dir.join("segments"))
             .map_err(|e| StorageError::io("create dir", &dir, e))?;
         let db = open_db(&dir.join("rocks"))?;
+        let flush_wake = Arc::new(FlushWake::default());
         let mut map = HashMap::new();
         for item in db.iterator_cf(cf(&db, CF_SHARDS)?, IteratorMode::Start) {
             let (k, v) = item?;
@@ -126,6 +108,7 @@ impl Store {
                     reason: reason.into(),
                 })?;
             let log = open_engine(&dir, &db, id, engine, config)?;
+            log.attach_flusher(flush_wake.clone());
             map.insert(
                 id,
                 Entry {
@@ -138,7 +121,6 @@ impl Store {
         }
         let shards: ShardMap = Arc::new(RwLock::new(map));
         let stop = Arc::new(AtomicBool::new(false));
-        let flush_wake = Arc::new(FlushWake::default());
         let flusher = {
             let (shards, stop, wake) = (shards.clone(), stop.clone(), flush_wake.clone());
             std::thread::Builder::new()
@@ -197,6 +179,7 @@ impl Store {
         // Leftovers of an interrupted delete must not reappear.
         purge_data(&self.dir, &self.db, id)?;
         let log = open_engine(&self.dir, &self.db, id, engine, config)?;
+        log.attach_flusher(self.flush_wake.clone());
         self.shards.write().insert(
             id,
             Entry {
@@ -206,9 +189,6 @@ impl Store {
                 order: AppendOrder::new(),
             },
         );
-        if matches!(config.durability, Durability::Interval { .. }) {
-            self.flush_wake.notify();
-        }
         Ok(log)
     }
 
@@ -340,36 +320,29 @@ fn purge_data(dir: &Path, db: &DB, id: u64) -> Result<()> {
     purge(db, id, true)
 }
 
-/// Sync the Interval shards that are due; how many Interval shards there are.
-fn sync_interval_shards(shards: &ShardMap) -> usize {
-    let due: Vec<Arc<dyn ShardLog>> = shards
+/// Sync the Interval shards whose unsynced data is due; when the next
+/// falls due, None while nothing is unsynced.
+fn sync_interval_shards(shards: &ShardMap) -> Option<Instant> {
+    let logs: Vec<Arc<dyn ShardLog>> = shards
         .read()
         .values()
         .filter(|e| matches!(e.config.durability, Durability::Interval { .. }))
         .map(|e| e.log.clone())
         .collect();
-    for log in &due {
-        // An error poisons that shard (see segment docs); the next
-        // append on it reports it. Nothing to do here.
-        let _ = log.sync_if_due();
-    }
-    due.len()
+    logs.iter().filter_map(|log| log.flush_due()).min()
 }
 
-/// Every [`FLUSH_TICK`], `sync_due()` (which returns how many Interval
-/// shards exist); parked on `wake` while there are none.
-fn flush_loop(stop: &AtomicBool, wake: &FlushWake, mut sync_due: impl FnMut() -> usize) {
+/// `sync_due()` (which syncs what is due and says when more falls due),
+/// then sleep until then; parked while nothing is unsynced. Appends wake
+/// it when their data falls due earlier ([`FlushWake::due_by`]).
+fn flush_loop(stop: &AtomicBool, wake: &FlushWake, mut sync_due: impl FnMut() -> Option<Instant>) {
     while !stop.load(Ordering::Acquire) {
-        std::thread::sleep(FLUSH_TICK);
-        if sync_due() > 0 {
-            continue;
+        wake.begin_scan();
+        let next = sync_due();
+        if stop.load(Ordering::Acquire) {
+            break;
         }
-        let mut g = wake.lock.lock();
-        // Checked again under the lock: a shard created (or a close) since
-        // then notified before this wait could miss it.
-        if !stop.load(Ordering::Acquire) && sync_due() == 0 {
-            wake.cv.wait_for(&mut g, FLUSH_IDLE);
-        }
+        wake.sleep(next, FLUSH_IDLE);
     }
 }
 
@@ -378,44 +351,55 @@ mod tests {
     use super::*;
     use crate::log::test_util::batch;
 
-    /// The flusher polls only while an Interval shard exists: parked
-    /// otherwise, woken by a new one, and a close ends it at once.
+    /// The flusher sleeps until the next due time it was given, parks
+    /// while nothing is unsynced, is woken by an earlier due time, and a
+    /// close ends it at once.
     #[test]
-    fn flusher_parks_without_interval_shards() {
+    fn flusher_sleeps_until_due_and_parks_when_synced() {
         use std::sync::atomic::AtomicUsize;
-        use std::time::Instant;
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(FlushWake::default());
         let calls = Arc::new(AtomicUsize::new(0));
-        let interval_shards = Arc::new(AtomicUsize::new(0));
+        // The one shard's unsynced data falls due at this time; None: all synced.
+        let due: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
         let h = {
-            let (stop, wake, calls, n) = (
-                stop.clone(),
-                wake.clone(),
-                calls.clone(),
-                interval_shards.clone(),
-            );
+            let (stop, wake, calls, due) = (stop.clone(), wake.clone(), calls.clone(), due.clone());
             std::thread::spawn(move || {
                 flush_loop(&stop, &wake, || {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    n.load(Ordering::SeqCst)
+                    let mut d = due.lock();
+                    if d.is_some_and(|t| t <= Instant::now()) {
+                        *d = None; // synced
+                    }
+                    *d
                 })
             })
         };
-        std::thread::sleep(Duration::from_millis(200));
-        // Polling every 5 ms would have made ~40 calls by now.
+        std::thread::sleep(Duration::from_millis(300));
+        // Polling every 5 ms would have made ~60 calls by now.
         let idle = calls.load(Ordering::SeqCst);
-        assert!(idle <= 4, "{idle} calls while no Interval shard exists");
-        interval_shards.store(1, Ordering::SeqCst);
-        wake.notify();
-        std::thread::sleep(Duration::from_millis(200));
-        let busy = calls.load(Ordering::SeqCst) - idle;
-        assert!(
-            busy >= 10,
-            "only {busy} calls in 200 ms with an Interval shard"
-        );
-        interval_shards.store(0, Ordering::SeqCst);
+        assert!(idle <= 2, "{idle} calls while nothing is unsynced");
+
+        let at = Instant::now() + Duration::from_millis(150);
+        *due.lock() = Some(at);
+        wake.due_by(at);
         std::thread::sleep(Duration::from_millis(50));
+        let planned = calls.load(Ordering::SeqCst) - idle;
+        assert!(
+            (1..=2).contains(&planned),
+            "{planned} calls to plan one due time"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(due.lock().is_none(), "not synced when due");
+        let synced = calls.load(Ordering::SeqCst);
+        assert!(
+            synced <= idle + 3,
+            "{} calls for one due time",
+            synced - idle
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(calls.load(Ordering::SeqCst), synced, "parked again");
+
         let t = Instant::now();
         stop.store(true, Ordering::Release);
         wake.notify();
@@ -425,6 +409,43 @@ mod tests {
             "close waited {:?}",
             t.elapsed()
         );
+    }
+
+    /// Data an append leaves unsynced under the interval policy is synced
+    /// about one interval later though nothing else is appended (the
+    /// flusher's safety-net wake-up alone would take a second).
+    #[test]
+    fn interval_data_is_synced_without_further_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = ShardConfig {
+            durability: Durability::Interval { ms: 100 },
+            ..Default::default()
+        };
+        for (id, engine) in [(1, EngineKind::Segment), (2, EngineKind::Rocks)] {
+            let log = store.create_shard(id, engine, c).unwrap();
+            // Let the flusher park with nothing unsynced.
+            std::thread::sleep(Duration::from_millis(150));
+            for _ in 0..3 {
+                log.append(&mut batch(2, 1, "i"), 0).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let st = log.stats();
+            assert!(
+                st.synced_offset < st.next_offset,
+                "{engine:?}: the appends inside the interval were synced inline"
+            );
+            let t = Instant::now();
+            while log.stats().synced_offset < log.stats().next_offset {
+                assert!(
+                    t.elapsed() < Duration::from_millis(600),
+                    "{engine:?}: unsynced after {:?}",
+                    t.elapsed()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        store.close().unwrap();
     }
 
     #[test]

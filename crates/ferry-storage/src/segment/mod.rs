@@ -86,12 +86,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Durability, ShardConfig};
 use crate::error::{Result, StorageError};
+use crate::flush_wake::FlushWake;
 use crate::group::GroupCommit;
 use crate::log::{
     offset_in_batch, verify_read, AppendResult, CrcCheck, EncodedBatches, LogStats, ReadInto,
@@ -423,16 +424,30 @@ impl ShardLog for SegmentLog {
         let Durability::Interval { ms } = self.config.durability else {
             return Ok(());
         };
-        if self.sync.due(Duration::from_millis(u64::from(ms))) {
-            let next = self.inner.lock().next;
-            if self.sync.synced() < next {
-                return self.sync_to(next);
-            }
-        }
-        Ok(())
+        let next = self.next_offset();
+        self.sync
+            .sync_if_due(Duration::from_millis(u64::from(ms)), next, || {
+                self.sync_active()
+            })
+    }
+
+    fn flush_due(&self) -> Option<Instant> {
+        let Durability::Interval { ms } = self.config.durability else {
+            return None;
+        };
+        self.sync.flush_due(
+            Duration::from_millis(u64::from(ms)),
+            || self.next_offset(),
+            || self.sync_active(),
+        )
+    }
+
+    fn attach_flusher(&self, wake: Arc<FlushWake>) {
+        self.sync.attach_flusher(wake);
     }
 
     fn stats(&self) -> LogStats {
+        let synced_offset = self.sync.synced();
         let inner = self.inner.lock();
         LogStats {
             bytes: inner.segments.iter().map(|s| u64::from(s.size)).sum(),
@@ -440,6 +455,7 @@ impl ShardLog for SegmentLog {
             segments: inner.segments.len() as u32,
             earliest_offset: inner.earliest,
             next_offset: inner.next,
+            synced_offset,
         }
     }
 
