@@ -18,14 +18,14 @@ import type { Logger } from '../log.ts';
 import type { MqttAuthHook } from './auth.ts';
 import type { Broker } from './broker.ts';
 import { decodeHot, isHotType, MqttDecodeError, PUBLISH, type TopicCache } from './codec/decode.ts';
-import { type AckCmd, encodeAck, encodePublish, PINGRESP, type PublishProperties } from './codec/encode.ts';
+import { type AckCmd, encodeAck, PINGRESP } from './codec/encode.ts';
 import { FrameReader, type FrameSink } from './codec/frames.ts';
 import { encodeSlow } from './codec/slow-encoder.ts';
 import { parseFrame } from './codec/slow-parser.ts';
 import { type DirectWriter, directWriter } from './direct-writes.ts';
 import { handlePacket } from './handlers/index.ts';
 import { type KeepaliveClient, KeepaliveWheel } from './keepalive.ts';
-import { remainingExpiryS } from './message.ts';
+import { encodeDelivery, OutboundAliases } from './publish-out.ts';
 import { Reason } from './reason-codes.ts';
 import type { Delivery, Session, SessionLink } from './session.ts';
 import { isSharedReadBuffer, readIntoShared } from './shared-reads.ts';
@@ -92,27 +92,9 @@ const NO_PACKET_SIZE_LIMIT = 268_435_460;
 /** Packets a client may pipeline behind CONNECT while authentication runs. */
 const PENDING_PACKETS_MAX = 1000;
 
-/** A copy of an encoded QoS > 0 PUBLISH with another packet identifier (§3.3.2.2). */
-function withPacketId(template: Buffer, packetId: number): Buffer {
-  let at = 1;
-  while ((template[at] as number) & 0x80) at++; // remaining length, 1–4 bytes
-  const topicAt = at + 1;
-  const idAt = topicAt + 2 + template.readUInt16BE(topicAt);
-  const out = Buffer.allocUnsafe(template.length);
-  template.copy(out);
-  out.writeUInt16BE(packetId, idAt);
-  return out;
-}
-
 /** The Connection a socket belongs to: socket listeners are shared functions, not closures per connection. */
 const kConn = Symbol('ferrymq.mqtt.connection');
 type LinkedSocket = Duplex & { [kConn]?: Connection };
-
-/** Keys of the shared encodings of a message (protocol, QoS, retain, dup), without building a string per delivery. */
-const FORM_KEYS: string[] = Array.from(
-  { length: 32 },
-  (_, f) => `${f & 16 ? 5 : 4}${(f >> 2) & 3}${(f >> 1) & 1}${f & 1}`,
-);
 
 /** 3.1/3.1.1 CONNACK by return code (0–5), then Session Present (0, 1). */
 const CONNACK_V3: Buffer[][] = Array.from({ length: 6 }, (_, rc) => [
@@ -227,7 +209,7 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
   clientPacketBytesMax = NO_PACKET_SIZE_LIMIT;
   /** Topic aliases the client accepts from us. */
   clientTopicAliasMax = 0;
-  #outboundAliases: Map<string, number> | undefined;
+  #outboundAliases: OutboundAliases | undefined;
   /** A clean DISCONNECT was received (no will) or the server closed on purpose. */
   cleanClose = false;
   /** KeepaliveClient: the wheel's tick of the last chunk that completed a packet (before CONNECT: of the accept). */
@@ -585,39 +567,13 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
 
   /** SessionLink: send one application message. */
   sendPublish(d: Delivery, packetId: number | undefined, dup: boolean): boolean {
-    const m = d.message;
     if (d.qos === 0 && this.#queuedBytes() + this.#outBytes > this.deps.config.outbound_bytes_max) {
       this.deps.metrics.dropped('outbound-full');
       return false;
     }
-    const expiry = this.isV5 ? remainingExpiryS(m, Date.now()) : undefined;
-    // Subscription ids and topic aliases are per connection; every other
-    // form is encoded once per message and shared (QoS > 0: only the packet
-    // id is patched into a copy).
-    const shared = !this.isV5 || (d.subscriptionIds.length === 0 && this.clientTopicAliasMax === 0);
-    let buf: Buffer;
-    if (shared) {
-      const form = (this.isV5 ? 16 : 0) | (d.qos << 2) | (d.retain ? 2 : 0) | (dup ? 1 : 0);
-      const key = expiry === undefined ? (FORM_KEYS[form] as string) : `${FORM_KEYS[form]}${expiry}`;
-      const template = m.encodedKey === key ? m.encodedBuf : m.encoded?.get(key);
-      if (template !== undefined) {
-        buf = packetId === undefined ? template : withPacketId(template, packetId);
-      } else {
-        // The first delivery in this form is encoded with its own packet id and
-        // becomes the template: later ones copy it and patch the id, the
-        // template itself is never written to again.
-        buf = this.#encodePublish(d, packetId, dup, expiry);
-        if (m.encodedKey === undefined) {
-          m.encodedKey = key;
-          m.encodedBuf = buf;
-        } else {
-          m.encoded ??= new Map();
-          if (m.encoded.size < 8) m.encoded.set(key, buf);
-        }
-      }
-    } else {
-      buf = this.#encodePublish(d, packetId, dup, expiry);
-    }
+    if (this.clientTopicAliasMax > 0 && this.#outboundAliases === undefined)
+      this.#outboundAliases = new OutboundAliases(this.clientTopicAliasMax);
+    const buf = encodeDelivery(d, packetId, dup, this.protocolVersion, this.#outboundAliases);
     if (buf.length > this.clientPacketBytesMax) {
       // [MQTT-3.1.2-25]: never send a packet larger than the client's Maximum Packet Size; drop it.
       this.deps.metrics.dropped('client-packet-size');
@@ -626,41 +582,6 @@ export class Connection implements SessionLink, FrameSink, KeepaliveClient {
     this.deps.metrics.sent();
     this.deps.broker.messagesSent++;
     return this.writeBuffer(buf);
-  }
-
-  #encodePublish(
-    d: Delivery,
-    packetId: number | undefined,
-    dup: boolean,
-    expiry: number | undefined,
-  ): Buffer {
-    const m = d.message;
-    let topic = m.topic;
-    let properties: PublishProperties | undefined;
-    if (this.isV5) {
-      properties = { ...m.properties };
-      if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-      if (d.subscriptionIds.length > 0) {
-        properties.subscriptionIdentifier =
-          d.subscriptionIds.length === 1 ? d.subscriptionIds[0] : d.subscriptionIds;
-      }
-      if (this.clientTopicAliasMax > 0 && !dup) {
-        this.#outboundAliases ??= new Map();
-        const alias = this.#outboundAliases.get(m.topic);
-        if (alias !== undefined) {
-          properties.topicAlias = alias;
-          topic = '';
-        } else if (this.#outboundAliases.size < this.clientTopicAliasMax) {
-          const next = this.#outboundAliases.size + 1;
-          this.#outboundAliases.set(m.topic, next);
-          properties.topicAlias = next;
-        }
-      }
-    }
-    return encodePublish(
-      { topic, payload: m.payload, qos: d.qos, retain: d.retain, dup, packetId, properties },
-      this.protocolVersion,
-    );
   }
 
   sendPubrel(packetId: number): void {

@@ -24,7 +24,7 @@ export interface Message {
   /**
    * Encoded PUBLISH packets by outgoing form (protocol, QoS, flags, expiry),
    * so a message fanned out to many subscribers is encoded once per form
-   * (connection.ts). The first form sits inline (`encodedKey`,
+   * (publish-out.ts). The first form sits inline (`encodedKey`,
    * `encodedBuf`: most messages go out in one form, and a Map per message
    * was measurable garbage); further forms go to `encoded`, a handful at
    * most. Dropped with the message.
