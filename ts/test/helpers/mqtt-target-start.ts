@@ -113,17 +113,22 @@ export async function startMosquitto(opts: TargetOptions, pki: TestPki): Promise
     clientCert: pki.clientCert,
     clientKey: pki.clientKey,
     pki,
-    stop: () => halt('SIGTERM'),
-    restart: async () => {
-      await halt('SIGTERM');
-      await launch();
-    },
-    kill9: async () => {
-      await halt('SIGKILL');
-      await launch();
-    },
+    ...lifecycle(halt, launch, 'SIGTERM'),
     log: () => log,
   };
+}
+
+/** A target's stop / restart / kill9 from its `halt(signal)` and `launch()`; `stopSignal` is its graceful stop. */
+function lifecycle(
+  halt: (signal: NodeJS.Signals) => Promise<void>,
+  launch: () => Promise<unknown>,
+  stopSignal: NodeJS.Signals,
+): Pick<Target, 'stop' | 'restart' | 'kill9'> {
+  const again = async (signal: NodeJS.Signals): Promise<void> => {
+    await halt(signal);
+    await launch();
+  };
+  return { stop: () => halt(stopSignal), restart: () => again(stopSignal), kill9: () => again('SIGKILL') };
 }
 
 function hostPort(s: string | undefined, what: string): HostPort {
@@ -188,15 +193,7 @@ export async function startFerrymq(opts: TargetOptions, pki: TestPki): Promise<T
     clientCert: pki.clientCert,
     clientKey: pki.clientKey,
     pki,
-    stop: () => halt('SIGINT'),
-    restart: async () => {
-      await halt('SIGINT');
-      await launch();
-    },
-    kill9: async () => {
-      await halt('SIGKILL');
-      await launch();
-    },
+    ...lifecycle(halt, launch, 'SIGINT'),
     log: () => logs + (b ? b.logs.map((l) => JSON.stringify(l)).join('\n') + b.stderr() : ''),
   };
 }
